@@ -1,0 +1,103 @@
+"""Checkpoint cards: the YAML metadata file committed beside each checkpoint.
+
+Reading keeps comments and key order (ruamel round-trip) so tools that append
+evaluations or decisions leave a human's edits alone; writing is canonical and
+atomic, and only valid cards are ever written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dvcckpt import atomic, schema, yamldoc
+from dvcckpt.errors import CardError, StateError
+
+HEADER = f"# yaml-language-server: $schema={schema.SCHEMA_URL}"
+
+# Canonical order of top-level sections for newly written cards.
+SECTIONS = (
+    "schema", "name", "model", "checkpoint", "run", "code", "data", "params", "seeds",
+    "training", "env", "metrics", "evaluations", "resources", "evaluation_protocol",
+    "parents", "artifacts", "tags", "notes", "decisions", "tombstone",
+)  # fmt: skip
+CHECKPOINT_FIELDS = (
+    "path", "format", "kind", "phase", "step", "epoch", "size", "files", "sha256", "dvc",
+    "created_at", "created_by",
+)  # fmt: skip
+
+RUN_FIELDS = ("name", "task", "group", "hypothesis", "owner", "id")
+
+
+@dataclass
+class Card:
+    """A validated card; `document` is the round-trip mapping, `data` its plain copy."""
+
+    path: Path | None
+    document: Any
+
+    @property
+    def data(self) -> dict[str, Any]:
+        plain: dict[str, Any] = yamldoc.to_plain(self.document)
+        return plain
+
+    @property
+    def name(self) -> str:
+        return str(self.document["name"])
+
+    @property
+    def model(self) -> str:
+        return str(self.document["model"])
+
+
+def parse(text: str, source: str, max_bytes: int = yamldoc.DEFAULT_MAX_BYTES) -> Card:
+    document = yamldoc.load_untrusted(text, source, max_bytes)
+    return _validated(document, source, None)
+
+
+def read(path: Path, max_bytes: int = yamldoc.DEFAULT_MAX_BYTES) -> Card:
+    if not path.is_file():
+        raise StateError(f"{path}: no such card", hint="check the path, or use the checkpoint name")
+    return _validated(yamldoc.read_file(path, max_bytes), str(path), path)
+
+
+def _validated(document: Any, source: str, path: Path | None) -> Card:
+    if not isinstance(document, Mapping):
+        raise CardError(
+            f"{source}: a card must be a YAML mapping", hint="see `dvcckpt schema` for its fields"
+        )
+    plain = yamldoc.to_plain(document)
+    schema.validate_card(plain, source)
+    return Card(path=path, document=document)
+
+
+def write(path: Path, document: Any) -> Card:
+    """Validate, then atomically write canonical YAML (comments kept when round-tripped)."""
+    schema.validate_card(yamldoc.to_plain(document), str(path))
+    atomic.write_text(path, yamldoc.dump(document, header=HEADER))
+    return Card(path=path, document=document)
+
+
+def ordered(card: Mapping[str, Any]) -> dict[str, Any]:
+    """A new card in canonical section order, empty sections dropped, `x-` keys last."""
+    result: dict[str, Any] = {}
+    for key in SECTIONS:
+        if key in card and not _empty(card[key]):
+            result[key] = card[key]
+    for section, order in (("checkpoint", CHECKPOINT_FIELDS), ("run", RUN_FIELDS)):
+        if section in result:
+            result[section] = _in_order(result[section], order)
+    for key in sorted(k for k in card if k not in SECTIONS):
+        result[key] = card[key]
+    return result
+
+
+def _in_order(fields: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    known = {key: fields[key] for key in order if fields.get(key) is not None}
+    return known | {key: value for key, value in fields.items() if key not in order}
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, dict | list | str) and not value)

@@ -1,0 +1,159 @@
+"""YAML for cards and config: untrusted input in, canonical text out.
+
+Cards come from pull requests, so they are parsed as untrusted input: size is
+capped, and anchors/aliases (the "billion laughs" bomb) and non-standard tags
+are refused before anything is constructed. Output is canonical (fixed indent,
+no line wrapping, explicit `null`) so PR diffs stay small and stable, and it
+reads the same under YAML 1.1 parsers (PyYAML) as under YAML 1.2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dvcckpt.errors import CardError
+
+DEFAULT_MAX_BYTES = 1 << 20
+_ALLOWED_TAGS = {
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
+}
+# Strings that YAML 1.1 readers would turn into booleans or numbers.
+_YAML11_AMBIGUOUS = re.compile(
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF"
+    r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"
+    r"|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?[0-9][0-9_]*)$"
+)
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    yaml.preserve_quotes = True
+    representer = yaml.representer
+    representer.add_representer(type(None), _represent_none)
+    representer.add_representer(float, _represent_float)
+    representer.add_representer(str, _represent_str)
+    return yaml
+
+
+def _represent_none(representer: Any, _data: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
+def _represent_float(representer: Any, data: float) -> Any:
+    text = repr(data)
+    if "e" in text and "." not in text.split("e")[0]:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}.0e{exponent if exponent[0] in '+-' else '+' + exponent}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
+
+
+def _represent_str(representer: Any, data: str) -> Any:
+    style = "'" if _YAML11_AMBIGUOUS.match(data) else None
+    return representer.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+def load_untrusted(text: str, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Parse YAML from an untrusted source into round-trip objects (comments kept)."""
+    from ruamel.yaml.error import YAMLError
+
+    _check_size(len(text.encode("utf-8")), source, max_bytes)
+    yaml = _yaml()
+    try:
+        _refuse_unsafe_events(yaml, text, source)
+        return yaml.load(text)
+    except YAMLError as exc:
+        raise CardError(
+            f"{source}: invalid YAML: {_describe(exc)}", hint=_fix_hint(source)
+        ) from exc
+
+
+def _check_size(size: int, source: str, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise CardError(
+            f"{source}: {size} bytes is over the {max_bytes}-byte limit for a card",
+            hint="move large content (error lists, curves) into artifacts and reference them",
+        )
+
+
+def _refuse_unsafe_events(yaml: Any, text: str, source: str) -> None:
+    from ruamel.yaml.events import AliasEvent
+
+    for event in yaml.parse(io.StringIO(text)):
+        line = _line_of(event)
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
+            raise CardError(
+                f"{source}:{line}: YAML anchors and aliases are not allowed",
+                hint="write the value out in full; aliases can expand into huge documents",
+            )
+        tag = getattr(event, "tag", None)
+        if tag and tag not in _ALLOWED_TAGS:
+            raise CardError(
+                f"{source}:{line}: YAML tag {tag!r} is not allowed",
+                hint="remove the tag; cards hold plain mappings, lists, strings and numbers",
+            )
+
+
+def _line_of(event: Any) -> int:
+    mark = getattr(event, "start_mark", None)
+    return int(mark.line) + 1 if mark is not None else 0
+
+
+def _describe(exc: Exception) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return str(problem)
+
+
+def _fix_hint(source: str) -> str:
+    return f"fix the YAML syntax in {source} (a YAML linter shows the exact spot)"
+
+
+def dump(document: Any, header: str | None = None) -> str:
+    """Canonical YAML text for a plain or round-trip document."""
+    stream = io.StringIO()
+    _yaml().dump(document, stream)
+    body = stream.getvalue()
+    return f"{header}\n{body}" if header and not body.startswith(header) else body
+
+
+def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    try:
+        # Refuse before reading a huge file into memory.
+        _check_size(path.stat().st_size, str(path), max_bytes)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CardError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
+    return load_untrusted(text, str(path), max_bytes)
+
+
+def to_plain(value: Any) -> Any:
+    """JSON-compatible copy of round-trip data (dates become ISO 8601 strings)."""
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, Sequence):
+        return [to_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
