@@ -1,0 +1,69 @@
+"""The repository a command works in: git work tree, DVC root and configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dvcckpt import config as config_module
+from dvcckpt import vcs
+from dvcckpt.config import ProjectConfig
+from dvcckpt.errors import StateError, UsageError
+
+CARD_SUFFIX = ".ckpt.yaml"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path  # git work tree
+    dvc_root: Path  # nearest directory with `.dvc/` (may be a subdirectory of a monorepo)
+    config: ProjectConfig
+
+    @classmethod
+    def discover(cls, start: Path | None = None, require_dvc: bool = True) -> Project:
+        here = (start or Path.cwd()).resolve()
+        root = vcs.toplevel(here)
+        dvc_root = _dvc_root(here if here.is_dir() else here.parent, root)
+        if dvc_root is None:
+            if require_dvc:
+                raise StateError(
+                    f"{root} is a git repository but not a DVC repository",
+                    hint=f"run `dvc init` in {root}",
+                )
+            dvc_root = root
+        return cls(root=root, dvc_root=dvc_root, config=config_module.load(root))
+
+    def relative(self, path: Path) -> str:
+        """Repository-relative POSIX path; refuses anything outside the work tree."""
+        resolved = path.resolve()
+        try:
+            return resolved.relative_to(self.root).as_posix()
+        except ValueError:
+            raise UsageError(
+                f"{path} is outside the repository {self.root}",
+                hint="checkpoints and the files they reference must live inside the repository",
+            ) from None
+
+    def inside(self, relative: str) -> Path:
+        """Absolute path of a repository-relative path taken from a card (untrusted)."""
+        candidate = (self.root / relative).resolve()
+        if not candidate.is_relative_to(self.root):
+            raise UsageError(
+                f"path {relative!r} leads outside the repository",
+                hint="card paths are relative to the repository root, without `..`",
+            )
+        return candidate
+
+
+def card_path_for(checkpoint: Path) -> Path:
+    """`models/m/step-300.pt` -> `models/m/step-300.pt.ckpt.yaml` (also for directories)."""
+    return checkpoint.with_name(checkpoint.name + CARD_SUFFIX)
+
+
+def _dvc_root(start: Path, git_root: Path) -> Path | None:
+    for directory in (start, *start.parents):
+        if (directory / ".dvc").is_dir():
+            return directory
+        if directory == git_root:
+            break
+    return None
