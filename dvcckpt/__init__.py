@@ -1,0 +1,32 @@
+"""dvcckpt: a Git-native checkpoint registry built on DVC.
+
+    import dvcckpt
+    dvcckpt.save("models/sentiment/step-000300.pt", model="sentiment", step=300,
+                 metrics={"dev": {"macro_f1": 0.84}}, params={"lr": 1e-4})
+    card = dvcckpt.load_card("sentiment-train-full-step000300")
+
+Attributes are imported lazily so `dvcckpt --help` and the hook start fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Card", "__version__", "load_card", "save"]
+
+if TYPE_CHECKING:
+    from dvcckpt.api import load_card, save
+    from dvcckpt.card import Card
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("save", "load_card"):
+        from dvcckpt import api
+
+        return getattr(api, name)
+    if name == "Card":
+        from dvcckpt.card import Card
+
+        return Card
+    raise AttributeError(f"module 'dvcckpt' has no attribute {name!r}")

@@ -1,0 +1,5 @@
+import sys
+
+from dvcckpt.cli import main
+
+sys.exit(main())

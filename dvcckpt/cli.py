@@ -1,0 +1,251 @@
+"""Command line: each command parses options, calls the library, renders the result.
+
+`main` is the one boundary that maps exceptions to `error:`/`hint:` lines and
+exit codes (0 ok, 1 check failed, 2 usage, 3 config, 4 repository/state,
+70 internal bug). Library modules are imported inside commands so `--help`
+starts fast and never loads dvc or jsonschema.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dvcckpt import __version__
+from dvcckpt.errors import DvcckptError
+
+EXIT_INTERNAL = 70
+EXIT_USAGE = 2
+
+
+def _emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="dvcckpt")
+def cli() -> None:
+    """Git-native checkpoint registry built on DVC.
+
+    Each checkpoint is a DVC output with a YAML card committed beside it that
+    records its code, data, params, seeds, environment and metrics.
+    """
+
+
+@cli.command("add")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--model", help="Model name (default: the checkpoint's folder name).")
+@click.option(
+    "--phase", help="Training phase: pretrain, train, finetune, distill, ... (default: train)."
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["full", "weights", "optimizer", "ema"]),
+    help="What the checkpoint holds (default: full).",
+)
+@click.option(
+    "--step",
+    type=click.IntRange(min=0),
+    help="Optimizer step (inferred from names like checkpoint-500).",
+)
+@click.option("--epoch", type=click.FloatRange(min=0), help="Epoch at which it was saved.")
+@click.option("--name", help="Checkpoint name (default: from the naming pattern in dvcckpt.yaml).")
+@click.option("--run", "run_name", help="Run name (default: from the run naming pattern).")
+@click.option("--task", help="Task, e.g. text_classification.")
+@click.option("--group", help="Experiment group, e.g. ner_tokenizer_ablation.")
+@click.option("--hypothesis", help="What this run tests.")
+@click.option("--owner", help="Who is responsible for the run.")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Hyperparameter (repeatable; dotted keys nest).",
+)
+@click.option(
+    "--params",
+    "params_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Hyperparameters from a YAML or JSON file.",
+)
+@click.option(
+    "-m",
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="SPLIT.METRIC=VALUE",
+    help="Metric value (repeatable), e.g. dev.macro_f1=0.84 or dev.class_f1.neg=0.8.",
+)
+@click.option(
+    "--metrics",
+    "metrics_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Metrics from a YAML/JSON file, e.g. dvclive's metrics.json.",
+)
+@click.option("--data", "dataset", metavar="NAME=VERSION", help="Dataset name and version.")
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    metavar="NAME=HASH|FILE",
+    help="Data split hash, or a file/folder that dvcckpt hashes (repeatable).",
+)
+@click.option(
+    "--seed",
+    "seeds",
+    multiple=True,
+    metavar="SEED|NAME=SEED",
+    help="Random seed; NAME=SEED for extra seeds such as data_shuffle=7 (repeatable).",
+)
+@click.option(
+    "--deterministic/--no-deterministic",
+    default=None,
+    help="Whether deterministic algorithms were enforced.",
+)
+@click.option(
+    "--parent",
+    "parents",
+    multiple=True,
+    metavar="RELATION=NAME",
+    help="Lineage: resumed_from, finetuned_from or distilled_from (repeatable).",
+)
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    metavar="PATH",
+    help="Auxiliary file to record with its hash: tokenizer, confusion matrix (repeatable).",
+)
+@click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
+@click.option("--notes", help="Free-text notes.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Training config file; its path and sha256 are recorded.",
+)
+@click.option("--script", help="Training script that produced the checkpoint.")
+@click.option("--command", "command_line", help="Command line that produced the checkpoint.")
+@click.option(
+    "--from",
+    "run_record",
+    type=click.Path(path_type=Path),
+    metavar="RUN.json",
+    help="Import a run record (run_name, dataset, code, env, params, metrics, ...).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing, uncommitted card.")
+@click.option("--no-stage", is_flag=True, help="Do not `git add` the card and .dvc file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def add_command(path: Path, **options: Any) -> None:
+    """Register the checkpoint at PATH (file or directory).
+
+    Runs `dvc add`, hashes the content with sha256, captures code, data and
+    environment provenance, writes PATH.ckpt.yaml and stages it for commit.
+    """  # fmt: skip
+    from dvcckpt import checkpoint, inputs, render
+
+    fragment, replaced = inputs.from_add_options(options)
+    provenance = checkpoint.Provenance(
+        script=options["script"],
+        command=options["command_line"],
+        config_file=options["config_file"],
+    )
+    written = checkpoint.add(path, fragment, provenance=provenance, replaced_sections=replaced,
+                             force=options["force"], stage=not options["no_stage"])  # fmt: skip
+    if options["as_json"]:
+        _emit_json(written.data)
+    else:
+        click.echo(render.added_summary(written.data, written.path))
+
+
+@cli.command("show")
+@click.argument("reference", metavar="NAME|PATH")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def show_command(reference: str, as_json: bool) -> None:
+    """Show one checkpoint card, by name, checkpoint path or card path."""
+    from dvcckpt import api, render
+
+    found = api.load_card(reference)
+    if as_json:
+        _emit_json(found.data)
+    else:
+        click.echo(render.card_text(found.data), nl=False)
+
+
+@cli.command("schema")
+@click.option("--config", "which", flag_value="config.v1", help="The dvcckpt.yaml schema instead.")
+@click.option("--path", "show_path", is_flag=True, help="Print the schema file's path only.")
+def schema_command(which: str | None, show_path: bool) -> None:
+    """Print the JSON Schema of cards (for editors and validators)."""
+    from dvcckpt import resources
+
+    path = resources.schema_path(which or "checkpoint.v1")
+    click.echo(
+        str(path) if show_path else path.read_text(encoding="utf-8"), nl=not show_path or True
+    )
+
+
+@cli.command("quickstart")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--epochs",
+    type=click.IntRange(1, 50),
+    default=4,
+    show_default=True,
+    help="Training epochs (one checkpoint each).",
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+def quickstart_command(directory: Path, epochs: int, seed: int) -> None:
+    """Demo: train a tiny model in a new git+DVC repo, registering a checkpoint per epoch."""
+    from dvcckpt.quickstart import run
+
+    run(directory, epochs=epochs, seed=seed, echo=click.echo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn every failure into a message and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in args
+    args = [a for a in args if a != "--traceback"]
+    try:
+        result = cli.main(args=args, prog_name="dvcckpt", standalone_mode=False)
+    except DvcckptError as exc:
+        _report(exc.message, exc.hint, getattr(exc, "problems", [])[1:], show_traceback)
+        return exc.exit_code
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "dvcckpt"
+        _report(exc.format_message(), f"see `{command} --help`", [], show_traceback)
+        return EXIT_USAGE
+    except click.Abort:
+        _report("aborted", None, [], show_traceback)
+        return 130
+    except KeyboardInterrupt:
+        _report("interrupted", None, [], show_traceback)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the boundary: anything else is our bug
+        _report(f"internal error: {type(exc).__name__}: {exc}",
+                "re-run with --traceback and report it at the dvcckpt issue tracker",
+                [], show_traceback)  # fmt: skip
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0
+
+
+def _report(message: str, hint: str | None, details: list[str], show_traceback: bool) -> None:
+    if show_traceback:
+        traceback.print_exc()
+    click.echo(f"error: {message}", err=True)
+    for line in details:
+        click.echo(f"  {line}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)

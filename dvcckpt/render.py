@@ -1,0 +1,137 @@
+"""Human-readable rendering of cards for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+_IDENTITY = ("schema", "name", "model", "checkpoint")
+_LIST_SECTIONS = ("parents", "artifacts", "evaluations", "decisions")
+
+
+def card_text(data: Mapping[str, Any]) -> str:
+    lines = [str(data["name"]), *_identity(data)]
+    for key, value in data.items():
+        if key in _IDENTITY or value in (None, {}, []):
+            continue
+        lines.append("")
+        if key == "metrics":
+            lines.extend(_metrics_table(value))
+        elif key in _LIST_SECTIONS and isinstance(value, list):
+            lines.append(key)
+            lines.extend(f"  - {_inline(item)}" for item in value)
+        elif key == "tags":
+            lines.append(f"tags  {', '.join(map(str, value))}")
+        elif isinstance(value, Mapping):
+            lines.append(key)
+            lines.extend(_aligned(dict(_flatten(value))))
+        else:
+            lines.append(f"{key}  {value}")
+    return "\n".join(lines) + "\n"
+
+
+def _identity(data: Mapping[str, Any]) -> list[str]:
+    ck = data["checkpoint"]
+    where = f"{ck['path']} ({ck['format']}, {human_size(ck['size'])}"
+    where += f", {ck['files']} files)" if ck.get("files", 1) > 1 else ")"
+    position = " · ".join(
+        f"{label} {ck[label]}" for label in ("step", "epoch") if ck.get(label) is not None
+    )
+    created_by = ck.get("created_by") or {}
+    who = " ".join(
+        part for part in (created_by.get("name"), f"<{created_by['email']}>"
+                          if created_by.get("email") else None) if part
+    )  # fmt: skip
+    rows = {
+        "model": data["model"],
+        "checkpoint": where,
+        "phase/kind": f"{ck['phase']} / {ck['kind']}" + (f" · {position}" if position else ""),
+        "sha256": ck["sha256"],
+        "dvc": f"md5 {ck['dvc']['md5']} ({ck['dvc']['file']})",
+        "created": f"{ck.get('created_at', '?')}" + (f" by {who}" if who else ""),
+        "schema": data["schema"]["version"],
+    }
+    return _aligned(rows)
+
+
+def _aligned(rows: Mapping[str, Any]) -> list[str]:
+    width = max((len(k) for k in rows), default=0)
+    return [f"  {key.ljust(width)}  {_scalar(value)}" for key, value in rows.items()]
+
+
+def _flatten(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, item in value.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(item, Mapping) and item and not _is_estimate(item):
+            yield from _flatten(item, dotted + ".")
+        else:
+            yield dotted, item
+
+
+def _metrics_table(metrics: Mapping[str, Any]) -> list[str]:
+    splits = list(metrics)
+    by_metric: dict[str, dict[str, Any]] = {}
+    for split in splits:
+        for name, value in _flatten(metrics[split]):
+            by_metric.setdefault(name, {})[split] = value
+    cells = [[name, *(_scalar(row.get(s, "")) for s in splits)] for name, row in by_metric.items()]
+    header = ["metrics", *splits]
+    widths = [max(len(str(r[i])) for r in [header, *cells]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    for row in cells:
+        text = "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+        lines.append(f"  {text.rstrip()}")
+    return lines
+
+
+def _is_estimate(value: Mapping[str, Any]) -> bool:
+    return "value" in value
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, Mapping) and _is_estimate(value):
+        text = f"{value['value']}"
+        if "ci" in value:
+            text += f" [{value['ci'][0]}, {value['ci'][1]}]"
+        return text + (f" {value['method']}" if "method" in value else "")
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_scalar(v) for v in value) if value else "none"
+    if isinstance(value, Mapping):
+        return _inline(value)
+    return str(value)
+
+
+def _inline(item: Any) -> str:
+    if isinstance(item, Mapping):
+        return ", ".join(f"{k}={_scalar(v)}" for k, v in _flatten(item))
+    return str(item)
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def added_summary(data: Mapping[str, Any], card_path: Any) -> str:
+    ck = data["checkpoint"]
+    code = data.get("code", {})
+    commit = (code.get("commit") or "no commit yet")[:12] + (
+        " (dirty)" if code.get("dirty") else ""
+    )
+    rows = {
+        "card": str(card_path),
+        "checkpoint": f"{ck['path']} ({human_size(ck['size'])})",
+        "sha256": ck["sha256"],
+        "code": commit,
+    }
+    lines = [f"registered {data['name']}", *_aligned(rows)]
+    lines.append("next: git commit -m 'Add checkpoint' && dvc push")
+    return "\n".join(lines)
