@@ -26,7 +26,9 @@ class Result:
 
 
 def git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+    )
     return done.stdout
 
 
@@ -66,8 +68,9 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Iterator[object]:
     yield run
 
 
-def run_process(*args: str, cwd: Path, env: dict[str, str] | None = None,
-                prefix: tuple[str, ...] = ()) -> Result:  # fmt: skip
+def run_process(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> Result:
     """Run the installed `dvcckpt` executable as a user would."""
     done = subprocess.run(
         [*prefix, str(BIN / "dvcckpt"), *args],

@@ -28,7 +28,11 @@ def test_add_file_writes_dvc_pointer_card_and_stages_them(repo: Path, cli) -> No
     assert meta["sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
     assert meta["dvc"]["md5"] == pointer["md5"] == hashlib.md5(ckpt.read_bytes()).hexdigest()
     assert meta["size"] == meta["dvc"]["size"] == 50_000
-    assert (meta["path"], meta["format"], meta["step"]) == ("models/sentiment/step-000300.pt", "file", 300)
+    assert (meta["path"], meta["format"], meta["step"]) == (
+        "models/sentiment/step-000300.pt",
+        "file",
+        300,
+    )
     assert data["code"]["commit"] == git(repo, "rev-parse", "HEAD").strip()
     assert data["code"]["dirty"] is False
     assert data["checkpoint"]["created_by"] == {"name": "Ada Trainer", "email": "ada@example.com"}
@@ -49,8 +53,20 @@ def test_add_file_writes_dvc_pointer_card_and_stages_them(repo: Path, cli) -> No
 
 def test_card_name_parses_back_into_its_fields(repo: Path, cli) -> None:
     write_checkpoint(repo / "ckpts/ema.bin")
-    result = cli("add", "ckpts/ema.bin", "--model", "ner", "--phase", "finetune", "--kind", "ema",
-                 "--step", "1200", "--epoch", "2.5")  # fmt: skip
+    result = cli(
+        "add",
+        "ckpts/ema.bin",
+        "--model",
+        "ner",
+        "--phase",
+        "finetune",
+        "--kind",
+        "ema",
+        "--step",
+        "1200",
+        "--epoch",
+        "2.5",
+    )
     assert result.code == 0, result.err
     data = load(repo / "ckpts/ema.bin.ckpt.yaml")
     assert data["name"] == "ner-finetune-ema-step001200"
@@ -93,20 +109,26 @@ def test_seed_template_run_record_imports_and_validates(repo: Path, cli) -> None
     assert data["run"] == {"name": source["run_name"], "task": "text_classification"}
     assert data["data"]["dataset"] == "tweets_v1"
     assert data["data"]["splits"] == {
-        "train": {"hash": "hashA"}, "dev": {"hash": "hashB"}, "test": {"hash": "hashC"}
-    }  # fmt: skip
+        "train": {"hash": "hashA"},
+        "dev": {"hash": "hashB"},
+        "test": {"hash": "hashC"},
+    }
     assert data["code"] == {"repo": "nlp-project", "commit": "abc1234"}
     assert data["env"] == {
-        "python": "3.11", "libraries": {"transformers": "4.46.0", "torch": "2.3.0"}, "cuda": "12.x"
-    }  # fmt: skip
+        "python": "3.11",
+        "libraries": {"transformers": "4.46.0", "torch": "2.3.0"},
+        "cuda": "12.x",
+    }
     assert data["params"] == source["params"]
     assert data["seeds"] == {"seed": 42}
     assert data["metrics"] == {"dev": source["metrics"]["dev"]}
     assert data["resources"] == {"latency_ms_p95": 110}
     assert [a["path"] for a in data["artifacts"]] == [
-        "models/sentiment/weights.pt", "models/sentiment/tokenizer.json",
-        "confusion_matrix.png", "errors_dev.jsonl",
-    ]  # fmt: skip
+        "models/sentiment/weights.pt",
+        "models/sentiment/tokenizer.json",
+        "confusion_matrix.png",
+        "errors_dev.jsonl",
+    ]
     tokenizer = data["artifacts"][1]
     assert tokenizer["sha256"] == hashlib.sha256(b'{"vocab": {}}').hexdigest()
     assert data["tags"] == ["baseline", "tweets", "english"]
@@ -119,38 +141,96 @@ def test_params_metrics_data_seeds_parents_from_options_and_files(repo: Path, cl
     (repo / "data").mkdir()
     (repo / "data/train.csv").write_text("text,label\nhello,pos\n")
     (repo / "params.yaml").write_text("optimizer:\n  name: adamw\n  betas: [0.9, 0.999]\n")
-    (repo / "metrics.json").write_text(json.dumps(
-        {"step": 40, "train": {"loss": 0.31}, "eval": {"accuracy": 0.9, "f1": {"value": 0.86,
-         "ci": [0.84, 0.88], "method": "bootstrap"}}}  # fmt: skip
-    ))
+    (repo / "metrics.json").write_text(
+        json.dumps(
+            {
+                "step": 40,
+                "train": {"loss": 0.31},
+                "eval": {
+                    "accuracy": 0.9,
+                    "f1": {"value": 0.86, "ci": [0.84, 0.88], "method": "bootstrap"},
+                },
+            }
+        )
+    )
     write_checkpoint(repo / "m/base.pt", seed=3)
     assert cli("add", "m/base.pt", "--model", "m", "--step", "10", "--phase", "pretrain").code == 0
     write_checkpoint(repo / "m/ft.pt", seed=4)
     result = cli(
-        "add", "m/ft.pt", "--model", "m", "--phase", "finetune", "--params", "params.yaml",
-        "-p", "lr=3e-5", "-p", "optimizer.warmup=100", "--metrics", "metrics.json",
-        "-m", "test.class_f1.neg=0.7", "--data", "tweets=v2", "--split", "train=data/train.csv",
-        "--split", "test=sha256:abc", "--seed", "13", "--seed", "data_shuffle=7",
-        "--deterministic", "--parent", "finetuned_from=m-pretrain-full-step000010",
-        "--tag", "ablation", "--notes", "lower lr", "--config", "params.yaml",
-        "--script", "train.py", "--command", "python train.py --lr 3e-5 --hf-token hf_abc",
-    )  # fmt: skip
+        "add",
+        "m/ft.pt",
+        "--model",
+        "m",
+        "--phase",
+        "finetune",
+        "--params",
+        "params.yaml",
+        "-p",
+        "lr=3e-5",
+        "-p",
+        "optimizer.warmup=100",
+        "--metrics",
+        "metrics.json",
+        "-m",
+        "test.class_f1.neg=0.7",
+        "--data",
+        "tweets=v2",
+        "--split",
+        "train=data/train.csv",
+        "--split",
+        "test=sha256:abc",
+        "--seed",
+        "13",
+        "--seed",
+        "data_shuffle=7",
+        "--deterministic",
+        "--parent",
+        "finetuned_from=m-pretrain-full-step000010",
+        "--tag",
+        "ablation",
+        "--notes",
+        "lower lr",
+        "--config",
+        "params.yaml",
+        "--script",
+        "train.py",
+        "--command",
+        "python train.py --lr 3e-5 --hf-token hf_abc",
+    )
     assert result.code == 0, result.err
     data = load(repo / "m/ft.pt.ckpt.yaml")
     assert data["checkpoint"]["step"] == 40  # from dvclive's metrics.json
-    assert data["params"] == {"optimizer": {"name": "adamw", "betas": [0.9, 0.999],
-                                            "warmup": 100}, "lr": 3e-05}  # fmt: skip
-    assert data["metrics"]["eval"]["f1"] == {"value": 0.86, "ci": [0.84, 0.88], "method": "bootstrap"}
+    assert data["params"] == {
+        "optimizer": {"name": "adamw", "betas": [0.9, 0.999], "warmup": 100},
+        "lr": 3e-05,
+    }
+    assert data["metrics"]["eval"]["f1"] == {
+        "value": 0.86,
+        "ci": [0.84, 0.88],
+        "method": "bootstrap",
+    }
     assert data["metrics"]["test"] == {"class_f1": {"neg": 0.7}}
     train_hash = hashlib.sha256((repo / "data/train.csv").read_bytes()).hexdigest()
-    assert data["data"]["splits"]["train"] == {"hash": f"sha256:{train_hash}", "path": "data/train.csv"}
+    assert data["data"]["splits"]["train"] == {
+        "hash": f"sha256:{train_hash}",
+        "path": "data/train.csv",
+    }
     assert data["data"]["splits"]["test"] == {"hash": "sha256:abc"}
     assert data["seeds"] == {"seed": 13, "data_shuffle": 7, "deterministic": True}
     base = load(repo / "m/base.pt.ckpt.yaml")
-    assert data["parents"] == [{"relation": "finetuned_from", "name": base["name"],
-                                "path": "m/base.pt", "sha256": base["checkpoint"]["sha256"]}]  # fmt: skip
+    assert data["parents"] == [
+        {
+            "relation": "finetuned_from",
+            "name": base["name"],
+            "path": "m/base.pt",
+            "sha256": base["checkpoint"]["sha256"],
+        }
+    ]
     assert data["code"]["config_file"] == "params.yaml"
-    assert data["code"]["config_sha256"] == hashlib.sha256((repo / "params.yaml").read_bytes()).hexdigest()
+    assert (
+        data["code"]["config_sha256"]
+        == hashlib.sha256((repo / "params.yaml").read_bytes()).hexdigest()
+    )
     assert data["code"]["command"] == "python train.py --lr 3e-5 --hf-token '***'"
 
 

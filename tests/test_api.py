@@ -19,11 +19,18 @@ def test_save_registers_like_add_and_load_card_finds_it(repo: Path) -> None:
     (repo / "cfg.yaml").write_text("lr: 0.1\n")
     saved = dvcckpt.save(
         "models/clf/step-000100.pt",
-        model="clf", step=100, epoch=1, phase="finetune",
+        model="clf",
+        step=100,
+        epoch=1,
+        phase="finetune",
         metrics={"dev": {"macro_f1": 0.81, "class_f1": {"neg": 0.7, "pos": 0.9}}},
-        params={"lr": 0.1}, seeds=7, tags=["sweep"], config_file="cfg.yaml",
-        resources={"latency_ms_p95": 12.5}, extra={"x-team": {"owner": "nlp"}},
-    )  # fmt: skip
+        params={"lr": 0.1},
+        seeds=7,
+        tags=["sweep"],
+        config_file="cfg.yaml",
+        resources={"latency_ms_p95": 12.5},
+        extra={"x-team": {"owner": "nlp"}},
+    )
     assert saved.name == "clf-finetune-full-step000100"
     loaded = dvcckpt.load_card("clf-finetune-full-step000100")
     assert loaded.data == saved.data

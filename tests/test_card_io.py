@@ -18,16 +18,32 @@ from tests.conftest import write_checkpoint
 @pytest.fixture
 def card_file(repo: Path, cli) -> Path:
     write_checkpoint(repo / "m/a.pt")
-    result = cli("add", "m/a.pt", "--step", "7", "-m", "dev.macro_f1=0.8", "--tag", "yes",
-                 "-p", "version=1.10", "-p", "lr=1e-5", "-p", "switch=on")  # fmt: skip
+    result = cli(
+        "add",
+        "m/a.pt",
+        "--step",
+        "7",
+        "-m",
+        "dev.macro_f1=0.8",
+        "--tag",
+        "yes",
+        "-p",
+        "version=1.10",
+        "-p",
+        "lr=1e-5",
+        "-p",
+        "switch=on",
+    )
     assert result.code == 0, result.err
     return repo / "m/a.pt.ckpt.yaml"
 
 
 def test_round_trip_keeps_comments_and_order_and_only_appends(card_file: Path) -> None:
-    original = card_file.read_text().replace(
-        "metrics:\n", "# reviewed by Grace: dev split is balanced\nmetrics:\n"
-    ).replace("  step: 7\n", "  step: 7  # end of warm-up\n")
+    original = (
+        card_file.read_text()
+        .replace("metrics:\n", "# reviewed by Grace: dev split is balanced\nmetrics:\n")
+        .replace("  step: 7\n", "  step: 7  # end of warm-up\n")
+    )
     card_file.write_text(original)
 
     loaded = card.read(card_file)
@@ -38,7 +54,7 @@ def test_round_trip_keeps_comments_and_order_and_only_appends(card_file: Path) -
 
     updated = card_file.read_text()
     assert updated.startswith(original)  # every original byte kept, comments included
-    assert updated[len(original):].startswith("evaluations:\n")
+    assert updated[len(original) :].startswith("evaluations:\n")
 
 
 def test_canonical_text_is_stable_and_reads_the_same_in_yaml_1_1(card_file: Path) -> None:
@@ -57,7 +73,7 @@ def test_failed_write_leaves_the_card_untouched(card_file: Path) -> None:
     before = card_file.read_text()
     broken = card.read(card_file).document
     broken["checkpoint"]["sha256"] = "not-a-hash"
-    with pytest.raises(CardError, match="checkpoint.sha256"):
+    with pytest.raises(CardError, match=r"checkpoint\.sha256"):
         card.write(card_file, broken)
     assert card_file.read_text() == before
     assert [p.name for p in card_file.parent.iterdir() if p.name.endswith(".tmp")] == []
@@ -101,7 +117,9 @@ def test_schemas_are_valid_and_document_every_field(name: str) -> None:
     ]
     for defname, sub in document.get("$defs", {}).items():
         nodes.extend(_fields(sub, f"$defs.{defname}"))
-    undocumented = [path for path, sub in nodes if not (sub.get("title") and sub.get("description"))]
+    undocumented = [
+        path for path, sub in nodes if not (sub.get("title") and sub.get("description"))
+    ]
     assert undocumented == []
     assert len(nodes) > 12
 
@@ -113,8 +131,13 @@ def test_every_design_section_is_in_the_card_schema() -> None:
 
 def test_metric_values_numbers_or_estimates() -> None:
     base = json.loads(json.dumps(_minimal_card()))
-    ok = {"dev": {"f1": 0.8, "acc": {"value": 0.9, "ci": [0.88, 0.92], "method": "bootstrap"},
-                  "class_f1": {"neg": 0.7}}}  # fmt: skip
+    ok = {
+        "dev": {
+            "f1": 0.8,
+            "acc": {"value": 0.9, "ci": [0.88, 0.92], "method": "bootstrap"},
+            "class_f1": {"neg": 0.7},
+        }
+    }
     assert schema.card_problems({**base, "metrics": ok}) == []
     bad = {"dev": {"f1": "0.8"}}
     assert any("metrics.dev" in p for p in schema.card_problems({**base, "metrics": bad}))
@@ -126,8 +149,9 @@ def test_metric_values_numbers_or_estimates() -> None:
 
 def test_paths_in_cards_cannot_escape(tmp_path: Path) -> None:
     for bad in ("../secrets.pt", "/etc/passwd", "a/../../b"):
-        problems = schema.card_problems({**_minimal_card(), "checkpoint": {
-            **_minimal_card()["checkpoint"], "path": bad}})  # fmt: skip
+        problems = schema.card_problems(
+            {**_minimal_card(), "checkpoint": {**_minimal_card()["checkpoint"], "path": bad}}
+        )
         assert any(p.startswith("checkpoint.path") for p in problems), bad
 
 
@@ -137,8 +161,13 @@ def _minimal_card() -> dict[str, Any]:
         "name": "m-train-full-step000001",
         "model": "m",
         "checkpoint": {
-            "path": "m/a.pt", "format": "file", "kind": "full", "phase": "train", "size": 1,
-            "sha256": "0" * 64, "created_at": "2026-01-05T10:00:00Z",
+            "path": "m/a.pt",
+            "format": "file",
+            "kind": "full",
+            "phase": "train",
+            "size": 1,
+            "sha256": "0" * 64,
+            "created_at": "2026-01-05T10:00:00Z",
             "dvc": {"file": "m/a.pt.dvc", "md5": "0" * 32, "size": 1},
         },
-    }  # fmt: skip
+    }

@@ -108,7 +108,9 @@ def test_schema_violations_are_all_listed(card_file: Path, cli) -> None:
 
 
 def test_python_tags_are_refused(card_file: Path, cli) -> None:
-    card_file.write_text(card_file.read_text() + "x-evil: !!python/object/apply:os.system ['true']\n")
+    card_file.write_text(
+        card_file.read_text() + "x-evil: !!python/object/apply:os.system ['true']\n"
+    )
     assert_clean_error(cli("show", str(card_file)), 3, "tag 'tag:yaml.org,2002:python")
 
 
@@ -124,9 +126,19 @@ def test_unwritable_directory(repo: Path) -> None:
     folder.chmod(0o555)
     probe = subprocess.run(["unshare", "--user", "touch", str(folder / "probe")], check=False)
     assert probe.returncode != 0, "the user namespace should not be able to write here"
-    result = run_process("add", "readonly/a.pt", "--step", "1", cwd=repo, prefix=("unshare", "--user"),
-                         env={"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory",
-                              "GIT_CONFIG_VALUE_0": "*"})  # fmt: skip
+    result = run_process(
+        "add",
+        "readonly/a.pt",
+        "--step",
+        "1",
+        cwd=repo,
+        prefix=("unshare", "--user"),
+        env={
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "safe.directory",
+            "GIT_CONFIG_VALUE_0": "*",
+        },
+    )
     folder.chmod(0o755)
     assert_clean_error(result, 4, "readonly", "writable")
     assert not (folder / "a.pt.ckpt.yaml").exists()

@@ -9,8 +9,13 @@ from dvcckpt.errors import ConfigError
 
 
 def test_default_run_pattern_renders_and_parses_the_practitioners_example() -> None:
-    values = {"project": "sentiment", "task": "tweets", "model": "distilbert",
-              "keyparam": naming.keyparam_token("lr", {"lr": 1e-4}), "date": "2026-01-05"}  # fmt: skip
+    values = {
+        "project": "sentiment",
+        "task": "tweets",
+        "model": "distilbert",
+        "keyparam": naming.keyparam_token("lr", {"lr": 1e-4}),
+        "date": "2026-01-05",
+    }
     name = naming.render(naming.DEFAULT_RUN_PATTERN, values)
     assert name == "sentiment_tweets_distilbert_lr1e-4_2026-01-05"
     assert naming.parse(naming.DEFAULT_RUN_PATTERN, name) == values
@@ -41,7 +46,10 @@ def test_compact_numbers_for_run_names(value: float, text: str) -> None:
     ("url", "clean"),
     [
         ("https://ada:ghp_tok@github.com/org/r.git", "https://github.com/org/r.git"),
-        ("https://oauth2:tok@gitlab.example.com:8443/r.git?x=1", "https://gitlab.example.com:8443/r.git"),
+        (
+            "https://oauth2:tok@gitlab.example.com:8443/r.git?x=1",
+            "https://gitlab.example.com:8443/r.git",
+        ),
         ("git@github.com:org/r.git", "git@github.com:org/r.git"),
         (None, None),
     ],
@@ -51,8 +59,16 @@ def test_strip_credentials(url: str | None, clean: str | None) -> None:
 
 
 def test_redact_command_hides_secret_looking_values() -> None:
-    argv = ["train.py", "--lr", "1e-4", "--wandb-api-key", "k123", "--password=p", "HF_TOKEN=t",
-            "s3://AKIA:sec@bucket/x"]  # fmt: skip
+    argv = [
+        "train.py",
+        "--lr",
+        "1e-4",
+        "--wandb-api-key",
+        "k123",
+        "--password=p",
+        "HF_TOKEN=t",
+        "s3://AKIA:sec@bucket/x",
+    ]
     assert capture.redact_command(argv) == (
         "train.py --lr 1e-4 --wandb-api-key '***' '--password=***' 'HF_TOKEN=***' s3://bucket/x"
     )
@@ -60,8 +76,12 @@ def test_redact_command_hides_secret_looking_values() -> None:
 
 def test_scalars_and_nested_assignments() -> None:
     assert inputs.assignments(["lr=1e-4", "opt.name=adamw", "amp=true", "n=3", "x=null"], "-p") == {
-        "lr": 1e-4, "opt": {"name": "adamw"}, "amp": True, "n": 3, "x": None
-    }  # fmt: skip
+        "lr": 1e-4,
+        "opt": {"name": "adamw"},
+        "amp": True,
+        "n": 3,
+        "x": None,
+    }
 
 
 def test_dvclive_style_metrics_split_into_sections() -> None:
@@ -78,5 +98,7 @@ def test_dvclive_style_metrics_split_into_sections() -> None:
 def test_merge_lets_explicit_values_win_and_unions_tags() -> None:
     base = {"params": {"lr": 1, "bs": 2}, "tags": ["a"], "notes": "x"}
     assert inputs.merge(base, {"params": {"lr": 3}, "tags": ["b", "a"]}) == {
-        "params": {"lr": 3, "bs": 2}, "tags": ["a", "b"], "notes": "x"
-    }  # fmt: skip
+        "params": {"lr": 3, "bs": 2},
+        "tags": ["a", "b"],
+        "notes": "x",
+    }
