@@ -57,10 +57,14 @@ def parse(text: str, source: str, max_bytes: int = yamldoc.DEFAULT_MAX_BYTES) ->
     return _validated(document, source, None)
 
 
-def read(path: Path, max_bytes: int = yamldoc.DEFAULT_MAX_BYTES) -> Card:
+def read(path: Path, max_bytes: int = yamldoc.DEFAULT_MAX_BYTES, editable: bool = False) -> Card:
+    """A validated card; `editable` keeps comments and order for writing it back."""
     if not path.is_file():
         raise StateError(f"{path}: no such card", hint="check the path, or use the checkpoint name")
-    return _validated(yamldoc.read_file(path, max_bytes), str(path), path)
+    if editable:
+        return _validated(yamldoc.read_file(path, max_bytes), str(path), path)
+    text = yamldoc.read_text(path, max_bytes)
+    return _validated(yamldoc.load_fast(text, str(path), max_bytes), str(path), path)
 
 
 def _validated(document: Any, source: str, path: Path | None) -> Card:

@@ -44,7 +44,7 @@ def load(root: Path) -> ProjectConfig:
     if not path.is_file():
         return ProjectConfig(project=default_project_name(root))
     try:
-        document = yamldoc.to_plain(yamldoc.read_file(path))
+        document = yamldoc.load_fast(yamldoc.read_text(path), str(path))
     except CardError as exc:
         raise ConfigError(exc.message, exc.hint) from exc
     if not isinstance(document, dict):

@@ -45,7 +45,7 @@ def track(dvc_root: Path, path: Path) -> DvcPointer:
 
 
 def read_pointer(dvc_file: Path) -> DvcPointer:
-    document: Any = yamldoc.to_plain(yamldoc.read_file(dvc_file))
+    document: Any = yamldoc.load_fast(yamldoc.read_text(dvc_file), str(dvc_file))
     outs = document.get("outs") if isinstance(document, dict) else None
     if not outs or not isinstance(outs[0], dict) or "md5" not in outs[0]:
         raise StateError(

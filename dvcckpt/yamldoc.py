@@ -128,14 +128,113 @@ def dump(document: Any, header: str | None = None) -> str:
     return f"{header}\n{body}" if header and not body.startswith(header) else body
 
 
-def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+def load_fast(text: str, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Parse untrusted YAML into plain data, ~15x faster than the round-trip loader.
+
+    For read-only paths (the hook, catalog, lookups). Uses libyaml with YAML 1.2
+    scalar rules, so it reads cards exactly as the round-trip loader does.
+    """
+    import yaml
+
+    _check_size(len(text.encode("utf-8")), source, max_bytes)
+    try:
+        # Anchors, aliases and tags need `&`, `*` or `!`: only then is the event scan needed.
+        if any(marker in text for marker in "&*!"):
+            _refuse_unsafe_libyaml_events(text, source)
+        return to_plain(yaml.load(text, Loader=_fast_loader()))
+    except yaml.YAMLError as exc:
+        raise CardError(
+            f"{source}: invalid YAML: {_describe(exc)}", hint=_fix_hint(source)
+        ) from exc
+
+
+def _refuse_unsafe_libyaml_events(text: str, source: str) -> None:
+    import yaml
+
+    for event in yaml.parse(text, Loader=_fast_loader()):
+        line = _line_of(event)
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise CardError(
+                f"{source}:{line}: YAML anchors and aliases are not allowed",
+                hint="write the value out in full; aliases can expand into huge documents",
+            )
+        tag = getattr(event, "tag", None)
+        if tag and tag not in _ALLOWED_TAGS and tag != "!":
+            raise CardError(
+                f"{source}:{line}: YAML tag {tag!r} is not allowed",
+                hint="remove the tag; cards hold plain mappings, lists, strings and numbers",
+            )
+
+
+_FAST_LOADER: Any = None
+
+
+def _fast_loader() -> Any:
+    """libyaml's safe loader with YAML 1.2 core-schema booleans, integers and floats."""
+    global _FAST_LOADER
+    if _FAST_LOADER is None:
+        import yaml
+
+        loader_base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        loader: Any = type("CardLoader", (loader_base,), {})
+        replaced = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+        loader.yaml_implicit_resolvers = {
+            first: [(tag, rx) for tag, rx in resolvers if tag not in replaced]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+        for tag, pattern, firsts in _YAML12_RESOLVERS:
+            loader.add_implicit_resolver(tag, re.compile(pattern), list(firsts))
+        loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+        loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+        _FAST_LOADER = loader
+    return _FAST_LOADER
+
+
+_YAML12_RESOLVERS = (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$", "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+)
+
+
+def _construct_map(loader: Any, node: Any) -> Any:
+    # libyaml keeps the last of duplicate keys; a reviewer reads the first. Refuse both.
+    import yaml
+
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.value in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+            )
+        seen.add(key_node.value)
+    yield from yaml.constructor.SafeConstructor.construct_yaml_map(loader, node)
+
+
+def _construct_int(loader: Any, node: Any) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)  # YAML 1.2: a leading zero is not octal
+
+
+def read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     try:
         # Refuse before reading a huge file into memory.
         _check_size(path.stat().st_size, str(path), max_bytes)
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise CardError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
-    return load_untrusted(text, str(path), max_bytes)
+
+
+def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Round-trip parse of a file (comments and order kept, for editing)."""
+    return load_untrusted(read_text(path, max_bytes), str(path), max_bytes)
 
 
 def to_plain(value: Any) -> Any:

@@ -46,7 +46,7 @@ def test_round_trip_keeps_comments_and_order_and_only_appends(card_file: Path) -
     )
     card_file.write_text(original)
 
-    loaded = card.read(card_file)
+    loaded = card.read(card_file, editable=True)
     loaded.document["evaluations"] = [
         {"step": 7, "split": "test", "metrics": {"macro_f1": 0.79}, "at": "2026-01-05T10:00:00Z"}
     ]
@@ -71,7 +71,7 @@ def test_canonical_text_is_stable_and_reads_the_same_in_yaml_1_1(card_file: Path
 
 def test_failed_write_leaves_the_card_untouched(card_file: Path) -> None:
     before = card_file.read_text()
-    broken = card.read(card_file).document
+    broken = card.read(card_file, editable=True).document
     broken["checkpoint"]["sha256"] = "not-a-hash"
     with pytest.raises(CardError, match=r"checkpoint\.sha256"):
         card.write(card_file, broken)
@@ -91,9 +91,36 @@ def test_atomic_write_replaces_in_one_step(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["card.yaml"]
 
 
-def test_duplicate_keys_are_refused() -> None:
+@pytest.mark.parametrize("loader", [yamldoc.load_untrusted, yamldoc.load_fast])
+def test_duplicate_keys_are_refused(loader) -> None:
+    # A reviewer reads the first `sha256:`, a lax parser keeps the last: refuse both.
     with pytest.raises(CardError, match="line 2"):
-        yamldoc.load_untrusted("name: a\nname: b\n", "dup.yaml")
+        loader("name: a\nname: b\n", "dup.yaml")
+
+
+TRICKY = """\
+bools: [true, False, yes, no, on, off, y, n]
+ints: [012, 0o17, 0x1F, 1_000, -3, +4]
+floats: [1e-4, 1.0e+20, .5, -.5, 1., .inf, -.Inf]
+strings: ['1.10', "12", 2026-01-05, 2026-01-05T10:00:00Z, 1:20, ~user, null-ish]
+nulls: [null, ~, Null]
+nested: {a: [1, {b: c}], "quoted key": 'v'}
+"""
+
+
+def test_fast_reader_agrees_with_round_trip_reader(card_file: Path) -> None:
+    assert yamldoc.load_fast(TRICKY, "t") == yamldoc.to_plain(yamldoc.load_untrusted(TRICKY, "t"))
+    text = card_file.read_text()
+    assert yamldoc.load_fast(text, "c") == yamldoc.to_plain(yamldoc.load_untrusted(text, "c"))
+
+
+@pytest.mark.parametrize("loader", [yamldoc.load_untrusted, yamldoc.load_fast])
+def test_anchors_and_custom_tags_refused_by_both_readers(loader) -> None:
+    with pytest.raises(CardError, match="anchors and aliases"):
+        loader("a: &x [1]\nb: *x\n", "bomb.yaml")
+    with pytest.raises(CardError, match="tag"):
+        loader("a: !!python/name:os.system x\n", "evil.yaml")
+    assert loader("notes: 'R&D * stars ! bang'\n", "ok.yaml")["notes"] == "R&D * stars ! bang"
 
 
 def _fields(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
