@@ -24,8 +24,8 @@ SECTIONS = (
     "parents", "artifacts", "tags", "notes", "decisions", "tombstone",
 )  # fmt: skip
 CHECKPOINT_FIELDS = (
-    "path", "format", "kind", "phase", "step", "epoch", "size", "files", "sha256", "dvc",
-    "created_at", "created_by",
+    "path", "format", "serialization", "kind", "phase", "step", "epoch", "size", "files",
+    "sha256", "dvc", "created_at", "created_by",
 )  # fmt: skip
 
 RUN_FIELDS = ("name", "task", "group", "hypothesis", "owner", "id")

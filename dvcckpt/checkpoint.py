@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dvcckpt import capture, card, digest, inputs, naming, schema, store, vcs
+from dvcckpt import capture, card, digest, inputs, migrations, naming, schema, store, vcs
 from dvcckpt.config import ProjectConfig
 from dvcckpt.errors import StateError, UsageError
 from dvcckpt.project import CARD_SUFFIX, Project, card_path_for
@@ -80,6 +80,9 @@ def add(
             draft["env"] = env_job.result()
 
     draft["checkpoint"].update(_hashes(project, content, pointer))
+    draft["checkpoint"]["serialization"] = migrations.serialization_of(
+        path.name, content.names if path.is_dir() else None
+    )
     written = card.write(card_file, card.ordered(draft))
     if stage:
         vcs.stage(project.root, [card_file, pointer.file, path.parent / ".gitignore"])

@@ -181,6 +181,142 @@ def show_command(reference: str, as_json: bool) -> None:
         click.echo(render.card_text(found.data), nl=False)
 
 
+@cli.command("check")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--all", "all_cards", is_flag=True, help="Check every card in the index, not only staged ones."
+)
+@click.option(
+    "--base",
+    default="HEAD",
+    show_default=True,
+    metavar="REV",
+    help="Revision to compare against for immutability and deletions (CI: origin/main).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
+def check_command(files: tuple[Path, ...], all_cards: bool, base: str, as_json: bool) -> None:
+    """Check cards before they are committed (the pre-commit hook).
+
+    Without FILES, checks what is staged. Reports every finding: schema
+    violations by field path, naming, consistency with the .dvc pointer,
+    required fields from dvcckpt.yaml, changes to immutable fields and
+    deleted cards. Exits 1 if anything is wrong.
+    """
+    from dvcckpt import hook
+    from dvcckpt.errors import CheckFailed
+
+    report = hook.check([str(f) for f in files] if files else None, all_cards=all_cards, base=base)
+    if as_json:
+        _emit_json(
+            {
+                "ok": report.ok,
+                "cards": report.cards,
+                "findings": [f.as_dict() for f in report.findings],
+            }
+        )
+    else:
+        for finding in report.findings:
+            click.echo(str(finding))
+    if not report.ok:
+        count = len({f.file for f in report.findings})
+        raise CheckFailed(
+            f"{len(report.findings)} problem(s) in {count} file(s)",
+            hint="fix the fields listed above; immutable fields cannot change once committed "
+            "(register a new checkpoint instead)",
+        )
+    if not as_json:
+        click.echo(f"ok: {len(report.cards)} card(s) checked", err=True)
+
+
+@cli.command("install-hook")
+@click.option(
+    "--force", is_flag=True, help="Replace an existing pre-commit hook not written by dvcckpt."
+)
+def install_hook_command(force: bool) -> None:
+    """Install a native git pre-commit hook running `dvcckpt check`.
+
+    For teams without the pre-commit framework. Never overwrites another hook
+    unless --force is given.
+    """
+    from dvcckpt import hook, vcs
+
+    path = hook.install(vcs.toplevel(Path.cwd()), force=force)
+    click.echo(f"installed {path}")
+
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any recommended field is missing.")
+def doctor_command(as_json: bool, strict: bool) -> None:
+    """List the recommended fields each card is missing (seeds, split hashes, ...)."""
+    from dvcckpt import doctor, render
+    from dvcckpt.errors import CheckFailed
+    from dvcckpt.project import Project
+
+    results = doctor.diagnose(Project.discover(require_dvc=False))
+    if as_json:
+        _emit_json([r.as_dict() for r in results])
+    else:
+        click.echo(render.doctor_table(results, doctor.fix_for))
+    if strict and any(r.missing or r.error for r in results):
+        raise CheckFailed("some cards miss recommended fields", hint="see the fixes listed above")
+
+
+@cli.command("init")
+@click.argument("directory", type=click.Path(path_type=Path), default=".")
+@click.option(
+    "--project", "project_name", help="Project name for dvcckpt.yaml (default: folder name)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def init_command(directory: Path, project_name: str | None, as_json: bool) -> None:
+    """Set up a repository for dvcckpt (safe to re-run).
+
+    Runs git init / dvc init when needed and writes dvcckpt.yaml, an example
+    gates.yaml, the pre-commit hook (merged into an existing
+    .pre-commit-config.yaml), a GitHub workflow and a pull request template.
+    """
+    from dvcckpt import scaffold
+
+    actions = scaffold.init(directory, project_name)
+    if as_json:
+        _emit_json([a.as_dict() for a in actions])
+        return
+    for action in actions:
+        click.echo(f"{action.what:>11}  {action.path}")
+    click.echo("next: pip install pre-commit && pre-commit install")
+
+
+@cli.command("migrate")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only list the cards that would be upgraded.")
+def migrate_command(files: tuple[Path, ...], dry_run: bool) -> None:
+    """Upgrade cards written under an older card schema (all cards without FILES)."""
+    from dvcckpt import lookup, migrations
+    from dvcckpt.project import Project
+
+    project = Project.discover(require_dvc=False)
+    paths = list(files) or lookup.card_files(project)
+    changed = migrations.upgrade_files(project, paths, dry_run=dry_run)
+    for path, steps in changed:
+        click.echo(f"{'would migrate' if dry_run else 'migrated'} {path}: {', '.join(steps)}")
+    click.echo(
+        f"{len(changed)} of {len(paths)} card(s) {'need' if dry_run else 'needed'} migration"
+    )
+
+
+@cli.command("retire")
+@click.argument("reference", metavar="NAME|PATH")
+@click.option("--reason", required=True, help="Why the checkpoint is retired (kept in history).")
+@click.option("--keep-pointer", is_flag=True, help="Keep the .dvc pointer (data stays reachable).")
+def retire_command(reference: str, reason: str, keep_pointer: bool) -> None:
+    """Retire a checkpoint: its card becomes a tombstone instead of being deleted."""
+    from dvcckpt import tombstone
+    from dvcckpt.project import Project
+
+    written = tombstone.retire(Project.discover(require_dvc=False), reference, reason, keep_pointer)
+    click.echo(f"retired {written.name}; commit the change to record it")
+
+
 @cli.command("schema")
 @click.option("--config", "which", flag_value="config.v1", help="The dvcckpt.yaml schema instead.")
 @click.option("--path", "show_path", is_flag=True, help="Print the schema file's path only.")

@@ -24,6 +24,7 @@ class ProjectConfig:
     run_pattern: str = naming.DEFAULT_RUN_PATTERN
     checkpoint_pattern: str = naming.DEFAULT_CHECKPOINT_PATTERN
     keyparam: str | None = None
+    enforce_naming: bool = True
     phases: tuple[str, ...] | None = None
     primary_metric: str | None = None
     required_all: tuple[str, ...] = ()
@@ -66,6 +67,7 @@ def _from_document(doc: dict[str, Any], path: Path) -> ProjectConfig:
         run_pattern=names.get("run", naming.DEFAULT_RUN_PATTERN),
         checkpoint_pattern=names.get("checkpoint", naming.DEFAULT_CHECKPOINT_PATTERN),
         keyparam=names.get("keyparam"),
+        enforce_naming=names.get("enforce", True),
         phases=tuple(doc["phases"]) if "phases" in doc else None,
         primary_metric=doc.get("primary_metric"),
         required_all=tuple(required.get("all", ())),

@@ -23,6 +23,7 @@ class ContentDigest:
     sha256: str
     size: int
     files: int
+    names: list[str] | None = None  # relative paths, for directories
 
 
 def sha256_file(path: Path) -> str:
@@ -50,7 +51,7 @@ def content_digest(path: Path, workers: int = 2) -> ContentDigest:
         digests = list(pool.map(sha256_file, (path / rel for rel in files)))
     manifest = "".join(f"{d}  {rel}\n" for d, rel in zip(digests, files, strict=True))
     size = sum((path / rel).stat().st_size for rel in files)
-    return ContentDigest(sha256_bytes(manifest.encode()), size, len(files))
+    return ContentDigest(sha256_bytes(manifest.encode()), size, len(files), files)
 
 
 def _tree_files(root: Path) -> list[str]:

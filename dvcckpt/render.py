@@ -135,3 +135,20 @@ def added_summary(data: Mapping[str, Any], card_path: Any) -> str:
     lines = [f"registered {data['name']}", *_aligned(rows)]
     lines.append("next: git commit -m 'Add checkpoint' && dvc push")
     return "\n".join(lines)
+
+
+def doctor_table(results: Any, fix_for: Any) -> str:
+    if not results:
+        return "no cards found"
+    lines = []
+    for result in results:
+        if result.error:
+            lines.append(f"{result.card}: unreadable: {result.error}")
+        elif result.missing:
+            lines.append(f"{result.name} ({result.card}) misses {len(result.missing)}:")
+            lines.extend(f"  - {name}: {fix_for(name)}" for name in result.missing)
+        else:
+            lines.append(f"{result.name} ({result.card}): complete")
+    complete = sum(1 for r in results if not r.missing and not r.error)
+    lines.append(f"{complete} of {len(results)} card(s) have every recommended field")
+    return "\n".join(lines)

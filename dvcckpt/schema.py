@@ -15,7 +15,7 @@ from dvcckpt.errors import CardError, ConfigError
 from dvcckpt.resources import load_schema
 
 CARD_SCHEMA_ID = "dvcckpt/checkpoint"
-CARD_VERSION = (1, 0)
+CARD_VERSION = (1, 1)
 CARD_SCHEMA = "checkpoint.v1"
 CONFIG_SCHEMA = "config.v1"
 SCHEMA_URL = "https://dvcckpt.dev/schemas/checkpoint.v1.schema.json"
@@ -102,9 +102,25 @@ def _schema_problems(instance: Mapping[str, Any], schema_name: str) -> list[str]
     found = []
     for error in validator.iter_errors(instance):
         error = _most_specific(error)
-        found.append((list(error.absolute_path), error.message))
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            found.extend(_unknown_fields(error))
+        else:
+            found.append((list(error.absolute_path), error.message))
     found.sort(key=lambda item: [str(p) for p in item[0]])
     return [f"{field_path(path)}: {message}" for path, message in found]
+
+
+def _unknown_fields(error: Any) -> list[tuple[list[Any], str]]:
+    """`surprise: unknown field` instead of jsonschema's regex-speak."""
+    import re
+
+    known = set(error.schema.get("properties", {}))
+    patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+    extras = [
+        k for k in error.instance if k not in known and not any(p.search(k) for p in patterns)
+    ]
+    hint = " (extensions go under `x-` keys)" if patterns else ""
+    return [([*error.absolute_path, key], f"unknown field{hint}") for key in extras]
 
 
 def _most_specific(error: Any) -> Any:

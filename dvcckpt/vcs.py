@@ -77,3 +77,61 @@ def stage(root: Path, paths: list[Path]) -> None:
     existing = [str(p.resolve().relative_to(root)) for p in paths if p.exists()]
     if existing:
         git(root, "add", "--", *existing)
+
+
+def read_blobs(root: Path, specs: list[str]) -> dict[str, bytes | None]:
+    """Contents of many `REV:path` / `:path` (index) objects through one `git cat-file`."""
+    if not specs:
+        return {}
+    done = subprocess.run(
+        ["git", "-C", str(root), "cat-file", "--batch"],
+        input="".join(f"{spec}\n" for spec in specs).encode(),
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise StateError(
+            f"git cat-file: {done.stderr.decode(errors='replace').strip()}",
+            hint="check that the repository is not corrupted (`git fsck`)",
+        )
+    out = done.stdout
+    blobs: dict[str, bytes | None] = {}
+    offset = 0
+    for spec in specs:
+        end = out.index(b"\n", offset)
+        header = out[offset:end].split()
+        offset = end + 1
+        if len(header) != 3 or header[1] != b"blob":
+            blobs[spec] = None  # missing, or not a file
+            if len(header) == 3:
+                offset += int(header[2]) + 1
+            continue
+        size = int(header[2])
+        blobs[spec] = out[offset : offset + size]
+        offset += size + 1
+    return blobs
+
+
+def staged_changes(root: Path, base: str = "HEAD") -> dict[str, str]:
+    """Path -> status letter (A, M, D, T) of what the index changes against `base`."""
+    args = ["diff", "--cached", "--name-status", "-z", "--no-renames"]
+    if base != "HEAD" or head_commit(root) is not None:
+        args.append(base)
+    fields = git(root, *args).split("\0")
+    return {fields[i + 1]: fields[i][0] for i in range(0, len(fields) - 1, 2)}
+
+
+def tracked_files(root: Path, rev: str | None = None) -> list[str]:
+    """Paths in the index (rev None) or in a commit."""
+    if rev is None:
+        out = git(root, "ls-files", "-z", "--cached")
+    else:
+        out = git(root, "ls-tree", "-r", "-z", "--name-only", rev)
+    return [path for path in out.split("\0") if path]
+
+
+def hooks_path(root: Path) -> Path:
+    """Where git looks for hooks (honours core.hooksPath)."""
+    out = git(root, "rev-parse", "--git-path", "hooks").strip()
+    path = Path(out)
+    return path if path.is_absolute() else root / path

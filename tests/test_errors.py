@@ -82,7 +82,7 @@ def test_nan_metric_in_a_card_names_the_field(card_file: Path, cli) -> None:
 
 
 def test_unknown_newer_schema_version_asks_for_an_upgrade(card_file: Path, cli) -> None:
-    card_file.write_text(card_file.read_text().replace("version: '1.0'", "version: '1.7'"))
+    card_file.write_text(card_file.read_text().replace("version: '1.1'", "version: '1.7'"))
     assert_clean_error(cli("show", str(card_file)), 3, "1.7 is newer", "upgrade dvcckpt")
 
 
