@@ -129,19 +129,34 @@ def dump(document: Any, header: str | None = None) -> str:
 
 
 def load_fast(text: str, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    """Parse untrusted YAML into plain data, ~15x faster than the round-trip loader.
+    """Parse untrusted YAML into plain data, ~10-100x faster than the round-trip loader.
 
-    For read-only paths (the hook, catalog, lookups). Uses libyaml with YAML 1.2
-    scalar rules, so it reads cards exactly as the round-trip loader does.
+    For read-only paths (the hook, the catalog, lookups): a Rust YAML 1.2 parser
+    that refuses duplicate keys, so it reads cards exactly as the round-trip
+    loader does. Anchors, aliases and tags need `&`, `*` or `!`; only texts
+    containing one of those pay for the event scan that refuses them.
     """
-    import yaml
+    import yaml_rs
 
     _check_size(len(text.encode("utf-8")), source, max_bytes)
+    if any(marker in text for marker in "&*!"):
+        _refuse_unsafe_libyaml_events(text, source)
     try:
-        # Anchors, aliases and tags need `&`, `*` or `!`: only then is the event scan needed.
-        if any(marker in text for marker in "&*!"):
-            _refuse_unsafe_libyaml_events(text, source)
-        return to_plain(yaml.load(text, Loader=_fast_loader()))
+        return yaml_rs.loads(
+            text,
+            parse_datetime=False,
+            duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error,
+        )
+    except yaml_rs.YAMLDecodeError as exc:
+        _locate_error(text, source)  # libyaml names the line and column
+        raise CardError(f"{source}: invalid YAML: {exc}", hint=_fix_hint(source)) from exc
+
+
+def _locate_error(text: str, source: str) -> None:
+    import yaml
+
+    try:
+        yaml.load(text, Loader=_libyaml_loader())
     except yaml.YAMLError as exc:
         raise CardError(
             f"{source}: invalid YAML: {_describe(exc)}", hint=_fix_hint(source)
@@ -151,7 +166,7 @@ def load_fast(text: str, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any
 def _refuse_unsafe_libyaml_events(text: str, source: str) -> None:
     import yaml
 
-    for event in yaml.parse(text, Loader=_fast_loader()):
+    for event in yaml.parse(text, Loader=_libyaml_loader()):
         line = _line_of(event)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise CardError(
@@ -166,13 +181,13 @@ def _refuse_unsafe_libyaml_events(text: str, source: str) -> None:
             )
 
 
-_FAST_LOADER: Any = None
+_LIBYAML_LOADER: Any = None
 
 
-def _fast_loader() -> Any:
+def _libyaml_loader() -> Any:
     """libyaml's safe loader with YAML 1.2 core-schema booleans, integers and floats."""
-    global _FAST_LOADER
-    if _FAST_LOADER is None:
+    global _LIBYAML_LOADER
+    if _LIBYAML_LOADER is None:
         import yaml
 
         loader_base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -186,8 +201,8 @@ def _fast_loader() -> Any:
             loader.add_implicit_resolver(tag, re.compile(pattern), list(firsts))
         loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
         loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-        _FAST_LOADER = loader
-    return _FAST_LOADER
+        _LIBYAML_LOADER = loader
+    return _LIBYAML_LOADER
 
 
 _YAML12_RESOLVERS = (
