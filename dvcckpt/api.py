@@ -76,6 +76,13 @@ def save(
 def load_card(
     reference: str | os.PathLike[str], repo: str | os.PathLike[str] | None = None
 ) -> Card:
-    """A card by card path, checkpoint path or checkpoint name."""
+    """A card by card path, checkpoint path or name; `NAME@REV` reads it from history."""
     project = Project.discover(Path(repo) if repo else None, require_dvc=False)
-    return lookup.resolve(project, os.fspath(reference))
+    text = os.fspath(reference)
+    if "@" in text and not Path(text).exists():
+        from dvcckpt import comparison
+        from dvcckpt.catalog import Catalog
+
+        version = comparison.resolve(Catalog(project.root), text)
+        return Card(path=None, document=version.card)
+    return lookup.resolve(project, text)

@@ -12,10 +12,11 @@ class DvcckptError(Exception):
 
     exit_code = 70
 
-    def __init__(self, message: str, hint: str) -> None:
+    def __init__(self, message: str, hint: str, details: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details or []  # printed between the error and the hint
 
 
 class CheckFailed(DvcckptError):
@@ -46,5 +47,5 @@ class CardError(ConfigError):
     """A card failed to parse or validate; `problems` lists every violation found."""
 
     def __init__(self, message: str, hint: str, problems: list[str] | None = None) -> None:
-        super().__init__(message, hint)
+        super().__init__(message, hint, details=(problems or [])[1:])
         self.problems = problems or []

@@ -39,9 +39,13 @@ def _identity(data: Mapping[str, Any]) -> list[str]:
     )
     created_by = ck.get("created_by") or {}
     who = " ".join(
-        part for part in (created_by.get("name"), f"<{created_by['email']}>"
-                          if created_by.get("email") else None) if part
-    )  # fmt: skip
+        part
+        for part in (
+            created_by.get("name"),
+            f"<{created_by['email']}>" if created_by.get("email") else None,
+        )
+        if part
+    )
     rows = {
         "model": data["model"],
         "checkpoint": where,
@@ -152,3 +156,108 @@ def doctor_table(results: Any, fix_for: Any) -> str:
     complete = sum(1 for r in results if not r.missing and not r.error)
     lines.append(f"{complete} of {len(results)} card(s) have every recommended field")
     return "\n".join(lines)
+
+
+def table(header: list[str], rows: list[list[str]], fmt: str | None = None) -> str:
+    """Aligned text (default), CSV or Markdown."""
+    if fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return buffer.getvalue()
+    if fmt == "md":
+        escape = [[cell.replace("|", "\\|") for cell in row] for row in rows]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in escape])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
+
+
+def number(value: Any, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:+.4g}" if signed else f"{value:.4g}"
+    return f"{value:+}" if signed and isinstance(value, int) else str(value)
+
+
+def log_rows(rows: list[Any], metrics: list[str], fmt: str | None) -> str:
+    if fmt == "json":
+        import json
+
+        return json.dumps([r.as_dict() for r in rows], indent=2)
+    if not rows:
+        return "no card versions in this history"
+    header = ["commit", "date", "author", "checkpoint", "step"]
+    for metric in metrics:
+        header += [metric, "Δ"]
+    body = []
+    for row in rows:
+        cells = [row.commit[:8], row.date, row.author, row.name, number(row.step)]
+        for metric in metrics:
+            cells += [number(row.values.get(metric)), number(row.deltas.get(metric), signed=True)]
+        body.append(cells)
+    return table(header, body, fmt)
+
+
+def find_rows(versions: list[Any], columns: list[str], fmt: str | None) -> str:
+    if not versions and fmt != "csv":
+        return "no matching checkpoints"
+    header = ["checkpoint", "model", "phase", "step", "commit", "created", *columns]
+    body = []
+    for version in versions:
+        meta = (version.card or {}).get("checkpoint", {})
+        created = str(meta.get("created_at", ""))[:10]
+        values = [number(v) for v in version.values]
+        body.append(
+            [
+                version.name or "?",
+                version.model or "?",
+                str(meta.get("phase", "")),
+                number(meta.get("step")),
+                version.sha[:8],
+                created,
+                *values,
+            ]
+        )
+    return table(header, body, fmt)
+
+
+def version_json(version: Any) -> dict[str, Any]:
+    return {
+        "commit": version.sha,
+        "path": version.path,
+        "author": version.author,
+        "card": version.card,
+    }
+
+
+def comparisons(results: list[Any], markdown: bool = False) -> str:
+    if not results:
+        return "no card differences"
+    out = []
+    for result in results:
+        title = f"{result.a} → {result.b}"
+        out.append(f"### {title}" if markdown else title)
+        if not result.changes:
+            out.append("identical" if not markdown else "_identical_")
+            continue
+        rows = [
+            [c.section, c.field, _cell(c.a), _cell(c.b), number(c.delta, signed=True)]
+            for c in result.changes
+        ]
+        out.append(table(["section", "field", "A", "B", "Δ"], rows, "md" if markdown else None))
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def _cell(value: Any) -> str:
+    text = "—" if value is None else number(value) if isinstance(value, int | float) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."

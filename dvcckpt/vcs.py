@@ -135,3 +135,17 @@ def hooks_path(root: Path) -> Path:
     out = git(root, "rev-parse", "--git-path", "hooks").strip()
     path = Path(out)
     return path if path.is_absolute() else root / path
+
+
+def existing_objects(root: Path, shas: list[str]) -> set[str]:
+    """The subset of `shas` present in the object database (one `git cat-file` call)."""
+    if not shas:
+        return set()
+    done = subprocess.run(
+        ["git", "-C", str(root), "cat-file", "--batch-check"],
+        input="".join(f"{sha}\n" for sha in shas),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return {line.split()[0] for line in done.stdout.splitlines() if not line.endswith("missing")}
