@@ -26,31 +26,42 @@ from typing import Any
 from dvcckpt import history, vcs, yamldoc
 from dvcckpt.errors import CardError, StateError
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+# Integer keys keep joins and the latest-version window cheap; the full card sits in
+# `bodies` and a slim copy of the queried sections in `cards.hot`, so a filter over
+# tens of thousands of cards reads a fraction of the bytes.
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE commits (
-    sha TEXT PRIMARY KEY, generation INTEGER NOT NULL, parents TEXT NOT NULL,
-    author TEXT, email TEXT, authored INTEGER, committed INTEGER, subject TEXT);
-CREATE TABLE versions (
-    sha TEXT NOT NULL, path TEXT NOT NULL, blob TEXT NOT NULL, status TEXT NOT NULL,
-    PRIMARY KEY (sha, path));
+    id INTEGER PRIMARY KEY, sha TEXT NOT NULL UNIQUE, generation INTEGER NOT NULL,
+    parents TEXT NOT NULL, author TEXT, email TEXT, authored INTEGER, committed INTEGER,
+    subject TEXT);
+CREATE TABLE paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
 CREATE TABLE cards (
-    blob TEXT PRIMARY KEY, name TEXT, model TEXT, phase TEXT, kind TEXT, step INTEGER,
-    created_at TEXT, card TEXT, error TEXT);
-CREATE INDEX versions_blob ON versions (blob);
-CREATE INDEX versions_path ON versions (path);
+    id INTEGER PRIMARY KEY, blob TEXT NOT NULL UNIQUE, name TEXT, model TEXT, phase TEXT,
+    kind TEXT, step INTEGER, created_at TEXT, error TEXT, hot TEXT);
+CREATE TABLE bodies (id INTEGER PRIMARY KEY, card TEXT NOT NULL);
+CREATE TABLE versions (
+    commit_id INTEGER NOT NULL, path_id INTEGER NOT NULL, card_id INTEGER,
+    status TEXT NOT NULL, generation INTEGER NOT NULL, committed INTEGER NOT NULL,
+    PRIMARY KEY (commit_id, path_id));
+CREATE INDEX versions_path ON versions (path_id, generation);
+CREATE INDEX versions_card ON versions (card_id);
 CREATE INDEX cards_model ON cards (model);
 CREATE INDEX cards_name ON cards (name);
-CREATE INDEX commits_order ON commits (generation, committed, sha);
 """
+# Sections copied into `cards.hot` (checkpoint: only its small descriptive fields).
+HOT_SECTIONS = ("name", "model", "run", "metrics", "resources", "tags", "seeds", "checkpoint")
+HOT_CHECKPOINT = ("format", "serialization", "kind", "phase", "step", "epoch", "size", "created_at")
 # One row per card version, in commit-graph order.
 VERSION_ROWS = """
-SELECT c.sha, c.generation, c.author, c.email, c.authored, c.committed, c.subject,
-       v.path, v.blob, v.status, k.name, k.model, k.card
-FROM versions v JOIN commits c ON c.sha = v.sha LEFT JOIN cards k ON k.blob = v.blob
+SELECT c.sha, v.generation, c.author, c.email, c.authored, v.committed, c.subject,
+       p.path, coalesce(k.blob, '0000000000000000000000000000000000000000') AS blob, v.status,
+       k.name, k.model, k.phase, k.step, k.created_at, b.card
+FROM versions v JOIN commits c ON c.id = v.commit_id JOIN paths p ON p.id = v.path_id
+LEFT JOIN cards k ON k.id = v.card_id LEFT JOIN bodies b ON b.id = v.card_id
 """
-ORDER = "ORDER BY c.generation, c.committed, c.sha"
+ORDER = "ORDER BY v.generation, v.committed, c.sha"
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,9 @@ class Version:
     status: str
     name: str | None
     model: str | None
+    phase: str | None
+    step: int | None
+    created_at: str | None
     card_json: str | None
     values: tuple[Any, ...] = ()  # extra columns a query asked for
 
@@ -111,6 +125,9 @@ class Version:
             status=row["status"],
             name=row["name"],
             model=row["model"],
+            phase=row["phase"],
+            step=row["step"],
+            created_at=row["created_at"],
             card_json=row["card"],
             values=tuple(row[k] for k in row.keys() if k.startswith("x_")),  # noqa: SIM118 (sqlite3.Row)
         )
@@ -129,6 +146,7 @@ class Catalog:
         self.root = vcs.toplevel(Path(repo) if repo is not None else Path.cwd())
         self.path = catalog_path(self.root)
         self._connection: sqlite3.Connection | None = None
+        self._parent_map: dict[str, list[str]] | None = None
         if refresh:
             self.update()
 
@@ -136,22 +154,25 @@ class Catalog:
 
     def rebuild(self) -> Stats:
         """Index all history from scratch into a new file, then swap it in."""
-        start = time.perf_counter()
         with self._write_lock():
-            self.close()
-            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            temporary.unlink(missing_ok=True)
-            db = _connect(temporary)
-            try:
-                db.executescript(_SCHEMA)
-                db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
-                tips = history.tips(self.root)
-                added, versions, parsed = self._ingest(db, sorted(set(tips.values())), [])
-                _set_tips(db, tips)
-                db.commit()
-            finally:
-                db.close()
-            os.replace(temporary, self.path)
+            return self._rebuild_locked()
+
+    def _rebuild_locked(self) -> Stats:
+        start = time.perf_counter()
+        self.close()
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary.unlink(missing_ok=True)
+        db = _connect(temporary)
+        try:
+            db.executescript(_SCHEMA)
+            db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
+            tips = history.tips(self.root)
+            added, versions, parsed = self._ingest(db, sorted(set(tips.values())), [])
+            _set_tips(db, tips)
+            db.commit()
+        finally:
+            db.close()
+        os.replace(temporary, self.path)
         return Stats(added, 0, versions, parsed, time.perf_counter() - start, True)
 
     def update(self) -> Stats:
@@ -160,14 +181,14 @@ class Catalog:
         with self._write_lock():
             db = self._open_or_none()
             if db is None:
-                return self.rebuild()
+                return self._rebuild_locked()
             stored = _stored_tips(db)
             tips = history.tips(self.root)
             if stored == tips:
                 return Stats(0, 0, 0, 0, time.perf_counter() - start, False)
             old = sorted(set(stored.values()))
             if vcs.existing_objects(self.root, old) != set(old):
-                return self.rebuild()  # an old tip was garbage-collected: start over
+                return self._rebuild_locked()  # an old tip was garbage-collected: start over
             new = sorted(set(tips.values()))
             gone = history.rev_list(self.root, old, new)
             with db:
@@ -193,6 +214,7 @@ class Catalog:
         }
 
     def close(self) -> None:
+        self._parent_map = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -209,7 +231,7 @@ class Catalog:
     ) -> list[Version]:
         """Card versions in commit-graph order (oldest first), deletions included."""
         clauses, params = [], []
-        for column, value in (("k.model", model), ("k.name", name), ("v.path", path)):
+        for column, value in (("k.model", model), ("k.name", name), ("p.path", path)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -219,25 +241,63 @@ class Catalog:
         return [v for v in found if commits is None or v.sha in commits]
 
     def reachable(self, revisions: Iterable[str]) -> set[str]:
-        """Commits reachable from the revisions (a range `A..B` or plain revisions)."""
+        """Commits reachable from the revisions (one revision, or a range `A..B`)."""
         args = list(revisions)
+        if len(args) == 1 and ".." not in args[0]:
+            sha = self._tips().get("HEAD") if args[0] == "HEAD" else self._resolve(args[0])
+            return self.ancestors(sha) if sha else set()
         out = vcs.git(self.root, "rev-list", *args, "--", check=False)
-        if not out and args:
-            bad = [
-                a
-                for a in args
-                if not vcs.git(
-                    self.root,
-                    "rev-parse",
-                    "--verify",
-                    "--quiet",
-                    a.split("..")[-1] or "HEAD",
-                    check=False,
-                )
-            ]
-            if bad:
-                raise StateError(f"unknown revision {bad[0]!r}", hint="check `git log --oneline`")
+        if not out:
+            for arg in args:
+                for end in filter(None, arg.split("..")):
+                    self._resolve(end)
         return set(out.split())
+
+    def ancestors(self, sha: str) -> set[str]:
+        """`sha` and its ancestors, walked through the indexed parent links (no git call)."""
+        parents = self._parents()
+        if sha not in parents:
+            return set(vcs.git(self.root, "rev-list", sha, "--").split())
+        seen, stack = {sha}, [sha]
+        while stack:
+            for parent in parents.get(stack.pop(), ()):
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        return seen
+
+    def scope(self, commits: set[str] | None) -> str:
+        """SQL join restricting `versions v` to `commits` (all commits when None)."""
+        if commits is None:
+            return ""
+        ids = self._commit_ids()
+        db = self._db()
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS scope (id INTEGER PRIMARY KEY)")
+        db.execute("DELETE FROM temp.scope")
+        db.executemany(
+            "INSERT INTO temp.scope VALUES (?)", ((ids[s],) for s in commits if s in ids)
+        )
+        return "JOIN temp.scope s ON s.id = v.commit_id"
+
+    def _commit_ids(self) -> dict[str, int]:
+        return {sha: id_ for id_, sha in self._db().execute("SELECT id, sha FROM commits")}
+
+    def _parents(self) -> dict[str, list[str]]:
+        if self._parent_map is None:
+            rows = self._db().execute("SELECT sha, parents FROM commits")
+            self._parent_map = {sha: parents.split() for sha, parents in rows}
+        return self._parent_map
+
+    def _tips(self) -> dict[str, str]:
+        return _stored_tips(self._db())
+
+    def _resolve(self, rev: str) -> str:
+        sha = vcs.git(
+            self.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False
+        )
+        if not sha.strip():
+            raise StateError(f"unknown revision {rev!r}", hint="check `git log --oneline --all`")
+        return sha.strip()
 
     def latest(self, commits: set[str] | None = None) -> list[Version]:
         """The newest version of each card path (deleted cards left out)."""
@@ -278,10 +338,10 @@ class Catalog:
     def _ingest(
         self, db: sqlite3.Connection, include: list[str], exclude: list[str]
     ) -> tuple[int, int, int]:
+        self._parent_map = None
         generations = _generations(db)
         commits = list(history.walk(self.root, include, exclude))
         commit_rows: list[tuple[Any, ...]] = []
-        version_rows: list[tuple[str, str, str, str]] = []
         for commit in commits:
             generation = 1 + max((generations.get(p, 0) for p in commit.parents), default=0)
             generations[commit.sha] = generation
@@ -297,25 +357,47 @@ class Catalog:
                     commit.subject,
                 )
             )
-            version_rows.extend(
-                (commit.sha, path, blob, status) for path, blob, status in commit.changes
-            )
         db.executemany(
-            "INSERT OR REPLACE INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", commit_rows
+            "INSERT INTO commits (sha, generation, parents, author, email, authored, committed,"
+            " subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            commit_rows,
         )
-        db.executemany("INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?)", version_rows)
-        parsed = self._parse_new_blobs(db, {row[2] for row in version_rows} - {history.NULL_BLOB})
-        return len(commit_rows), len(version_rows), parsed
+        changes = [(c, path, blob, status) for c in commits for path, blob, status in c.changes]
+        db.executemany("INSERT OR IGNORE INTO paths (path) VALUES (?)", ((c[1],) for c in changes))
+        parsed = self._parse_new_blobs(db, {c[2] for c in changes} - {history.NULL_BLOB})
+        commit_ids = dict(db.execute("SELECT sha, id FROM commits"))
+        path_ids = dict(db.execute("SELECT path, id FROM paths"))
+        card_ids = dict(db.execute("SELECT blob, id FROM cards"))
+        db.executemany(
+            "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    commit_ids[c.sha],
+                    path_ids[path],
+                    card_ids.get(blob),
+                    status,
+                    generations[c.sha],
+                    c.committed,
+                )
+                for c, path, blob, status in changes
+            ),
+        )
+        return len(commit_rows), len(changes), parsed
 
     def _parse_new_blobs(self, db: sqlite3.Connection, blobs: set[str]) -> int:
         # Blobs are content-addressed: a card already parsed (other branch, rebase) is reused.
         known = {row[0] for row in db.execute("SELECT blob FROM cards")}
         todo = sorted(blobs - known)
         contents = vcs.read_blobs(self.root, todo)
-        db.executemany(
-            "INSERT INTO cards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_card_row(blob, contents.get(blob)) for blob in todo),
-        )
+        for blob in todo:
+            row, body = _card_row(blob, contents.get(blob))
+            cursor = db.execute(
+                "INSERT INTO cards (blob, name, model, phase, kind, step, created_at, error, hot)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            if body is not None:
+                db.execute("INSERT INTO bodies VALUES (?, ?)", (cursor.lastrowid, body))
         return len(todo)
 
     def _db(self) -> sqlite3.Connection:
@@ -374,18 +456,21 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _card_row(blob: str, content: bytes | None) -> tuple[Any, ...]:
+def _card_row(blob: str, content: bytes | None) -> tuple[tuple[Any, ...], str | None]:
+    """The `cards` row for a blob, and the full card JSON (None if unreadable)."""
     try:
         if content is None:
-            raise CardError("blob missing from the repository", hint="")
+            raise CardError("blob missing from the repository", hint="run `git fsck`")
         card = yamldoc.load_fast(content.decode("utf-8", "replace"), blob)
         if not isinstance(card, dict):
-            raise CardError("not a mapping", hint="")
+            raise CardError("not a mapping", hint="see `dvcckpt schema`")
     except CardError as exc:
-        return (blob, None, None, None, None, None, None, None, exc.message)
+        return (blob, None, None, None, None, None, None, exc.message, None), None
     meta: dict[str, Any] = card["checkpoint"] if isinstance(card.get("checkpoint"), dict) else {}
     step = meta.get("step")
-    return (
+    hot = {key: card[key] for key in HOT_SECTIONS if key in card}
+    hot["checkpoint"] = {key: meta[key] for key in HOT_CHECKPOINT if key in meta}
+    row = (
         blob,
         _text(card.get("name")),
         _text(card.get("model")),
@@ -393,9 +478,14 @@ def _card_row(blob: str, content: bytes | None) -> tuple[Any, ...]:
         _text(meta.get("kind")),
         step if isinstance(step, int) else None,
         _text(meta.get("created_at")),
-        json.dumps(card, separators=(",", ":")),
         None,
+        _json(hot),
     )
+    return row, _json(card)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _text(value: Any) -> str | None:
@@ -421,5 +511,8 @@ def _set_tips(db: sqlite3.Connection, tips: dict[str, str]) -> None:
 
 
 def _delete_commits(db: sqlite3.Connection, shas: list[str]) -> None:
-    db.executemany("DELETE FROM versions WHERE sha = ?", ((s,) for s in shas))
+    db.executemany(
+        "DELETE FROM versions WHERE commit_id = (SELECT id FROM commits WHERE sha = ?)",
+        ((s,) for s in shas),
+    )
     db.executemany("DELETE FROM commits WHERE sha = ?", ((s,) for s in shas))

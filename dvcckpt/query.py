@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dvcckpt.catalog import Catalog, Version
+from dvcckpt.catalog import HOT_CHECKPOINT, HOT_SECTIONS, VERSION_ROWS, Catalog, Version
 from dvcckpt.errors import UsageError
 
 SHORTCUTS = {
@@ -62,9 +62,21 @@ class Field:
     path: str
 
     def json_path(self) -> str:
-        return "$" + "".join(
-            f'."{part}"' for part in SHORTCUTS.get(self.path, self.path).split(".")
+        return "$" + "".join(f'."{part}"' for part in self.parts())
+
+    def parts(self) -> list[str]:
+        return SHORTCUTS.get(self.path, self.path).split(".")
+
+    def column(self) -> str:
+        """The slim `hot` copy when it holds the field, else the full card."""
+        parts = self.parts()
+        in_hot = parts[0] in HOT_SECTIONS and (
+            parts[0] != "checkpoint" or (len(parts) > 1 and parts[1] in HOT_CHECKPOINT)
         )
+        return "k.hot" if in_hot else "b.card"
+
+    def sql(self) -> str:
+        return f"json_extract({self.column()}, ?)"
 
 
 @dataclass(frozen=True)
@@ -219,51 +231,51 @@ def parse(expression: str) -> Any:
     return _Parser(expression).parse()
 
 
-def compile_sql(node: Any, card: str = "k.card") -> tuple[str, list[Any]]:
+def compile_sql(node: Any) -> tuple[str, list[Any]]:
     """A SQL boolean expression (and its parameters) equivalent to the parsed query."""
     if isinstance(node, Logical):
-        compiled = [compile_sql(part, card) for part in node.parts]
+        compiled = [compile_sql(part) for part in node.parts]
         joined = f" {node.op.upper()} ".join(f"({sql})" for sql, _ in compiled)
         return joined, [p for _, params in compiled for p in params]
     if isinstance(node, Not):
-        sql, params = compile_sql(node.operand, card)
+        sql, params = compile_sql(node.operand)
         return f"NOT coalesce(({sql}), 0)", params
     if isinstance(node, Field):  # a bare field: present and truthy
-        return f"coalesce(json_extract({card}, ?), 0) NOT IN (0, '', '[]', '{{}}')", [
-            node.json_path()
-        ]
+        return f"coalesce({node.sql()}, 0) NOT IN (0, '', '[]', '{{}}')", [node.json_path()]
     if isinstance(node, Literal):
         return "?", [bool(node.value)]
     if isinstance(node, Compare):
-        return _compare(node, card)
+        return _compare(node)
     raise AssertionError(f"unknown node {node!r}")
 
 
-def _compare(node: Compare, card: str) -> tuple[str, list[Any]]:
+def _compare(node: Compare) -> tuple[str, list[Any]]:
     if node.op == "in":
         if isinstance(node.right, ListLiteral):
-            left, params = _value(node.left, card)
+            left, params = _value(node.left)
             marks = ", ".join("?" for _ in node.right.values)
             return f"{left} IN ({marks})", [*params, *node.right.values]
         if isinstance(node.right, Field):
-            left, params = _value(node.left, card)
-            member = f"EXISTS (SELECT 1 FROM json_each({card}, ?) WHERE value = {left})"
+            left, params = _value(node.left)
+            member = (
+                f"EXISTS (SELECT 1 FROM json_each({node.right.column()}, ?) WHERE value = {left})"
+            )
             return member, [node.right.json_path(), *params]
         raise UsageError(
             "--where: the right side of `in` must be a field or a [list]",
             hint='for example "baseline" in tags, or phase in ["train", "finetune"]',
         )
-    left, left_params = _value(node.left, card)
-    right, right_params = _value(node.right, card)
+    left, left_params = _value(node.left)
+    right, right_params = _value(node.right)
     if isinstance(node.right, Literal) and node.right.value is None:
         return f"{left} IS {'NOT ' if node.op == '!=' else ''}NULL", left_params
     operator = {"==": "=", "!=": "!="}.get(node.op, node.op)
     return f"{left} {operator} {right}", [*left_params, *right_params]
 
 
-def _value(node: Any, card: str) -> tuple[str, list[Any]]:
+def _value(node: Any) -> tuple[str, list[Any]]:
     if isinstance(node, Field):
-        return f"json_extract({card}, ?)", [node.json_path()]
+        return node.sql(), [node.json_path()]
     if isinstance(node, Literal):
         return "?", [node.value]
     raise UsageError(
@@ -334,15 +346,13 @@ def run(
     shortcuts = (("model", model), ("phase", phase), ("owner", owner))
     for name, value in shortcuts:
         if value is not None:
-            conditions.append(_compare(Compare("==", Field(name), Literal(value)), "k.card"))
+            conditions.append(_compare(Compare("==", Field(name), Literal(value))))
     if tag is not None:
-        conditions.append(_compare(Compare("in", Literal(tag), Field("tags")), "k.card"))
+        conditions.append(_compare(Compare("in", Literal(tag), Field("tags"))))
     if since:
-        conditions.append(_compare(Compare(">=", Field("created_at"), Literal(since)), "k.card"))
+        conditions.append(_compare(Compare(">=", Field("created_at"), Literal(since))))
     if until:
-        conditions.append(
-            _compare(Compare("<", Field("created_at"), Literal(_day_after(until))), "k.card")
-        )
+        conditions.append(_compare(Compare("<", Field("created_at"), Literal(_day_after(until)))))
     count, percent = parse_top(top)
     if top and not by:
         raise UsageError("--top needs --by METRIC", hint="for example --top 5 --by metrics.dev.f1")
@@ -350,15 +360,15 @@ def run(
     if ranking and not by.startswith(("-", "+")):  # type: ignore[union-attr]
         ranking = SortKey(ranking.field, True)  # higher is better unless `+metric`
     keys = ([ranking] if ranking else []) + sort_keys(sort)
-    wanted = [Field(c) for c in (columns or [])]
     if ranking:
-        conditions.append(("json_extract(k.card, ?) IS NOT NULL", [ranking.field.json_path()]))
-    rows = _select(catalog, conditions, keys, wanted, all_versions, all_refs)
+        conditions.append((f"{ranking.field.sql()} IS NOT NULL", [ranking.field.json_path()]))
+    commits = None if all_refs else catalog.reachable(["HEAD"])
+    found = _select(catalog, conditions, keys, commits, all_versions)
     if count is not None:
-        rows = rows[:count]
+        found = found[:count]
     elif percent is not None:
-        rows = rows[: max(1, math.ceil(len(rows) * percent / 100))] if rows else []
-    return rows
+        found = found[: max(1, math.ceil(len(found) * percent / 100))] if found else []
+    return _with_cards(catalog, found, [Field(c) for c in (columns or [])])
 
 
 def _day_after(day: str) -> str:
@@ -374,46 +384,58 @@ def _select(
     catalog: Catalog,
     conditions: list[tuple[str, list[Any]]],
     keys: list[SortKey],
-    columns: list[Field],
+    commits: set[str] | None,
     all_versions: bool,
-    all_refs: bool,
-) -> list[Version]:
+) -> list[tuple[int, int]]:
+    """(commit id, path id) of matches in order; cards are fetched for what is kept."""
     params: list[Any] = []
-    extra = ""
-    for index, column in enumerate(columns):
-        extra += f", json_extract(k.card, ?) AS x_{index}"
-        params.append(column.json_path())
-    scope = "" if all_refs else "JOIN temp.scope s ON s.sha = v.sha"
-    latest = "" if all_versions else "AND v.rn = 1"
+    sort_columns = ""
+    for index, key in enumerate(keys):
+        sort_columns += f", {key.field.sql()} AS s_{index}"
+        params.append(key.field.json_path())
     where = " AND ".join(f"({sql})" for sql, _ in conditions) or "1"
     for _, condition_params in conditions:
         params.extend(condition_params)
-    order = ", ".join(
-        f"json_extract(k.card, ?) IS NULL, json_extract(k.card, ?) {'DESC' if k.descending else 'ASC'}"
-        for k in keys
+    order = "".join(
+        f"s_{i} IS NULL, s_{i} {'DESC' if key.descending else 'ASC'}, "
+        for i, key in enumerate(keys)
     )
-    for key in keys:
-        params.extend([key.field.json_path(), key.field.json_path()])
-    order = f"{order}, " if order else ""
+    latest = "" if all_versions else "AND v.rn = 1"
+    scope = catalog.scope(commits)
+    bodies = "LEFT JOIN bodies b ON b.id = k.id" if "b.card" in where + sort_columns else ""
     statement = f"""
         WITH v AS (
-            SELECT v.*, c.generation, c.author, c.email, c.authored, c.committed, c.subject,
-                   ROW_NUMBER() OVER (PARTITION BY v.path
-                       ORDER BY c.generation DESC, c.committed DESC, c.sha DESC) AS rn
-            FROM versions v JOIN commits c ON c.sha = v.sha {scope})
-        SELECT v.sha, v.generation, v.author, v.email, v.authored, v.committed, v.subject,
-               v.path, v.blob, v.status, k.name, k.model, k.card {extra}
-        FROM v JOIN cards k ON k.blob = v.blob
-        WHERE v.status != 'D' AND k.card IS NOT NULL {latest} AND {where}
-        ORDER BY {order}v.generation DESC, v.committed DESC, v.path
+            SELECT v.commit_id, v.path_id, v.card_id, v.status, v.generation, v.committed,
+                   ROW_NUMBER() OVER (PARTITION BY v.path_id
+                       ORDER BY v.generation DESC, v.committed DESC, v.commit_id DESC) AS rn
+            FROM versions v {scope})
+        SELECT v.commit_id, v.path_id {sort_columns}
+        FROM v JOIN cards k ON k.id = v.card_id {bodies}
+        WHERE v.status != 'D' AND k.error IS NULL {latest} AND {where}
+        ORDER BY {order}v.generation DESC, v.committed DESC, v.commit_id DESC
     """
-    if not all_refs:
-        _scope_to_head(catalog)
-    return [Version.from_row(row) for row in catalog.sql(statement, params)]
+    return [(row[0], row[1]) for row in catalog.sql(statement, params)]
 
 
-def _scope_to_head(catalog: Catalog) -> None:
-    commits = catalog.reachable(["HEAD"]) if catalog.sql("SELECT 1 FROM commits LIMIT 1") else set()
-    catalog.sql("CREATE TEMP TABLE IF NOT EXISTS scope (sha TEXT PRIMARY KEY)")
-    catalog.sql("DELETE FROM temp.scope")
-    catalog.executemany("INSERT INTO temp.scope VALUES (?)", ((sha,) for sha in commits))
+def _with_cards(
+    catalog: Catalog, found: list[tuple[int, int]], columns: list[Field]
+) -> list[Version]:
+    """Full rows (card included, plus the requested columns) for the kept matches only."""
+    if not found:
+        return []
+    catalog.sql(
+        "CREATE TEMP TABLE IF NOT EXISTS picked (position INTEGER PRIMARY KEY, commit_id INTEGER, path_id INTEGER)"
+    )
+    catalog.sql("DELETE FROM temp.picked")
+    catalog.executemany(
+        "INSERT INTO temp.picked VALUES (?, ?, ?)",
+        ((i, commit, path) for i, (commit, path) in enumerate(found)),
+    )
+    extra = "".join(f", json_extract(b.card, ?) AS x_{i}" for i in range(len(columns)))
+    statement = VERSION_ROWS.replace("SELECT ", f"SELECT p2.position{extra}, ", 1).replace(
+        "FROM versions v",
+        "FROM temp.picked p2 JOIN versions v ON v.commit_id = p2.commit_id AND v.path_id = p2.path_id",
+        1,
+    )
+    rows = catalog.sql(f"{statement} ORDER BY p2.position", [c.json_path() for c in columns])
+    return [Version.from_row(row) for row in rows]

@@ -213,18 +213,15 @@ def find_rows(versions: list[Any], columns: list[str], fmt: str | None) -> str:
     header = ["checkpoint", "model", "phase", "step", "commit", "created", *columns]
     body = []
     for version in versions:
-        meta = (version.card or {}).get("checkpoint", {})
-        created = str(meta.get("created_at", ""))[:10]
-        values = [number(v) for v in version.values]
         body.append(
             [
                 version.name or "?",
                 version.model or "?",
-                str(meta.get("phase", "")),
-                number(meta.get("step")),
+                version.phase or "",
+                number(version.step),
                 version.sha[:8],
-                created,
-                *values,
+                (version.created_at or "")[:10],
+                *(number(v) for v in version.values),
             ]
         )
     return table(header, body, fmt)
