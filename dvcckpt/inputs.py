@@ -119,14 +119,21 @@ def read_data_file(path: Path, option: str) -> Any:
         raise UsageError(exc.message, exc.hint) from exc
 
 
-def params_file(path: Path) -> dict[str, Any]:
-    document = read_data_file(path, "--params")
+def read_mapping(path: Path, option: str, expected: str, example: str) -> dict[str, Any]:
+    """A JSON/YAML file that must hold a mapping (`expected` says of what)."""
+    document = read_data_file(path, option)
     if not isinstance(document, dict):
-        raise UsageError(
-            f"--params {path}: expected a mapping of parameter names to values",
-            hint="write the file as `name: value` lines (YAML) or a JSON object",
-        )
+        raise UsageError(f"{option} {path}: expected {expected}", hint=f"for example {example}")
     return document
+
+
+def params_file(path: Path) -> dict[str, Any]:
+    return read_mapping(
+        path,
+        "--params",
+        "a mapping of parameter names to values",
+        "`lr: 0.0001` lines (YAML) or a JSON object",
+    )
 
 
 def metrics_fragment(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,12 +156,9 @@ def metrics_fragment(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def metrics_file(path: Path) -> dict[str, Any]:
-    document = read_data_file(path, "--metrics")
-    if not isinstance(document, dict):
-        raise UsageError(
-            f"--metrics {path}: expected a mapping of splits to metrics",
-            hint='for example {"dev": {"macro_f1": 0.84}}',
-        )
+    document = read_mapping(
+        path, "--metrics", "a mapping of splits to metrics", '{"dev": {"macro_f1": 0.84}}'
+    )
     return metrics_fragment(document)
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt import capture, inputs
-from dvcckpt.errors import UsageError
 
 _RUN_KEYS = {"run_name": "name", "task": "task", "group": "group", "hypothesis": "hypothesis",
              "owner": "owner", "run_id": "id"}  # fmt: skip
@@ -27,12 +26,12 @@ REPLACED_SECTIONS = ("code", "env")
 
 
 def load(path: Path) -> dict[str, Any]:
-    record = inputs.read_data_file(path, "--from")
-    if not isinstance(record, dict):
-        raise UsageError(
-            f"--from {path}: expected a JSON object describing one run",
-            hint="see the run record format in `dvcckpt add --help`",
-        )
+    record = inputs.read_mapping(
+        path,
+        "--from",
+        "a JSON object describing one run",
+        '{"run_name": ..., "params": {...}, "metrics": {...}}',
+    )
     return to_fragment(record)
 
 
