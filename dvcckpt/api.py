@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dvcckpt import checkpoint, inputs, lookup
+from dvcckpt import checkpoint, inputs, references
 from dvcckpt.card import Card
 from dvcckpt.project import Project
 
@@ -78,11 +78,4 @@ def load_card(
 ) -> Card:
     """A card by card path, checkpoint path or name; `NAME@REV` reads it from history."""
     project = Project.discover(Path(repo) if repo else None, require_dvc=False)
-    text = os.fspath(reference)
-    if "@" in text and not Path(text).exists():
-        from dvcckpt import comparison
-        from dvcckpt.catalog import Catalog
-
-        version = comparison.resolve(Catalog(project.root), text)
-        return Card(path=None, document=version.card)
-    return lookup.resolve(project, text)
+    return references.resolve(project, os.fspath(reference))

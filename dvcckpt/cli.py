@@ -542,6 +542,10 @@ def quickstart_command(directory: Path, epochs: int, seed: int) -> None:
     run(directory, epochs=epochs, seed=seed, echo=click.echo)
 
 
+# Command groups kept in their own modules register themselves on `cli` (click only).
+from dvcckpt import storage_cli  # noqa: E402, F401
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn every failure into a message and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,3 @@
+"""Remote storage commands (push, pull, get, verify, remote); registered on the main CLI."""
+
+from __future__ import annotations
