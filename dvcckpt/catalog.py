@@ -255,7 +255,7 @@ class Catalog:
 
     def ancestors(self, sha: str) -> set[str]:
         """`sha` and its ancestors, walked through the indexed parent links (no git call)."""
-        parents = self._parents()
+        parents = self.parent_links()
         if sha not in parents:
             return set(vcs.git(self.root, "rev-list", sha, "--").split())
         seen, stack = {sha}, [sha]
@@ -282,7 +282,7 @@ class Catalog:
     def _commit_ids(self) -> dict[str, int]:
         return {sha: id_ for id_, sha in self._db().execute("SELECT id, sha FROM commits")}
 
-    def _parents(self) -> dict[str, list[str]]:
+    def parent_links(self) -> dict[str, list[str]]:
         if self._parent_map is None:
             rows = self._db().execute("SELECT sha, parents FROM commits")
             self._parent_map = {sha: parents.split() for sha, parents in rows}

@@ -514,6 +514,7 @@ def diff_command(a: str, b: str, all_fields: bool, fmt: str | None) -> None:
 
 @cli.command("schema")
 @click.option("--config", "which", flag_value="config.v1", help="The dvcckpt.yaml schema instead.")
+@click.option("--gates", "which", flag_value="gates.v1", help="The gates.yaml schema instead.")
 @click.option("--path", "show_path", is_flag=True, help="Print the schema file's path only.")
 def schema_command(which: str | None, show_path: bool) -> None:
     """Print the JSON Schema of cards (for editors and validators)."""
@@ -543,7 +544,7 @@ def quickstart_command(directory: Path, epochs: int, seed: int) -> None:
 
 
 # Command groups kept in their own modules register themselves on `cli` (click only).
-from dvcckpt import storage_cli  # noqa: E402, F401
+from dvcckpt import promotion_cli, storage_cli  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,8 @@ class ProjectConfig:
     required_all: tuple[str, ...] = ()
     required_phases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stages: tuple[str, ...] = DEFAULT_STAGES
+    require_previous_stage: bool = False
+    main_branch: str | None = None
     card_max_bytes: int = yamldoc.DEFAULT_MAX_BYTES
     source: Path | None = None
 
@@ -73,6 +75,8 @@ def _from_document(doc: dict[str, Any], path: Path) -> ProjectConfig:
         required_all=tuple(required.get("all", ())),
         required_phases={k: tuple(v) for k, v in required.get("phases", {}).items()},
         stages=tuple(doc.get("stages", DEFAULT_STAGES)),
+        require_previous_stage=doc.get("promotion", {}).get("require_previous_stage", False),
+        main_branch=doc.get("promotion", {}).get("main_branch"),
         card_max_bytes=doc.get("card_max_bytes", yamldoc.DEFAULT_MAX_BYTES),
         source=path,
     )

@@ -1,7 +1,8 @@
 """What users type to name a checkpoint, resolved to its card.
 
 `NAME`, a checkpoint path or a card path read the work tree; `NAME@REV` reads
-the card as committed at a revision (through the catalog).
+the card as committed at a revision (through the catalog); `MODEL@STAGE` (or
+`NAME@STAGE`) is the checkpoint currently holding a stage on the main branch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from dvcckpt.project import Project
 
 
 def resolve(project: Project, reference: str) -> Card:
+    target, _, suffix = reference.rpartition("@")
+    if target and suffix in project.config.stages and not Path(reference).exists():
+        from dvcckpt import stages
+
+        return stages.holder_card(project, target, suffix)
     if "@" in reference and not Path(reference).exists():
         from dvcckpt import comparison
         from dvcckpt.catalog import Catalog

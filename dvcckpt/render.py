@@ -258,3 +258,47 @@ def comparisons(results: list[Any], markdown: bool = False) -> str:
 def _cell(value: Any) -> str:
     text = "—" if value is None else number(value) if isinstance(value, int | float) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def gate_table(evaluation: Any) -> str:
+    marks = {"pass": "✓ pass", "fail": "✗ fail", "missing": "✗ missing"}
+    if not evaluation.results:
+        return f"no gates defined for {evaluation.model} → {evaluation.stage}"
+    rows = [[r.rule, r.required, r.actual, marks[r.verdict]] for r in evaluation.results]
+    title = f"{evaluation.name} → {evaluation.stage}"
+    if evaluation.holder:
+        title += f" (current holder: {evaluation.holder})"
+    return title + "\n" + table(["rule", "required", "actual", "verdict"], rows)
+
+
+def stage_table(holders: Any, order: Any, history: Any = None) -> str:
+    models = sorted({model for model, _ in holders})
+    if not models and not history:
+        return "no stage holders yet: dvcckpt promote NAME --to STAGE --rationale TEXT"
+    rows = []
+    for model in models:
+        for stage in order:
+            decision = holders.get((model, stage))
+            if decision:
+                entry = decision.entry
+                who = (entry.get("by") or {}).get("name") or "?"
+                flag = " (override)" if entry.get("override") else ""
+                rows.append(
+                    [
+                        model,
+                        stage,
+                        decision.name + flag,
+                        str(entry.get("at", "")),
+                        who,
+                        str(entry.get("rationale") or entry.get("reason") or ""),
+                    ]
+                )
+    out = table(["model", "stage", "holder", "since", "by", "why"], rows) if rows else "no holders"
+    if history:
+        lines = [
+            f"{d.commit[:8]}  {d.verdict:<9} {d.stage or '-':<11} {d.name}  "
+            f"{(d.entry.get('by') or {}).get('name', '?')}: {d.entry.get('rationale') or d.entry.get('reason') or ''}"
+            for d in history
+        ]
+        out += "\n\nhistory (oldest first)\n" + "\n".join(lines)
+    return out

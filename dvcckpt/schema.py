@@ -97,6 +97,11 @@ def validate_config(config: Mapping[str, Any], source: str) -> None:
         )
 
 
+def problems(instance: Mapping[str, Any], schema_name: str) -> list[str]:
+    """Every violation of a shipped schema, as `field: message`."""
+    return _schema_problems(instance, schema_name)
+
+
 def _schema_problems(instance: Mapping[str, Any], schema_name: str) -> list[str]:
     validator = _validator(schema_name)
     found = []
