@@ -90,6 +90,14 @@ def cli() -> None:
     metavar="FILE",
     help="Metrics from a YAML/JSON file, e.g. dvclive's metrics.json.",
 )
+@click.option(
+    "-r",
+    "--resource",
+    "resources",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Resource use (repeatable): gpu_hours, peak_vram_mb, latency_ms_p95, ...",
+)
 @click.option("--data", "dataset", metavar="NAME=VERSION", help="Dataset name and version.")
 @click.option(
     "--split",

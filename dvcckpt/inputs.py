@@ -203,6 +203,7 @@ def _explicit(options: Mapping[str, Any]) -> dict[str, Any]:
         "run": run,
         "params": assignments(options.get("params", ()), "--param"),
         "metrics": metric_assignments(options.get("metrics", ())),
+        "resources": assignments(options.get("resources", ()), "--resource"),
         "data": _data_options(options),
         "seeds": _seed_options(options),
         "parents": list(options.get("parents", ())),
