@@ -105,3 +105,20 @@ def _in_order(fields: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, An
 
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, dict | list | str) and not value)
+
+
+def field(data: Mapping[str, Any] | None, dotted: str) -> Any:
+    """The value at a dotted path (`metrics.dev.macro_f1`), or None if any part is absent."""
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def number(value: Any) -> float | None:
+    """A metric as a float: plain numbers, or the `value` of an estimate with a CI."""
+    if isinstance(value, Mapping) and "value" in value:
+        value = value["value"]
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dvcckpt import card, lookup
+from dvcckpt.card import field
 from dvcckpt.errors import CardError
-from dvcckpt.policy import lookup as field
 from dvcckpt.project import Project
 
 

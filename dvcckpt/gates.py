@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt import yamldoc
+from dvcckpt.card import field
+from dvcckpt.card import number as _number
 from dvcckpt.errors import CardError, ConfigError
 
 GATES_FILE = "gates.yaml"
@@ -87,21 +89,6 @@ def evaluate(
     card: Mapping[str, Any], rules: list[dict[str, Any]], holder: Mapping[str, Any] | None = None
 ) -> list[GateResult]:
     return [_evaluate(card, rule, holder) for rule in rules]
-
-
-def field(card: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = card
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, Mapping) and "value" in value:
-        value = value["value"]
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _numbers(mapping: Any, pick: Callable[[Any], Any]) -> dict[str, float] | None:

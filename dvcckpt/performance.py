@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from dvcckpt.card import field as card_field
+from dvcckpt.card import number
 from dvcckpt.catalog import Catalog, Version
 from dvcckpt.errors import StateError, UsageError
 
@@ -41,14 +43,7 @@ def metric_path(spec: str) -> str:
 
 
 def metric_value(card: dict[str, Any], path: str) -> float | None:
-    node: Any = card
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    if isinstance(node, dict) and "value" in node:
-        node = node["value"]
-    return float(node) if isinstance(node, int | float) and not isinstance(node, bool) else None
+    return number(card_field(card, path))
 
 
 def history(

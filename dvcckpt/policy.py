@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt import migrations, naming, schema
+from dvcckpt.card import field as field_of
 from dvcckpt.config import ProjectConfig
 from dvcckpt.project import CARD_SUFFIX
 
@@ -159,19 +160,10 @@ def required_findings(file: str, card: Mapping[str, Any], config: ProjectConfig)
     reason = {field: "required for every card" for field in config.required_all}
     for field in config.required_phases.get(phase, ()):
         reason.setdefault(field, f"required for phase {phase!r}")
-    missing = [field for field in dict.fromkeys(wanted) if _empty(lookup(card, field))]
+    missing = [field for field in dict.fromkeys(wanted) if _empty(field_of(card, field))]
     return [
         Finding(file, field, f"is missing ({reason[field]} by dvcckpt.yaml)") for field in missing
     ]
-
-
-def lookup(card: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = card
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _empty(value: Any) -> bool:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dvcckpt import gates, stages, vcs
+from dvcckpt.card import field as card_field
+from dvcckpt.card import number as metric_number
 from dvcckpt.catalog import Catalog, Version
 from dvcckpt.errors import ConfigError
 from dvcckpt.project import Project
@@ -97,8 +99,10 @@ def metric_deltas(card: Mapping[str, Any], holder: Mapping[str, Any] | None) -> 
     rows = []
     for split, metrics in (card.get("metrics") or {}).items():
         for name, value in _leaves(metrics):
-            mine = _value(value)
-            theirs = _value(_dig(holder, ["metrics", split, *name.split(".")])) if holder else None
+            mine = metric_number(value)
+            theirs = (
+                metric_number(card_field(holder, f"metrics.{split}.{name}")) if holder else None
+            )
             delta = mine - theirs if mine is not None and theirs is not None else None
             rows.append(
                 [f"{split}.{name}", number(mine), number(theirs), number(delta, signed=True)]
@@ -114,20 +118,6 @@ def _leaves(mapping: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any
         else:
             found.append((f"{prefix}{key}", value))
     return found
-
-
-def _dig(node: Any, parts: list[str]) -> Any:
-    for part in parts:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
-
-
-def _value(value: Any) -> float | None:
-    if isinstance(value, Mapping):
-        value = value.get("value")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def lineage(card: Mapping[str, Any], catalog: Catalog | None = None, depth: int = 5) -> str:
