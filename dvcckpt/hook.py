@@ -18,6 +18,7 @@ from dvcckpt import config as config_module
 from dvcckpt import policy, schema, vcs, yamldoc
 from dvcckpt.config import CONFIG_FILE, ProjectConfig
 from dvcckpt.errors import CardError, ConfigError, StateError
+from dvcckpt.gates import GATES_FILE
 from dvcckpt.policy import Finding
 from dvcckpt.project import CARD_SUFFIX
 
@@ -56,6 +57,8 @@ def check(
     deleted = [p for p, status in changes.items() if status == "D" and p.endswith(CARD_SUFFIX)]
     if CONFIG_FILE in paths and not all_cards:
         report.cards.append(CONFIG_FILE)
+    if GATES_FILE in paths or (all_cards and (root / GATES_FILE).is_file()):
+        report.findings.extend(_gates_findings(root))
 
     specs = [f":{c}" for c in cards] + [f":{_pointer(c)}" for c in cards]
     specs += [f"{base}:{c}" for c in cards] if _has_rev(root, base) else []
@@ -90,6 +93,17 @@ def _config(root: Path, report: Report) -> ProjectConfig:
             Finding(CONFIG_FILE, "", exc.message.removeprefix(f"{root / CONFIG_FILE}: "))
         )
         return config_module.ProjectConfig(project=config_module.default_project_name(root))
+
+
+def _gates_findings(root: Path) -> list[Finding]:
+    """A broken gates.yaml would only surface at promotion time; catch it at commit time."""
+    from dvcckpt import gates
+
+    try:
+        gates.load(root)
+    except ConfigError as exc:
+        return [Finding(GATES_FILE, "", exc.message.removeprefix(f"{root / GATES_FILE}: "))]
+    return []
 
 
 def _has_rev(root: Path, rev: str) -> bool:

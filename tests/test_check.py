@@ -193,3 +193,10 @@ def test_install_hook_never_clobbers_a_foreign_hook(repo: Path, cli) -> None:
     assert hook.read_text() == "#!/bin/sh\necho team hook\n"
     assert cli("install-hook", "--force").code == 0
     assert cli("install-hook").code == 0  # re-installing our own hook is fine
+
+
+def test_broken_gates_file_is_caught_at_commit_time(repo: Path, cli) -> None:
+    (repo / "gates.yaml").write_text("version: 1\ngates:\n  - stage: production\n    rules: []\n")
+    git(repo, "add", "gates.yaml")
+    found = findings(cli)
+    assert found[0]["file"] == "gates.yaml" and "rules" in found[0]["message"]
