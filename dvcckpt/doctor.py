@@ -1,7 +1,9 @@
-"""`dvcckpt doctor`: which recommended fields each card is missing.
+"""`dvcckpt doctor`: which recommended fields each card is missing, and risky remotes.
 
 The list follows practitioners' self-check: seeds, split hashes, per-class
 metrics, environment, the config file, latency, code version, diagnostics.
+DVC remotes are checked too: plain http to another host, no server-side
+encryption, credentials in the committed `.dvc/config`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from dvcckpt import card, lookup
 from dvcckpt.card import field
-from dvcckpt.errors import CardError
+from dvcckpt.errors import CardError, DvcckptError
 from dvcckpt.project import Project
 
 
@@ -68,8 +70,26 @@ def diagnose(project: Project) -> list[Diagnosis]:
             continue
         missing = [name for name, (present, _) in RECOMMENDED.items() if not present(data)]
         results.append(Diagnosis(relative, data["name"], missing))
-    return results
+    return results + _remotes(project)
+
+
+def _remotes(project: Project) -> list[Diagnosis]:
+    """One entry per remote with warnings, after the cards (keys in remote.REMOTE_FIXES)."""
+    from dvcckpt import remote
+
+    try:
+        warnings = remote.remote_warnings(project.dvc_root)
+    except DvcckptError as exc:
+        return [Diagnosis(".dvc/config", "remotes", [], exc.message)]
+    by_remote: dict[str, list[str]] = {}
+    for warning in warnings:
+        by_remote.setdefault(warning.remote, []).append(warning.key)
+    return [Diagnosis(".dvc/config", f"remote {name}", keys) for name, keys in by_remote.items()]
 
 
 def fix_for(field_name: str) -> str:
+    if field_name.startswith("remote."):
+        from dvcckpt.remote import REMOTE_FIXES
+
+        return REMOTE_FIXES[field_name]
     return RECOMMENDED[field_name][1]
