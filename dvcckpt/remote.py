@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import ipaddress
+import mmap
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -32,12 +33,12 @@ from typing import IO, Any
 from urllib.parse import urlparse
 
 from dvcckpt import card as card_module
-from dvcckpt import lookup, references, store
+from dvcckpt import lookup, references, store, yamldoc
 from dvcckpt.card import Card
 from dvcckpt.errors import CheckFailed, StateError, UsageError
-from dvcckpt.project import Project
+from dvcckpt.project import CARD_SUFFIX, Project, card_path_for
 
-_CHUNK = 1 << 20
+_CHUNK = 8 << 20  # few GIL hand-offs per GB, little memory per thread
 LOCAL_WORKERS = 2  # both cores; more threads only contend for the same disk
 REMOTE_WORKERS = 4  # network-bound streams
 QUARANTINE = Path("tmp") / "dvcckpt-quarantine"  # inside the DVC directory, never the work tree
@@ -143,10 +144,10 @@ def _interactive() -> bool:
 
 
 @contextmanager
-def hashing_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A byte counter shown as a bar on a terminal; a no-op otherwise."""
+def progress_bar(label: str, total: int, done: Callable[[], int]) -> Iterator[None]:
+    """A bar fed by polling `done()` (bytes so far) every 0.1 s; only on a terminal."""
     if not _interactive() or total <= 0:
-        yield lambda _n: None
+        yield
         return
     from rich.console import Console
     from rich.progress import (
@@ -160,9 +161,21 @@ def hashing_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())  # fmt: skip
+    stop = threading.Event()
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
+
+        def poll() -> None:
+            while not stop.wait(0.1):
+                bar.update(task, completed=min(total, done()))
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            poller.join()
 
 
 def _io_counter(name: str) -> int | None:
@@ -178,36 +191,17 @@ def _io_counter(name: str) -> int | None:
     return None
 
 
-@contextmanager
-def transfer_progress(label: str, total: int, counter: str) -> Iterator[None]:
+def transfer_progress(label: str, total: int, counter: str) -> AbstractContextManager[None]:
     """A bar for a DVC transfer, on a terminal only.
 
     DVC's API offers no progress hook, but during an upload the bytes this
     process reads are the bytes it sends (`rchar`), and during a download the
     bytes it writes are the bytes received (`wchar`): polling them drives the bar.
     """
-    start = _io_counter(counter) if _interactive() and total > 0 else None
+    start = _io_counter(counter) if _interactive() else None
     if start is None:
-        yield
-        return
-    stop = threading.Event()
-    with hashing_progress(label, total) as advance:
-        shown = [0]
-
-        def poll() -> None:
-            while not stop.wait(0.1):
-                now = min(total, (_io_counter(counter) or start) - start)
-                if now > shown[0]:
-                    advance(now - shown[0])
-                    shown[0] = now
-
-        poller = threading.Thread(target=poll, daemon=True)
-        poller.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            poller.join()
+        return nullcontext()
+    return progress_bar(label, total, lambda: (_io_counter(counter) or start) - start)
 
 
 # --- hashing the copies of a checkpoint ------------------------------------------------
@@ -215,12 +209,81 @@ def transfer_progress(label: str, total: int, counter: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Leaf:
-    """One file to hash: a local path, or a remote object opened on demand."""
+    """One file to hash: a local file, or a remote object opened on demand."""
 
     relpath: str
     size: int
     opener: Callable[[], IO[bytes]]
-    identity: tuple[int, int] | None = None  # (device, inode): a shared inode is read once
+    # (device, inode, size, mtime) of a local file: a file reached twice (a work-tree
+    # link to its cache object, or a prefetched file) is read once.
+    identity: tuple[int, ...] | None = None
+    # DVC cache objects are read-only and replaced by rename, never rewritten in
+    # place, so they can be memory-mapped (no copy into a buffer) without the
+    # risk of a SIGBUS from a file truncated while it is read.
+    immutable: bool = False
+
+
+class Hasher:
+    """A thread pool hashing leaves with sha256, each local file once, counting bytes.
+
+    hashlib releases the GIL while it hashes, so the threads use every core;
+    large reads keep them from waiting on the GIL while the main thread works.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="dvcckpt-sha256")
+        self._futures: dict[Any, Future[str]] = {}
+        self._lock = threading.Lock()
+        self._done = 0
+
+    def __enter__(self) -> Hasher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def done(self) -> int:
+        return self._done
+
+    def submit(self, leaf: Leaf) -> Future[str]:
+        key = leaf.identity or id(leaf)
+        with self._lock:
+            if key not in self._futures:
+                self._futures[key] = self._pool.submit(self._sha256, leaf)
+            return self._futures[key]
+
+    def _sha256(self, leaf: Leaf) -> str:
+        digest = hashlib.sha256()
+        with leaf.opener() as handle:
+            if leaf.immutable and leaf.size:
+                _hash_mapped(handle, digest, self._count)
+            else:
+                _hash_read(handle, digest, self._count)
+        return digest.hexdigest()
+
+    def _count(self, size: int) -> None:
+        with self._lock:
+            self._done += size
+
+
+def _hash_read(handle: IO[bytes], digest: Any, count: Callable[[int], None]) -> None:
+    buffer = memoryview(bytearray(_CHUNK))
+    readinto = getattr(handle, "readinto", None)
+    while True:
+        chunk = buffer[: readinto(buffer)] if readinto else memoryview(handle.read(_CHUNK))
+        if not chunk.nbytes:
+            return
+        digest.update(chunk)  # releases the GIL on large buffers
+        count(chunk.nbytes)
+
+
+def _hash_mapped(handle: IO[bytes], digest: Any, count: Callable[[int], None]) -> None:
+    mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    with mapped, memoryview(mapped) as view:
+        for offset in range(0, len(view), 8 * _CHUNK):
+            with view[offset : offset + 8 * _CHUNK] as chunk:  # released before unmapping
+                digest.update(chunk)
+                count(chunk.nbytes)
 
 
 @dataclass(frozen=True)
@@ -275,38 +338,12 @@ class _Plan:
     remote: str | None = None  # the remote's description, for remote copies
 
 
-def _sha256(leaf: Leaf, advance: Callable[[int], None]) -> str:
-    digest = hashlib.sha256()
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
-    with leaf.opener() as handle:
-        readinto = getattr(handle, "readinto", None)
-        while True:
-            if readinto is not None:
-                count = readinto(view)
-                chunk: bytes | memoryview = view[:count]
-            else:
-                chunk = handle.read(_CHUNK)
-                count = len(chunk)
-            if not count:
-                break
-            digest.update(chunk)  # releases the GIL for large buffers
-            advance(count)
-    return digest.hexdigest()
-
-
-def _run(plans: list[_Plan], workers: int, label: str) -> list[Copy]:
-    """Hash every leaf of every plan (a shared inode once), then judge each copy."""
-    jobs: dict[Any, Leaf] = {}
-    for plan in plans:
-        for leaf in plan.leaves or []:
-            jobs.setdefault(leaf.identity or id(leaf), leaf)
-    order = sorted(jobs.items(), key=lambda item: -item[1].size)  # biggest first: even finish
-    total = sum(leaf.size for leaf in jobs.values())
-    results: dict[Any, Future[str]] = {}
-    with hashing_progress(label, total) as advance, ThreadPoolExecutor(workers) as pool:
-        for key, leaf in order:
-            results[key] = pool.submit(_sha256, leaf, advance)
+def _run(plans: list[_Plan], hasher: Hasher, label: str) -> list[Copy]:
+    """Hash every leaf of every plan (biggest first, so threads finish together), judge each."""
+    leaves = sorted((leaf for plan in plans for leaf in plan.leaves or []), key=lambda f: -f.size)
+    results = {leaf.identity or id(leaf): hasher.submit(leaf) for leaf in leaves}
+    total = sum({leaf.identity or id(leaf): leaf.size for leaf in leaves}.values())
+    with progress_bar(label, total, hasher.done):
         return [_judge(plan, results) for plan in plans]
 
 
@@ -343,13 +380,14 @@ def _read_failure(plan: _Plan, exc: Exception) -> StateError:
     return store.remote_failure("read from", plan.remote or plan.location, exc, [])
 
 
-def _local_leaf(path: Path, relpath: str) -> Leaf:
+def _local_leaf(path: Path, relpath: str, immutable: bool = False) -> Leaf:
     stat = path.stat()  # follows links: a symlinked cache object is the same inode
 
     def opener() -> IO[bytes]:
         return path.open("rb", buffering=0)
 
-    return Leaf(relpath, stat.st_size, opener, (stat.st_dev, stat.st_ino))
+    identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return Leaf(relpath, stat.st_size, opener, identity, immutable)
 
 
 def _workspace_plan(project: Project, ckpt: Checkpoint, where: str = "workspace") -> _Plan:
@@ -376,7 +414,7 @@ def _cache_plan(project: Project, ckpt: Checkpoint, cache: Path) -> _Plan:
     plan = _Plan(ckpt, "cache", _shown(project, top))
     if not ckpt.directory:
         if top.is_file():
-            plan.leaves = [_local_leaf(top, "")]
+            plan.leaves = [_local_leaf(top, "", immutable=True)]
         else:
             plan.missing = "not in the cache"
         return plan
@@ -392,7 +430,9 @@ def _cache_plan(project: Project, ckpt: Checkpoint, cache: Path) -> _Plan:
     if absent:
         plan.missing = f"{len(absent)} of {len(entries)} files not in the cache ({absent[0]}, ...)"
         return plan
-    plan.leaves = [_local_leaf(store.cache_object(cache, md5), rel) for rel, md5 in entries]
+    plan.leaves = [
+        _local_leaf(store.cache_object(cache, md5), rel, immutable=True) for rel, md5 in entries
+    ]
     return plan
 
 
@@ -458,6 +498,7 @@ def verify(
     local: tuple[str, ...] = ("workspace", "cache"),
     remote: str | None = None,
     check_remote: bool = False,
+    hasher: Hasher | None = None,
 ) -> list[Verdict]:
     """sha256 of each copy of each checkpoint compared with its card."""
     cache = store.cache_dir(project.dvc_root)
@@ -467,16 +508,70 @@ def verify(
             plans.append(_workspace_plan(project, ckpt))
         if "cache" in local:
             plans.append(_cache_plan(project, ckpt, cache))
-    copies = _run(plans, LOCAL_WORKERS, "Verifying")
+    with hasher or Hasher(LOCAL_WORKERS) as local_hasher:
+        copies = _run(plans, local_hasher, "Verifying")
     if check_remote:
-        with store.open_remote(project.dvc_root, remote) as handle:
+        with store.open_remote(project.dvc_root, remote) as handle, Hasher(REMOTE_WORKERS) as net:
             remote_plans = [_remote_plan(project, ckpt, handle) for ckpt in checkpoints]
-            copies += _run(remote_plans, REMOTE_WORKERS, f"Verifying {handle.name}")
+            copies += _run(remote_plans, net, f"Verifying {handle.name}")
         plans += remote_plans
     by_name: dict[str, list[Copy]] = {c.name: [] for c in checkpoints}
     for plan, result in zip(plans, copies, strict=True):
         by_name[plan.checkpoint.name].append(result)
     return [Verdict(ckpt, by_name[ckpt.name]) for ckpt in checkpoints]
+
+
+def verify_references(
+    project: Project,
+    refs: tuple[str, ...] | list[str],
+    everything: bool,
+    remote: str | None = None,
+    check_remote: bool = False,
+) -> list[Verdict]:
+    """`verify` of what the user named, with local hashing started before cards are validated.
+
+    Validating a card (JSON Schema) takes longer than finding its checkpoint, so
+    the files named by the cards, read without validation, start hashing at
+    once. Verdicts come only from validated cards; a prefetched digest is used
+    only for the very same file (device, inode, size, mtime).
+    """
+    with Hasher(LOCAL_WORKERS) as hasher:
+        with suppress(Exception):  # a prefetch is an optimization, never a failure
+            _prefetch(project, refs, everything, hasher)
+        chosen = select(project, refs, everything)
+        return verify(project, chosen, remote=remote, check_remote=check_remote, hasher=hasher)
+
+
+def _prefetch(project: Project, refs: tuple[str, ...] | list[str], everything: bool,
+              hasher: Hasher) -> None:  # fmt: skip
+    cache = store.cache_dir(project.dvc_root)
+    for ckpt in _unvalidated(project, refs, everything):
+        for plan in (_workspace_plan(project, ckpt), _cache_plan(project, ckpt, cache)):
+            for leaf in sorted(plan.leaves or [], key=lambda f: -f.size):
+                hasher.submit(leaf)
+
+
+def _unvalidated(
+    project: Project, refs: tuple[str, ...] | list[str], everything: bool
+) -> list[Checkpoint]:
+    """Checkpoints of plainly named cards, parsed fast and without schema validation."""
+    if any("@" in ref for ref in refs):
+        return []
+    candidates = [p for ref in refs for p in (Path(ref), card_path_for(Path(ref)))]
+    direct = [p for p in candidates if p.name.endswith(CARD_SUFFIX) and p.is_file()]
+    found = [_fast_card(path) for path in direct]
+    if everything or len(found) < len(refs):
+        wanted = {f"\nname: {ref}\n" for ref in refs}  # cards are written canonically
+        for path in lookup.card_files(project):
+            head = "\n" + path.read_text(encoding="utf-8", errors="replace")[:4096]
+            if everything or any(w in head for w in wanted):
+                found.append(_fast_card(path))
+    return found
+
+
+def _fast_card(path: Path) -> Checkpoint:
+    document = yamldoc.load_fast(yamldoc.read_text(path), str(path))
+    return Checkpoint.of(Card(path=path, document=document))
 
 
 def failed(verdicts: list[Verdict], remote_required: bool) -> list[Verdict]:
@@ -627,6 +722,8 @@ def pull(
 def _require_pointer(project: Project, ckpt: Checkpoint) -> None:
     """Pulling into the work tree needs the work tree to track this very version."""
     dvc_file = project.inside(ckpt.dvc_file)
+    if not dvc_file.name.endswith(".dvc"):
+        return  # a pipeline output (dvc.yaml): DVC resolves the output path itself
     out = store.read_out(dvc_file) if dvc_file.is_file() else None
     if out is None or out.get("md5") not in (None, ckpt.md5):
         state = "another version" if out else "no version"
@@ -701,7 +798,8 @@ def get(source: str, reference: str, out: Path, force: bool = False) -> Transfer
             rev = _revision_of(project, reference)
             store.get(str(root), ckpt.path, partial_out, rev=rev, shown=source)
             plan = _path_plan(partial_out, ckpt, "download", str(out))
-            [result] = _run([plan], LOCAL_WORKERS, "Verifying")
+            with Hasher(LOCAL_WORKERS) as hasher:
+                [result] = _run([plan], hasher, "Verifying")
             if result.status != OK:
                 _refuse_get(source, ckpt, result, partial_out, out)
             if out.exists():

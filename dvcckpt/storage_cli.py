@@ -153,10 +153,10 @@ def verify_command(
     from dvcckpt import remote as storage
     from dvcckpt.errors import CheckFailed
 
-    project = _project()
-    chosen = storage.select(project, references, everything)
     check_remote = check_remote or remote_name is not None
-    verdicts = storage.verify(project, chosen, remote=remote_name, check_remote=check_remote)
+    verdicts = storage.verify_references(
+        _project(), references, everything, remote=remote_name, check_remote=check_remote
+    )
     bad = storage.failed(verdicts, remote_required=check_remote)
     if as_json:
         _emit_json({"ok": not bad, "checkpoints": [v.as_dict() for v in verdicts]})

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -385,3 +387,28 @@ def test_doctor_warns_about_plain_http_and_missing_encryption(repo: Path, cli) -
     text = cli("doctor").out
     assert "remote.https: use an https:// endpoint" in text
     assert "remote.sse: encrypt objects at rest" in text
+
+
+def test_progress_bars_show_on_a_terminal_only(repo: Path, cli) -> None:
+    checkpoint = repo / "models/m/step-1.pt"
+    checkpoint.parent.mkdir(parents=True)
+    with checkpoint.open("wb") as handle:
+        handle.truncate(384 << 20)  # sparse: quick to write, as slow to hash as any data
+    assert cli("add", "models/m/step-1.pt", "--step", "1").code == 0
+    quiet = cli("verify", FILE_NAME)
+    assert quiet.code == 0 and quiet.err == ""
+    primary, secondary = pty.openpty()
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "dvcckpt"), "verify", FILE_NAME],
+            cwd=repo, stdout=subprocess.PIPE, stderr=secondary, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(secondary)
+    shown = b""
+    with suppress(OSError):  # EIO once everything written to the terminal is read
+        while chunk := os.read(primary, 65536):
+            shown += chunk
+    os.close(primary)
+    assert done.returncode == 0
+    assert b"Verifying" in shown and b"MB" in shown

