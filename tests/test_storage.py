@@ -387,6 +387,11 @@ def test_doctor_warns_about_plain_http_and_missing_encryption(repo: Path, cli) -
     text = cli("doctor").out
     assert "remote.https: use an https:// endpoint" in text
     assert "remote.sse: encrypt objects at rest" in text
+    shared = repo / ".dvc/config"  # a secret committed by hand
+    shared.write_text(shared.read_text().replace("url = s3://models/b\n",
+                      "url = s3://models/b\n    secret_access_key = oops\n"))  # fmt: skip
+    report = {r["name"]: r["missing"] for r in json.loads(cli("doctor", "--json").out)}
+    assert report["remote safe"] == ["remote.credentials"]
 
 
 def test_progress_bars_show_on_a_terminal_only(repo: Path, cli) -> None:
