@@ -597,6 +597,10 @@ def quarantine_folder(near: Path) -> Path:
         base = Project.discover(near.parent).dvc_root / ".dvc" / QUARANTINE
     except StateError:
         base = near.parent / ".dvcckpt-quarantine"
+    return _fresh_folder(base)
+
+
+def _fresh_folder(base: Path) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder, suffix = base / stamp, 1
     while folder.exists():
@@ -737,7 +741,7 @@ def _require_pointer(project: Project, ckpt: Checkpoint) -> None:
 def _refuse_download(
     project: Project, bad: list[Verdict], remote: str, cached_before: set[str]
 ) -> None:
-    folder = quarantine_folder(project.dvc_root / ".dvc" / "config")
+    folder = _fresh_folder(project.dvc_root / ".dvc" / QUARANTINE)
     details, suspects = [], []
     for verdict in bad:
         details.append(_problem(verdict))

@@ -180,7 +180,7 @@ def _verdict_table(verdicts: list[Any]) -> str:
         lines.append(f"{verdict.checkpoint.name:<{width}}  " + "  ".join(f"{c:<9}" for c in cells))
         for copy in verdict.copies:
             if copy.status != "ok":
-                lines.append(f"  {copy.where}: {copy.status}: {copy.detail} ({copy.location})")
+                lines.append(f"  {copy.where} {copy.status}: {copy.detail} [{copy.location}]")
     return "\n".join(lines)
 
 
