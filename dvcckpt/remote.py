@@ -666,10 +666,12 @@ class Transfer:
     files: int
     skipped: list[str] = field(default_factory=list)
     location: str | None = None
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"action": self.action, "remote": self.remote, "checkpoints": self.checkpoints,
-                "files": self.files, "skipped": self.skipped, "location": self.location}  # fmt: skip
+                "files": self.files, "skipped": self.skipped, "location": self.location,
+                "note": self.note}  # fmt: skip
 
 
 def push(
@@ -699,7 +701,11 @@ def push(
         progress = transfer_progress(f"Uploading to {name}", sum(c.size for c in chosen), "rchar")
         targets = [project.inside(c.path) for c in chosen]
         files = store.push(project.dvc_root, targets, name, jobs, progress)
-    return Transfer("push", name, [c.name for c in chosen], files, [c.name for c in absent])
+    result = Transfer("push", name, [c.name for c in chosen], files, [c.name for c in absent])
+    settings = store.remote_settings(project.dvc_root).remotes.get(name)
+    if files and settings and settings.version_aware:
+        result.note = "the .dvc files now record the pushed object versions: commit them"
+    return result
 
 
 def pull(

@@ -35,6 +35,8 @@ def _summary(transfer: Any, verb: str, as_json: bool) -> None:
     click.echo(f"{verb} {names} ({transfer.files} file(s) transferred, sha256 verified)")
     for name in transfer.skipped:
         click.echo(f"skipped {name}: not in the local cache", err=True)
+    if transfer.note:
+        click.echo(f"note: {transfer.note}", err=True)
 
 
 @cli.command("push")

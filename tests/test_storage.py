@@ -262,7 +262,8 @@ def test_version_aware_remote_pins_versions(repo: Path, cli, s3_server) -> None:
                 SECRET_KEY, "--default", "--version-aware")  # fmt: skip
     assert added.code == 0, added.err
     original = register_two(repo, cli)
-    assert cli("push", "--all").code == 0
+    pushed = cli("push", "--all")
+    assert pushed.code == 0 and "note: the .dvc files now record the pushed object" in pushed.err
     pointer = (repo / "models/m/step-1.pt.dvc").read_text()
     assert "version_id" in pointer  # DVC records the pushed version in the .dvc file
     assert statuses(cli, "--all", "--remote")[0] == 0
