@@ -111,7 +111,7 @@ def select(
     elif refs:
         cards = [resolve(project, ref) for ref in refs]
     else:
-        raise UsageError("name at least one checkpoint", hint="pass NAME..., --stage S or --all")
+        raise UsageError("name at least one checkpoint", hint="pass NAME... or --all (see --help)")
     unique = {c.name: Checkpoint.of(c) for c in cards}
     if everything and not unique:
         raise StateError(f"no checkpoints registered in {project.root}", hint="dvcckpt add PATH")
@@ -736,9 +736,9 @@ def _require_pointer(project: Project, ckpt: Checkpoint) -> None:
         return  # a pipeline output (dvc.yaml): DVC resolves the output path itself
     out = store.read_out(dvc_file) if dvc_file.is_file() else None
     if out is None or out.get("md5") not in (None, ckpt.md5):
-        state = "another version" if out else "no version"
+        state = "another version of" if out else "no DVC pointer for"
         raise StateError(
-            f"the work tree tracks {state} of {ckpt.path} than checkpoint {ckpt.name}",
+            f"the work tree holds {state} {ckpt.path} (checkpoint {ckpt.name})",
             hint=f"check out the revision that registered it, or download it elsewhere: "
             f"dvcckpt get . {ckpt.name}@REV -o OUT",
         )
