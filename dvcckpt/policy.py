@@ -94,6 +94,8 @@ def pointer_findings(
     try:
         document = yamldoc.load_fast(pointer.decode("utf-8", "replace"), expected)
         out = document["outs"][0]
+        if "md5" not in out and isinstance(out.get("files"), list):
+            return _version_aware_findings(file, meta, out["files"], expected)
         md5, size = str(out["md5"]), out.get("size")
     except (CardError, KeyError, IndexError, TypeError):
         return [Finding(file, "checkpoint.dvc", f"{expected} has no output with an md5")]
@@ -110,6 +112,32 @@ def pointer_findings(
                 file,
                 "checkpoint.dvc.size",
                 f"card says {meta['dvc']['size']}, {expected} says {size}",
+            )
+        )
+    return findings
+
+
+def _version_aware_findings(
+    file: str, meta: Mapping[str, Any], files: list[Any], expected: str
+) -> list[Finding]:
+    """A directory pushed to a version-aware remote: DVC lists its files instead of a .dir md5."""
+    count = len(files)
+    size = sum(int(f.get("size", 0)) for f in files if isinstance(f, Mapping))
+    findings = []
+    if meta["dvc"].get("nfiles") not in (None, count):
+        findings.append(
+            Finding(
+                file,
+                "checkpoint.dvc.nfiles",
+                f"card says {meta['dvc']['nfiles']}, {expected} lists {count}",
+            )
+        )
+    if size != meta["dvc"]["size"]:
+        findings.append(
+            Finding(
+                file,
+                "checkpoint.dvc.size",
+                f"card says {meta['dvc']['size']}, {expected} lists {size} bytes",
             )
         )
     return findings

@@ -153,8 +153,9 @@ def doctor_table(results: Any, fix_for: Any) -> str:
             lines.extend(f"  - {name}: {fix_for(name)}" for name in result.missing)
         else:
             lines.append(f"{result.name} ({result.card}): complete")
-    complete = sum(1 for r in results if not r.missing and not r.error)
-    lines.append(f"{complete} of {len(results)} card(s) have every recommended field")
+    cards = [r for r in results if r.card.endswith(".ckpt.yaml")]
+    complete = sum(1 for r in cards if not r.missing and not r.error)
+    lines.append(f"{complete} of {len(cards)} card(s) have every recommended field")
     return "\n".join(lines)
 
 

@@ -200,3 +200,22 @@ def test_broken_gates_file_is_caught_at_commit_time(repo: Path, cli) -> None:
     git(repo, "add", "gates.yaml")
     found = findings(cli)
     assert found[0]["file"] == "gates.yaml" and "rules" in found[0]["message"]
+
+
+def test_version_aware_directory_pointer_is_accepted(repo: Path, cli) -> None:
+    # After a push to a version-aware remote, DVC lists a directory's files in the .dvc file.
+    folder = repo / "m/checkpoint-7"
+    write_checkpoint(folder / "a.bin", size=100)
+    write_checkpoint(folder / "b.bin", size=50, seed=1)
+    assert cli("add", "m/checkpoint-7").code == 0
+    pointer = repo / "m/checkpoint-7.dvc"
+    files = "".join(
+        f"  - relpath: {n}\n    md5: {'0' * 32}\n    size: {s}\n    version_id: v1\n"
+        for n, s in (("a.bin", 100), ("b.bin", 50))
+    )
+    pointer.write_text(f"outs:\n- path: checkpoint-7\n  files:\n{files}  hash: md5\n")
+    git(repo, "add", "m/checkpoint-7.dvc")
+    assert findings(cli) == []
+    pointer.write_text(pointer.read_text().replace("size: 50", "size: 51"))
+    git(repo, "add", "m/checkpoint-7.dvc")
+    assert [f["field"] for f in findings(cli)] == ["checkpoint.dvc.size"]
