@@ -7,6 +7,7 @@ atomic, and only valid cards are ever written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,14 +58,60 @@ def parse(text: str, source: str, max_bytes: int = yamldoc.DEFAULT_MAX_BYTES) ->
     return _validated(document, source, None)
 
 
-def read(path: Path, max_bytes: int = yamldoc.DEFAULT_MAX_BYTES, editable: bool = False) -> Card:
-    """A validated card; `editable` keeps comments and order for writing it back."""
+def read(
+    path: Path,
+    max_bytes: int = yamldoc.DEFAULT_MAX_BYTES,
+    editable: bool = False,
+    full_validation: bool = True,
+) -> Card:
+    """A validated card; `editable` keeps comments and order for writing it back.
+
+    Storage commands pass `full_validation=False`: they rely only on the path and
+    hashes, checked here, and skip the JSON Schema pass that would compete with
+    hashing for the CPU (the hook validated the whole card when it was committed).
+    """
     if not path.is_file():
         raise StateError(f"{path}: no such card", hint="check the path, or use the checkpoint name")
     if editable:
         return _validated(yamldoc.read_file(path, max_bytes), str(path), path)
-    text = yamldoc.read_text(path, max_bytes)
-    return _validated(yamldoc.load_fast(text, str(path), max_bytes), str(path), path)
+    document = yamldoc.load_fast(yamldoc.read_text(path, max_bytes), str(path), max_bytes)
+    if not full_validation:
+        return _with_essentials(document, str(path), path)
+    return _validated(document, str(path), path)
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _with_essentials(document: Any, source: str, path: Path | None) -> Card:
+    """The fields storage relies on: name, a safe relative path, the sha256 and the format."""
+    if not isinstance(document, Mapping):
+        raise CardError(f"{source}: a card must be a YAML mapping", hint="see `dvcckpt schema`")
+    schema.check_card_version(document, source)
+    meta = document.get("checkpoint")
+    meta = meta if isinstance(meta, Mapping) else {}
+    where = meta.get("path")
+    problems = []
+    if not isinstance(document.get("name"), str):
+        problems.append("name: missing")
+    if (
+        not isinstance(where, str)
+        or where.startswith("/")
+        or "\\" in where
+        or ".." in where.split("/")
+    ):
+        problems.append(f"checkpoint.path: {where!r} must be a relative path without `..`")
+    if not isinstance(meta.get("sha256"), str) or not _HEX64.match(meta["sha256"]):
+        problems.append("checkpoint.sha256: must be 64 hex digits")
+    if meta.get("format") not in ("file", "directory"):
+        problems.append("checkpoint.format: must be file or directory")
+    if problems:
+        raise CardError(
+            f"{source}: {problems[0]}",
+            hint="run `dvcckpt check` on the card",
+            problems=[f"{source}: {p}" for p in problems],
+        )
+    return Card(path=path, document=document)
 
 
 def _validated(document: Any, source: str, path: Path | None) -> Card:

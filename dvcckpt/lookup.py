@@ -22,7 +22,7 @@ def card_files(project: Project) -> list[Path]:
     return sorted(p for p in paths if p.is_file())
 
 
-def find_by_name(project: Project, name: str) -> card.Card | None:
+def find_by_name(project: Project, name: str, full_validation: bool = True) -> card.Card | None:
     matches = [path for path in card_files(project) if _declared_name(path) == name]
     if len(matches) > 1:
         listing = ", ".join(project.relative(p) for p in matches)
@@ -30,7 +30,9 @@ def find_by_name(project: Project, name: str) -> card.Card | None:
             f"checkpoint name {name!r} is used by several cards: {listing}",
             hint="pass the card path instead; names should be unique",
         )
-    return card.read(matches[0], project.config.card_max_bytes) if matches else None
+    if not matches:
+        return None
+    return card.read(matches[0], project.config.card_max_bytes, full_validation=full_validation)
 
 
 def _declared_name(path: Path) -> str | None:
@@ -43,14 +45,16 @@ def _declared_name(path: Path) -> str | None:
     return found.group(1) if found else None
 
 
-def resolve(project: Project, reference: str) -> card.Card:
+def resolve(project: Project, reference: str, full_validation: bool = True) -> card.Card:
     """The card for a card path, a checkpoint path, or a checkpoint name."""
     given = Path(reference)
     for candidate in (given, card_path_for(given)):
         if candidate.name.endswith(CARD_SUFFIX) and candidate.is_file():
             project.relative(candidate)
-            return card.read(candidate, project.config.card_max_bytes)
-    found = find_by_name(project, reference)
+            return card.read(
+                candidate, project.config.card_max_bytes, full_validation=full_validation
+            )
+    found = find_by_name(project, reference, full_validation)
     if found is None:
         raise StateError(
             f"no checkpoint named {reference!r} in {project.root}",

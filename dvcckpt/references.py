@@ -14,7 +14,7 @@ from dvcckpt.card import Card
 from dvcckpt.project import Project
 
 
-def resolve(project: Project, reference: str) -> Card:
+def resolve(project: Project, reference: str, full_validation: bool = True) -> Card:
     target, _, suffix = reference.rpartition("@")
     if target and suffix in project.config.stages and not Path(reference).exists():
         from dvcckpt import stages
@@ -26,4 +26,4 @@ def resolve(project: Project, reference: str) -> Card:
 
         version = comparison.resolve(Catalog(project.root), reference)
         return Card(path=None, document=version.card)
-    return lookup.resolve(project, reference)
+    return lookup.resolve(project, reference, full_validation)

@@ -14,7 +14,6 @@ link to its cache object is read once.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import ipaddress
 import mmap
 import shutil
@@ -78,23 +77,14 @@ class Checkpoint:
 
 
 def resolve(project: Project, reference: str) -> Card:
-    """NAME, a path, NAME@REV, or NAME@STAGE / MODEL@STAGE (when stages are available)."""
-    target, _, suffix = reference.rpartition("@")
-    if target and suffix in project.config.stages and not Path(reference).exists():
-        return stage_holder(project, target, suffix)
-    return references.resolve(project, reference)
+    """NAME, a path, NAME@REV, or NAME@STAGE / MODEL@STAGE (storage needs only path and hashes)."""
+    return references.resolve(project, reference, full_validation=False)
 
 
 def stage_holder(project: Project, model_or_name: str, stage: str) -> Card:
-    if importlib.util.find_spec("dvcckpt.stages") is None:
-        raise UsageError(
-            f"stages are not available: cannot resolve {model_or_name}@{stage}",
-            hint="name the checkpoint itself (NAME or NAME@REV)",
-        )
-    from dvcckpt import stages  # type: ignore[attr-defined,unused-ignore]
+    from dvcckpt import stages
 
-    holder: Card = stages.holder_card(project, model_or_name, stage)
-    return holder
+    return stages.holder_card(project, model_or_name, stage)
 
 
 def select(
@@ -120,7 +110,9 @@ def select(
 
 def _work_tree_cards(project: Project) -> list[Card]:
     limit = project.config.card_max_bytes
-    return [card_module.read(path, limit) for path in lookup.card_files(project)]
+    return [
+        card_module.read(path, limit, full_validation=False) for path in lookup.card_files(project)
+    ]
 
 
 def _stage_holders(project: Project, models: list[str], stage: str, strict: bool) -> list[Card]:

@@ -132,10 +132,13 @@ class S3Server:
             process.wait()
 
     def client(self, secret: str = SECRET_KEY) -> Any:
-        import boto3
+        # botocore comes with dvc-s3; boto3 would make pip backtrack against aiobotocore's pin.
+        import botocore.session
 
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
-                            aws_secret_access_key=secret, region_name="us-east-1")  # fmt: skip
+        return botocore.session.get_session().create_client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=secret, region_name="us-east-1",
+        )  # fmt: skip
 
 
 def running_server(root: Path) -> Iterator[S3Server]:
