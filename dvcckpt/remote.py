@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import mmap
 import shutil
 import subprocess
 import sys
@@ -209,10 +208,6 @@ class Leaf:
     # (device, inode, size, mtime) of a local file: a file reached twice (a work-tree
     # link to its cache object, or a prefetched file) is read once.
     identity: tuple[int, ...] | None = None
-    # DVC cache objects are read-only and replaced by rename, never rewritten in
-    # place, so they can be memory-mapped (no copy into a buffer) without the
-    # risk of a SIGBUS from a file truncated while it is read.
-    immutable: bool = False
 
 
 class Hasher:
@@ -247,10 +242,8 @@ class Hasher:
     def _sha256(self, leaf: Leaf) -> str:
         digest = hashlib.sha256()
         with leaf.opener() as handle:
-            if leaf.immutable and leaf.size:
-                _hash_mapped(handle, digest, self._count)
-            else:
-                _hash_read(handle, digest, self._count)
+            # Plain reads: as fast as mmap on a warm cache and far steadier (no page-fault storms).
+            _hash_read(handle, digest, self._count)
         return digest.hexdigest()
 
     def _count(self, size: int) -> None:
@@ -267,15 +260,6 @@ def _hash_read(handle: IO[bytes], digest: Any, count: Callable[[int], None]) -> 
             return
         digest.update(chunk)  # releases the GIL on large buffers
         count(chunk.nbytes)
-
-
-def _hash_mapped(handle: IO[bytes], digest: Any, count: Callable[[int], None]) -> None:
-    mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    with mapped, memoryview(mapped) as view:
-        for offset in range(0, len(view), 8 * _CHUNK):
-            with view[offset : offset + 8 * _CHUNK] as chunk:  # released before unmapping
-                digest.update(chunk)
-                count(chunk.nbytes)
 
 
 @dataclass(frozen=True)
@@ -372,14 +356,14 @@ def _read_failure(plan: _Plan, exc: Exception) -> StateError:
     return store.remote_failure("read from", plan.remote or plan.location, exc, [])
 
 
-def _local_leaf(path: Path, relpath: str, immutable: bool = False) -> Leaf:
+def _local_leaf(path: Path, relpath: str) -> Leaf:
     stat = path.stat()  # follows links: a symlinked cache object is the same inode
 
     def opener() -> IO[bytes]:
         return path.open("rb", buffering=0)
 
     identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    return Leaf(relpath, stat.st_size, opener, identity, immutable)
+    return Leaf(relpath, stat.st_size, opener, identity)
 
 
 def _workspace_plan(project: Project, ckpt: Checkpoint, where: str = "workspace") -> _Plan:
@@ -406,7 +390,7 @@ def _cache_plan(project: Project, ckpt: Checkpoint, cache: Path) -> _Plan:
     plan = _Plan(ckpt, "cache", _shown(project, top))
     if not ckpt.directory:
         if top.is_file():
-            plan.leaves = [_local_leaf(top, "", immutable=True)]
+            plan.leaves = [_local_leaf(top, "")]
         else:
             plan.missing = "not in the cache"
         return plan
@@ -422,9 +406,7 @@ def _cache_plan(project: Project, ckpt: Checkpoint, cache: Path) -> _Plan:
     if absent:
         plan.missing = f"{len(absent)} of {len(entries)} files not in the cache ({absent[0]}, ...)"
         return plan
-    plan.leaves = [
-        _local_leaf(store.cache_object(cache, md5), rel, immutable=True) for rel, md5 in entries
-    ]
+    plan.leaves = [_local_leaf(store.cache_object(cache, md5), rel) for rel, md5 in entries]
     return plan
 
 
