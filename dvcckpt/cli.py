@@ -23,7 +23,7 @@ EXIT_INTERNAL = 70
 EXIT_USAGE = 2
 
 
-def _emit_json(value: Any) -> None:
+def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
@@ -176,7 +176,7 @@ def add_command(path: Path, **options: Any) -> None:
         stage=not options["no_stage"],
     )
     if options["as_json"]:
-        _emit_json(written.data)
+        emit_json(written.data)
     else:
         click.echo(render.added_summary(written.data, written.path))
 
@@ -193,7 +193,7 @@ def show_command(reference: str, as_json: bool) -> None:
 
     found = api.load_card(reference)
     if as_json:
-        _emit_json(found.data)
+        emit_json(found.data)
     else:
         click.echo(render.card_text(found.data), nl=False)
 
@@ -224,7 +224,7 @@ def check_command(files: tuple[Path, ...], all_cards: bool, base: str, as_json: 
 
     report = hook.check([str(f) for f in files] if files else None, all_cards=all_cards, base=base)
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "ok": report.ok,
                 "cards": report.cards,
@@ -272,7 +272,7 @@ def doctor_command(as_json: bool, strict: bool) -> None:
 
     results = doctor.diagnose(Project.discover(require_dvc=False))
     if as_json:
-        _emit_json([r.as_dict() for r in results])
+        emit_json([r.as_dict() for r in results])
     else:
         click.echo(render.doctor_table(results, doctor.fix_for))
     if strict and any(r.missing or r.error for r in results):
@@ -296,7 +296,7 @@ def init_command(directory: Path, project_name: str | None, as_json: bool) -> No
 
     actions = scaffold.init(directory, project_name)
     if as_json:
-        _emit_json([a.as_dict() for a in actions])
+        emit_json([a.as_dict() for a in actions])
         return
     for action in actions:
         click.echo(f"{action.what:>11}  {action.path}")
@@ -369,7 +369,7 @@ def catalog_status(as_json: bool) -> None:
 
     status = Catalog().status()
     if as_json:
-        _emit_json(status)
+        emit_json(status)
     else:
         for key, value in status.items():
             click.echo(f"{key:>16}  {value}")
@@ -377,7 +377,7 @@ def catalog_status(as_json: bool) -> None:
 
 def _print_stats(stats: Any, as_json: bool) -> None:
     if as_json:
-        _emit_json(stats.as_dict())
+        emit_json(stats.as_dict())
         return
     verb = "rebuilt" if stats.rebuilt else "updated"
     click.echo(
@@ -493,7 +493,7 @@ def find_command(fmt: str | None, **options: Any) -> None:
             columns.append(field)
     found = catalog.find(columns=columns, **options)
     if fmt == "json":
-        _emit_json([render.version_json(v) for v in found])
+        emit_json([render.version_json(v) for v in found])
     else:
         click.echo(render.find_rows(found, columns, fmt), nl=fmt != "csv")
 
@@ -515,7 +515,7 @@ def diff_command(a: str, b: str, all_fields: bool, fmt: str | None) -> None:
 
     results = comparison.compare(Catalog(), a, b, everything=all_fields)
     if fmt == "json":
-        _emit_json([r.as_dict() for r in results])
+        emit_json([r.as_dict() for r in results])
     else:
         click.echo(render.comparisons(results, markdown=fmt == "md"))
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from dvcckpt.cli import _emit_json, cli
+from dvcckpt.cli import cli, emit_json
 
 
 def _project() -> Any:
@@ -34,7 +34,7 @@ def gate_command(reference: str, stage: str | None, as_json: bool) -> None:
     data = references.resolve(project, reference).data
     evaluation = decisions.evaluate(project, data, _default_stage(project, stage))
     if as_json:
-        _emit_json(evaluation.as_dict())
+        emit_json(evaluation.as_dict())
     else:
         click.echo(render.gate_table(evaluation))
     if not evaluation.passed:
@@ -74,7 +74,7 @@ def promote_command(
         project, reference, stage, rationale, reason if override else None
     )
     if as_json:
-        _emit_json(evaluation.as_dict())
+        emit_json(evaluation.as_dict())
         return
     click.echo(render.gate_table(evaluation))
     flagged = " (OVERRIDE)" if written.data["decisions"][-1].get("override") else ""
@@ -123,7 +123,7 @@ def stages_command(model: str | None, show_history: bool, as_json: bool) -> None
         history = [d for d in history if d.model == model or d.name == model]
     holders = stages.holders(history)
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "holders": {f"{m}@{s}": d.as_dict() for (m, s), d in holders.items()},
                 "history": [d.as_dict() for d in history],

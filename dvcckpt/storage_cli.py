@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from dvcckpt.cli import _emit_json, cli
+from dvcckpt.cli import cli, emit_json
 
 _REMOTE = click.option(
     "-r", "--remote", metavar="NAME", help="DVC remote to use (default: the repository's default)."
@@ -29,7 +29,7 @@ def _project() -> Any:
 
 def _summary(transfer: Any, verb: str, as_json: bool) -> None:
     if as_json:
-        _emit_json(transfer.as_dict())
+        emit_json(transfer.as_dict())
         return
     names = ", ".join(transfer.checkpoints) or "nothing"
     click.echo(f"{verb} {names} ({transfer.files} file(s) transferred, sha256 verified)")
@@ -117,7 +117,7 @@ def get_command(repo_url: str, reference: str, out: Path, force: bool, as_json: 
 
     result = storage.get(repo_url, reference, out, force=force)
     if as_json:
-        _emit_json(result.as_dict())
+        emit_json(result.as_dict())
     else:
         click.echo(f"{result.checkpoints[0]} -> {result.location} (sha256 verified)")
 
@@ -161,7 +161,7 @@ def verify_command(
     )
     bad = storage.failed(verdicts, remote_required=check_remote)
     if as_json:
-        _emit_json({"ok": not bad, "checkpoints": [v.as_dict() for v in verdicts]})
+        emit_json({"ok": not bad, "checkpoints": [v.as_dict() for v in verdicts]})
     else:
         click.echo(_verdict_table(verdicts))
     if bad:
@@ -221,7 +221,7 @@ def remote_add_command(name: str, url: str, **options: Any) -> None:
         options["secret_access_key"] = click.prompt("Secret access key", hide_input=True)
     added = storage.add_remote(_project(), name, url, **options)
     if as_json:
-        _emit_json(added.as_dict())
+        emit_json(added.as_dict())
         return
     click.echo(f"added remote {name}: {url}" + (" (default)" if options["default"] else ""))
     if options["access_key_id"]:
@@ -236,7 +236,7 @@ def remote_list_command(as_json: bool) -> None:
 
     settings = store.remote_settings(_project().dvc_root)
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "default": settings.default,
                 "remotes": [r.as_dict() for r in settings.remotes.values()],
