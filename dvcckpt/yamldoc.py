@@ -67,10 +67,9 @@ def load_untrusted(text: str, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -
     from ruamel.yaml.error import YAMLError
 
     _check_size(len(text.encode("utf-8")), source, max_bytes)
-    yaml = _yaml()
+    _refuse_unsafe(text, source)
     try:
-        _refuse_unsafe_events(yaml, text, source)
-        return yaml.load(text)
+        return _yaml().load(text)
     except YAMLError as exc:
         raise CardError(
             f"{source}: invalid YAML: {_describe(exc)}", hint=_fix_hint(source)
@@ -83,24 +82,6 @@ def _check_size(size: int, source: str, max_bytes: int) -> None:
             f"{source}: {size} bytes is over the {max_bytes}-byte limit for a card",
             hint="move large content (error lists, curves) into artifacts and reference them",
         )
-
-
-def _refuse_unsafe_events(yaml: Any, text: str, source: str) -> None:
-    from ruamel.yaml.events import AliasEvent
-
-    for event in yaml.parse(io.StringIO(text)):
-        line = _line_of(event)
-        if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
-            raise CardError(
-                f"{source}:{line}: YAML anchors and aliases are not allowed",
-                hint="write the value out in full; aliases can expand into huge documents",
-            )
-        tag = getattr(event, "tag", None)
-        if tag and tag not in _ALLOWED_TAGS:
-            raise CardError(
-                f"{source}:{line}: YAML tag {tag!r} is not allowed",
-                hint="remove the tag; cards hold plain mappings, lists, strings and numbers",
-            )
 
 
 def _line_of(event: Any) -> int:
@@ -139,8 +120,7 @@ def load_fast(text: str, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any
     import yaml_rs
 
     _check_size(len(text.encode("utf-8")), source, max_bytes)
-    if any(marker in text for marker in "&*!"):
-        _refuse_unsafe_libyaml_events(text, source)
+    _refuse_unsafe(text, source)
     try:
         return yaml_rs.loads(
             text,
@@ -163,22 +143,40 @@ def _locate_error(text: str, source: str) -> None:
         ) from exc
 
 
-def _refuse_unsafe_libyaml_events(text: str, source: str) -> None:
+def _refuse_unsafe(text: str, source: str) -> None:
+    """Refuse anchors, aliases and non-core tags before anything is constructed.
+
+    They all need `&`, `*` or `!`, so only texts containing one pay for the
+    libyaml event scan; both loaders share it.
+    """
+    if not any(marker in text for marker in "&*!"):
+        return
     import yaml
 
-    for event in yaml.parse(text, Loader=_libyaml_loader()):
-        line = _line_of(event)
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise CardError(
-                f"{source}:{line}: YAML anchors and aliases are not allowed",
-                hint="write the value out in full; aliases can expand into huge documents",
-            )
-        tag = getattr(event, "tag", None)
-        if tag and tag not in _ALLOWED_TAGS and tag != "!":
-            raise CardError(
-                f"{source}:{line}: YAML tag {tag!r} is not allowed",
-                hint="remove the tag; cards hold plain mappings, lists, strings and numbers",
-            )
+    try:
+        for event in yaml.parse(text, Loader=_libyaml_loader()):
+            _refuse_event(event, source)
+    except yaml.YAMLError as exc:
+        raise CardError(
+            f"{source}: invalid YAML: {_describe(exc)}", hint=_fix_hint(source)
+        ) from exc
+
+
+def _refuse_event(event: Any, source: str) -> None:
+    import yaml
+
+    line = _line_of(event)
+    if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+        raise CardError(
+            f"{source}:{line}: YAML anchors and aliases are not allowed",
+            hint="write the value out in full; aliases can expand into huge documents",
+        )
+    tag = getattr(event, "tag", None)
+    if tag and tag not in _ALLOWED_TAGS and tag != "!":
+        raise CardError(
+            f"{source}:{line}: YAML tag {tag!r} is not allowed",
+            hint="remove the tag; cards hold plain mappings, lists, strings and numbers",
+        )
 
 
 _LIBYAML_LOADER: Any = None
