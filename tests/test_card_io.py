@@ -200,3 +200,9 @@ def _minimal_card() -> dict[str, Any]:
             "dvc": {"file": "m/a.pt.dvc", "md5": "0" * 32, "size": 1},
         },
     }
+
+
+@pytest.mark.parametrize("loader", [yamldoc.load_untrusted, yamldoc.load_fast])
+def test_syntax_error_in_text_with_alias_markers_is_a_card_error(loader) -> None:
+    with pytest.raises(CardError, match="line 2, column 1"):
+        loader('notes: "R&D unterminated\n', "broken.yaml")
