@@ -8,7 +8,7 @@ atomic, and only valid cards are ever written.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,7 @@ def ordered(card: Mapping[str, Any]) -> dict[str, Any]:
     """A new card in canonical section order, empty sections dropped, `x-` keys last."""
     result: dict[str, Any] = {}
     for key in SECTIONS:
-        if key in card and not _empty(card[key]):
+        if key in card and not is_empty(card[key]):
             result[key] = card[key]
     for section, order in (("checkpoint", CHECKPOINT_FIELDS), ("run", RUN_FIELDS)):
         if section in result:
@@ -148,10 +148,6 @@ def ordered(card: Mapping[str, Any]) -> dict[str, Any]:
 def _in_order(fields: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
     known = {key: fields[key] for key in order if fields.get(key) is not None}
     return known | {key: value for key, value in fields.items() if key not in order}
-
-
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, dict | list | str) and not value)
 
 
 def field(data: Mapping[str, Any] | None, dotted: str) -> Any:
@@ -169,3 +165,23 @@ def number(value: Any) -> float | None:
     if isinstance(value, Mapping) and "value" in value:
         value = value["value"]
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def is_estimate(value: Any) -> bool:
+    """`{value, ci, method}`: one metric, not a group of metrics."""
+    return isinstance(value, Mapping) and "value" in value
+
+
+def leaves(section: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Dotted paths and values of a nested section; estimates and empty mappings are leaves."""
+    for key, item in section.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(item, Mapping) and item and not is_estimate(item):
+            yield from leaves(item, dotted + ".")
+        else:
+            yield dotted, item
+
+
+def is_empty(value: Any) -> bool:
+    """Absent for policy purposes: None, or an empty string, list or mapping."""
+    return value is None or (isinstance(value, str | list | dict) and not value)

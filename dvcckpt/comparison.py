@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dvcckpt import vcs
+from dvcckpt.card import is_estimate, leaves
 from dvcckpt.catalog import Catalog, Version
 from dvcckpt.errors import StateError
 from dvcckpt.project import CARD_SUFFIX
@@ -134,12 +135,7 @@ def _label(version: Version) -> str:
     return f"{version.name}@{version.sha[:8]}"
 
 
-def _leaves(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, item in value.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(item, Mapping) and item and "value" not in item:
-            yield from _leaves(item, dotted + ".")
-        elif isinstance(item, Mapping) and "value" in item:
-            yield dotted, item["value"]
-        else:
-            yield dotted, item
+def _leaves(section: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Leaves to compare; an estimate compares by its value."""
+    for key, value in leaves(section):
+        yield key, value["value"] if is_estimate(value) else value

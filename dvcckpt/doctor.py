@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from dvcckpt import card, lookup
-from dvcckpt.card import field
+from dvcckpt.card import field, is_empty
 from dvcckpt.errors import CardError, DvcckptError
 from dvcckpt.project import Project
 
 
 def _has(dotted: str) -> Callable[[Mapping[str, Any]], bool]:
-    return lambda data: field(data, dotted) not in (None, "", [], {})
+    return lambda data: not is_empty(field(data, dotted))
 
 
 def _per_class(data: Mapping[str, Any]) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt import yamldoc
-from dvcckpt.card import field
+from dvcckpt.card import field, is_empty
 from dvcckpt.card import number as _number
 from dvcckpt.errors import CardError, ConfigError
 
@@ -184,7 +184,7 @@ def _regression(
 
 
 def _require(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
-    absent = [f for f in rule["require"] if field(card, f) in (None, "", [], {})]
+    absent = [f for f in rule["require"] if is_empty(field(card, f))]
     required = "present: " + ", ".join(rule["require"])
     if absent:
         return GateResult(

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from dvcckpt import resources, yamldoc
-from dvcckpt.render import number
+from dvcckpt.card import leaves
+from dvcckpt.card import number as metric_number
+from dvcckpt.render import number, table
 
 
 def render(card: Mapping[str, Any]) -> str:
@@ -74,28 +76,15 @@ def _front_matter(card: Mapping[str, Any]) -> dict[str, Any]:
     return front
 
 
-def _flat(metrics: Mapping[str, Any], prefix: str = "") -> list[tuple[str, float | None]]:
-    found: list[tuple[str, float | None]] = []
-    for key, value in metrics.items():
-        if isinstance(value, Mapping) and "value" not in value:
-            found.extend(_flat(value, f"{prefix}{key}."))
-        else:
-            raw = value.get("value") if isinstance(value, Mapping) else value
-            found.append((f"{prefix}{key}", float(raw) if isinstance(raw, int | float) else None))
-    return found
+def _flat(metrics: Mapping[str, Any]) -> list[tuple[str, float | None]]:
+    return [(name, metric_number(value)) for name, value in leaves(metrics) if value != {}]
 
 
 def _metrics_table(metrics: Mapping[str, Any]) -> str:
     rows = [
-        f"| {split} | {name} | {number(value)} |"
-        for split, m in metrics.items()
-        for name, value in _flat(m)
+        [split, name, number(value)] for split, m in metrics.items() for name, value in _flat(m)
     ]
-    return (
-        "\n".join(["| split | metric | value |", "|---|---|---|", *rows])
-        if rows
-        else "_none recorded_"
-    )
+    return table(["split", "metric", "value"], rows, "md") if rows else "_none recorded_"
 
 
 def _decision(last: Mapping[str, Any] | None) -> str:

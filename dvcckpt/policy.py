@@ -14,6 +14,7 @@ from typing import Any
 
 from dvcckpt import migrations, naming, schema
 from dvcckpt.card import field as field_of
+from dvcckpt.card import is_empty
 from dvcckpt.config import ProjectConfig
 from dvcckpt.project import CARD_SUFFIX
 
@@ -188,14 +189,10 @@ def required_findings(file: str, card: Mapping[str, Any], config: ProjectConfig)
     reason = {field: "required for every card" for field in config.required_all}
     for field in config.required_phases.get(phase, ()):
         reason.setdefault(field, f"required for phase {phase!r}")
-    missing = [field for field in dict.fromkeys(wanted) if _empty(field_of(card, field))]
+    missing = [field for field in dict.fromkeys(wanted) if is_empty(field_of(card, field))]
     return [
         Finding(file, field, f"is missing ({reason[field]} by dvcckpt.yaml)") for field in missing
     ]
-
-
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, dict)) and not value)
 
 
 def tombstone_findings(file: str, card: Mapping[str, Any]) -> list[Finding]:
@@ -205,7 +202,7 @@ def tombstone_findings(file: str, card: Mapping[str, Any]) -> list[Finding]:
     return [
         Finding(file, f"tombstone.{key}", "is required on a tombstone")
         for key in ("reason", "archived_at")
-        if _empty(stone.get(key))
+        if is_empty(stone.get(key))
     ]
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+from dvcckpt.card import is_estimate, leaves
 
 _IDENTITY = ("schema", "name", "model", "checkpoint")
 _LIST_SECTIONS = ("parents", "artifacts", "evaluations", "decisions")
@@ -24,7 +26,7 @@ def card_text(data: Mapping[str, Any]) -> str:
             lines.append(f"tags  {', '.join(map(str, value))}")
         elif isinstance(value, Mapping):
             lines.append(key)
-            lines.extend(_aligned(dict(_flatten(value))))
+            lines.extend(_aligned(dict(leaves(value))))
         else:
             lines.append(f"{key}  {value}")
     return "\n".join(lines) + "\n"
@@ -63,20 +65,11 @@ def _aligned(rows: Mapping[str, Any]) -> list[str]:
     return [f"  {key.ljust(width)}  {_scalar(value)}" for key, value in rows.items()]
 
 
-def _flatten(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, item in value.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(item, Mapping) and item and not _is_estimate(item):
-            yield from _flatten(item, dotted + ".")
-        else:
-            yield dotted, item
-
-
 def _metrics_table(metrics: Mapping[str, Any]) -> list[str]:
     splits = list(metrics)
     by_metric: dict[str, dict[str, Any]] = {}
     for split in splits:
-        for name, value in _flatten(metrics[split]):
+        for name, value in leaves(metrics[split]):
             by_metric.setdefault(name, {})[split] = value
     cells = [[name, *(_scalar(row.get(s, "")) for s in splits)] for name, row in by_metric.items()]
     header = ["metrics", *splits]
@@ -88,12 +81,8 @@ def _metrics_table(metrics: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _is_estimate(value: Mapping[str, Any]) -> bool:
-    return "value" in value
-
-
 def _scalar(value: Any) -> str:
-    if isinstance(value, Mapping) and _is_estimate(value):
+    if isinstance(value, Mapping) and is_estimate(value):
         text = f"{value['value']}"
         if "ci" in value:
             text += f" [{value['ci'][0]}, {value['ci'][1]}]"
@@ -111,7 +100,7 @@ def _scalar(value: Any) -> str:
 
 def _inline(item: Any) -> str:
     if isinstance(item, Mapping):
-        return ", ".join(f"{k}={_scalar(v)}" for k, v in _flatten(item))
+        return ", ".join(f"{k}={_scalar(v)}" for k, v in leaves(item))
     return str(item)
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from dvcckpt import gates, stages, vcs
 from dvcckpt.card import field as card_field
+from dvcckpt.card import leaves
 from dvcckpt.card import number as metric_number
 from dvcckpt.catalog import Catalog, Version
 from dvcckpt.errors import ConfigError
 from dvcckpt.project import Project
-from dvcckpt.render import number
+from dvcckpt.render import number, table
 
 MARKER = "<!-- dvcckpt-report -->"
 
@@ -98,7 +99,9 @@ def _attach_gates(project: Project, entry: Entry) -> None:
 def metric_deltas(card: Mapping[str, Any], holder: Mapping[str, Any] | None) -> list[list[str]]:
     rows = []
     for split, metrics in (card.get("metrics") or {}).items():
-        for name, value in _leaves(metrics):
+        for name, value in leaves(metrics):
+            if value == {}:
+                continue
             mine = metric_number(value)
             theirs = (
                 metric_number(card_field(holder, f"metrics.{split}.{name}")) if holder else None
@@ -108,16 +111,6 @@ def metric_deltas(card: Mapping[str, Any], holder: Mapping[str, Any] | None) -> 
                 [f"{split}.{name}", number(mine), number(theirs), number(delta, signed=True)]
             )
     return rows
-
-
-def _leaves(mapping: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    found: list[tuple[str, Any]] = []
-    for key, value in mapping.items():
-        if isinstance(value, Mapping) and "value" not in value:
-            found.extend(_leaves(value, f"{prefix}{key}."))
-        else:
-            found.append((f"{prefix}{key}", value))
-    return found
 
 
 def lineage(card: Mapping[str, Any], catalog: Catalog | None = None, depth: int = 5) -> str:
@@ -225,11 +218,7 @@ def _decision_line(decision: Mapping[str, Any]) -> str:
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    if not rows:
-        return "_none_"
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return table(header, rows, "md") if rows else "_none_"
 
 
 def as_html(markdown_text: str) -> str:
