@@ -147,6 +147,7 @@ class Catalog:
         self.path = catalog_path(self.root)
         self._connection: sqlite3.Connection | None = None
         self._parent_map: dict[str, list[str]] | None = None
+        self._id_map: dict[str, int] = {}
         if refresh:
             self.update()
 
@@ -280,24 +281,25 @@ class Catalog:
         return "JOIN temp.scope s ON s.id = v.commit_id"
 
     def _commit_ids(self) -> dict[str, int]:
-        return {sha: id_ for id_, sha in self._db().execute("SELECT id, sha FROM commits")}
+        self.parent_links()
+        return self._id_map
 
     def parent_links(self) -> dict[str, list[str]]:
+        # One read of the commits table serves both reachability and the scope ids.
         if self._parent_map is None:
-            rows = self._db().execute("SELECT sha, parents FROM commits")
-            self._parent_map = {sha: parents.split() for sha, parents in rows}
+            rows = self._db().execute("SELECT id, sha, parents FROM commits").fetchall()
+            self._parent_map = {sha: parents.split() for _, sha, parents in rows}
+            self._id_map = {sha: id_ for id_, sha, _ in rows}
         return self._parent_map
 
     def _tips(self) -> dict[str, str]:
         return _stored_tips(self._db())
 
     def _resolve(self, rev: str) -> str:
-        sha = vcs.git(
-            self.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False
-        )
-        if not sha.strip():
+        sha = vcs.commit_of(self.root, rev)
+        if sha is None:
             raise StateError(f"unknown revision {rev!r}", hint="check `git log --oneline --all`")
-        return sha.strip()
+        return sha
 
     def latest(self, commits: set[str] | None = None) -> list[Version]:
         """The newest version of each card path (deleted cards left out)."""

@@ -94,10 +94,11 @@ def compare(catalog: Catalog, a: str, b: str, everything: bool = False) -> list[
 
 def _compare_revisions(catalog: Catalog, a: str, b: str, everything: bool) -> list[Comparison]:
     changed = vcs.git(catalog.root, "diff", "--name-only", "-z", a, b, "--", "*.ckpt.yaml")
+    in_a, in_b = catalog.reachable([a]), catalog.reachable([b])
     results = []
     for path in filter(None, changed.split("\0")):
-        before = _at(catalog, path, a)
-        after = _at(catalog, path, b)
+        before = _at(catalog, path, in_a)
+        after = _at(catalog, path, in_b)
         label_a = f"{path}@{a}" if before is None else _label(before)
         label_b = f"{path}@{b}" if after is None else _label(after)
         card_a = before.card if before and before.status != "D" else None
@@ -113,18 +114,13 @@ def _compare_revisions(catalog: Catalog, a: str, b: str, everything: bool) -> li
     return results
 
 
-def _at(catalog: Catalog, path: str, rev: str) -> Version | None:
-    commits = catalog.reachable([rev])
+def _at(catalog: Catalog, path: str, commits: set[str]) -> Version | None:
     versions = [v for v in catalog.versions(path=path) if v.sha in commits]
     return versions[-1] if versions else None
 
 
 def _is_revision(catalog: Catalog, text: str) -> bool:
-    return bool(
-        vcs.git(
-            catalog.root, "rev-parse", "--verify", "--quiet", f"{text}^{{commit}}", check=False
-        ).strip()
-    )
+    return vcs.commit_of(catalog.root, text) is not None
 
 
 def _is_checkpoint(catalog: Catalog, text: str) -> bool:

@@ -45,7 +45,8 @@ def check(
     root = vcs.toplevel(start or Path.cwd())
     report = Report()
     config = _config(root, report)
-    changes = vcs.staged_changes(root, base) if _has_rev(root, base) else {}
+    has_base = _has_rev(root, base)
+    changes = vcs.staged_changes(root, base) if has_base else {}
     from_index = files is None
     if all_cards:
         paths = [p for p in vcs.tracked_files(root) if p.endswith(CARD_SUFFIX)]
@@ -61,7 +62,7 @@ def check(
         report.findings.extend(_gates_findings(root))
 
     specs = [f":{c}" for c in cards] + [f":{_pointer(c)}" for c in cards]
-    specs += [f"{base}:{c}" for c in cards] if _has_rev(root, base) else []
+    specs += [f"{base}:{c}" for c in cards] if has_base else []
     blobs = vcs.read_blobs(root, specs)
     for card_path in cards:
         text = blobs.get(f":{card_path}") if from_index else _read(root / card_path)
@@ -107,11 +108,10 @@ def _gates_findings(root: Path) -> list[Finding]:
 
 
 def _has_rev(root: Path, rev: str) -> bool:
+    """Whether there is a commit to compare with (a new repository has no HEAD yet)."""
     if rev == "HEAD":
         return vcs.head_commit(root) is not None
-    if not vcs.git(
-        root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False
-    ).strip():
+    if vcs.commit_of(root, rev) is None:
         raise StateError(
             f"unknown revision {rev!r}", hint="fetch it first, e.g. `git fetch origin main`"
         )

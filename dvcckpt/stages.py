@@ -41,9 +41,7 @@ def main_branch(project: Project) -> str:
     if project.config.main_branch:
         return project.config.main_branch
     for candidate in ("main", "master"):
-        if vcs.git(
-            project.root, "rev-parse", "--verify", "--quiet", f"refs/heads/{candidate}", check=False
-        ):
+        if vcs.commit_of(project.root, f"refs/heads/{candidate}"):
             return candidate
     return "HEAD"
 

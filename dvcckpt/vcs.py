@@ -44,9 +44,14 @@ def toplevel(start: Path) -> Path:
     return Path(out)
 
 
-def head_commit(root: Path) -> str | None:
-    out = git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip()
+def commit_of(root: Path, rev: str) -> str | None:
+    """The commit a revision names, or None if it names none."""
+    out = git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False).strip()
     return out or None
+
+
+def head_commit(root: Path) -> str | None:
+    return commit_of(root, "HEAD")
 
 
 def current_branch(root: Path) -> str | None:
