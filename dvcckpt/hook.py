@@ -46,7 +46,7 @@ def check(
     report = Report()
     config = _config(root, report)
     has_base = _has_rev(root, base)
-    changes = vcs.staged_changes(root, base) if has_base else {}
+    changes = vcs.staged_changes(root, base if has_base else None)
     from_index = files is None
     if all_cards:
         paths = [p for p in vcs.tracked_files(root) if p.endswith(CARD_SUFFIX)]

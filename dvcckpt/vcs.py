@@ -117,10 +117,13 @@ def read_blobs(root: Path, specs: list[str]) -> dict[str, bytes | None]:
     return blobs
 
 
-def staged_changes(root: Path, base: str = "HEAD") -> dict[str, str]:
-    """Path -> status letter (A, M, D, T) of what the index changes against `base`."""
+def staged_changes(root: Path, base: str | None = "HEAD") -> dict[str, str]:
+    """Path -> status letter (A, M, D, T) of what the index changes against `base`.
+
+    With no base (a repository before its first commit) everything staged is new.
+    """
     args = ["diff", "--cached", "--name-status", "-z", "--no-renames"]
-    if base != "HEAD" or head_commit(root) is not None:
+    if base is not None:
         args.append(base)
     fields = git(root, *args).split("\0")
     return {fields[i + 1]: fields[i][0] for i in range(0, len(fields) - 1, 2)}

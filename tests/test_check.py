@@ -219,3 +219,17 @@ def test_version_aware_directory_pointer_is_accepted(repo: Path, cli) -> None:
     pointer.write_text(pointer.read_text().replace("size: 50", "size: 51"))
     git(repo, "add", "m/checkpoint-7.dvc")
     assert [f["field"] for f in findings(cli)] == ["checkpoint.dvc.size"]
+
+
+def test_first_commit_of_a_repository_is_checked(tmp_path: Path, cli, monkeypatch) -> None:
+    root = tmp_path / "fresh"
+    assert cli("init", str(root)).code == 0
+    monkeypatch.chdir(root)
+    git(root, "config", "user.email", "ada@example.com")
+    git(root, "config", "user.name", "Ada")
+    write_checkpoint(root / "m/step-1.pt")
+    assert cli("add", "m/step-1.pt").code == 0
+    card_file = root / "m/step-1.pt.ckpt.yaml"
+    card_file.write_text(card_file.read_text().replace("kind: full", "kind: fp8"))
+    git(root, "add", "m/step-1.pt.ckpt.yaml")
+    assert "checkpoint.kind" in [f["field"] for f in findings(cli)]
