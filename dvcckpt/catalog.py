@@ -229,13 +229,20 @@ class Catalog:
         name: str | None = None,
         path: str | None = None,
         commits: set[str] | None = None,
+        with_decisions: bool = False,
     ) -> list[Version]:
-        """Card versions in commit-graph order (oldest first), deletions included."""
+        """Card versions in commit-graph order (oldest first), deletions included.
+
+        `with_decisions` keeps only cards that record decisions, filtered inside
+        SQLite so the other cards are never decoded.
+        """
         clauses, params = [], []
         for column, value in (("k.model", model), ("k.name", name), ("p.path", path)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if with_decisions:
+            clauses.append("json_type(b.card, '$.decisions') = 'array'")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._db().execute(f"{VERSION_ROWS} {where} {ORDER}", params)
         found = [Version.from_row(row) for row in rows]

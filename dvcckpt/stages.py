@@ -52,7 +52,7 @@ def decisions(catalog: Catalog, branch: str) -> list[Decision]:
         catalog.root, "rev-list", "--first-parent", "--reverse", branch, "--", check=False
     ).split()
     order = _arrival(catalog, mainline)
-    versions = [v for v in catalog.versions(commits=set(order)) if v.card is not None]
+    versions = [v for v in catalog.versions(commits=set(order), with_decisions=True) if v.card]
     versions.sort(key=lambda v: (order[v.sha], v.generation))
     seen: dict[str, int] = {}
     found = []
