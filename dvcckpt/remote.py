@@ -31,10 +31,10 @@ from typing import IO, Any
 from urllib.parse import urlparse
 
 from dvcckpt import card as card_module
-from dvcckpt import lookup, references, store, yamldoc
+from dvcckpt import lookup, references, store
 from dvcckpt.card import Card
 from dvcckpt.errors import CheckFailed, StateError, UsageError
-from dvcckpt.project import CARD_SUFFIX, Project, card_path_for
+from dvcckpt.project import Project
 
 _CHUNK = 8 << 20  # few GIL hand-offs per GB, little memory per thread
 LOCAL_WORKERS = 2  # both cores; more threads only contend for the same disk
@@ -80,12 +80,6 @@ def resolve(project: Project, reference: str) -> Card:
     return references.resolve(project, reference, full_validation=False)
 
 
-def stage_holder(project: Project, model_or_name: str, stage: str) -> Card:
-    from dvcckpt import stages
-
-    return stages.holder_card(project, model_or_name, stage)
-
-
 def select(
     project: Project, refs: tuple[str, ...] | list[str], everything: bool, stage: str | None = None
 ) -> list[Checkpoint]:
@@ -115,10 +109,12 @@ def _work_tree_cards(project: Project) -> list[Card]:
 
 
 def _stage_holders(project: Project, models: list[str], stage: str, strict: bool) -> list[Card]:
+    from dvcckpt import stages
+
     found = []
     for model in models:
         try:
-            found.append(stage_holder(project, model, stage))
+            found.append(stages.holder_card(project, model, stage))
         except StateError:
             if strict:
                 raise
@@ -472,7 +468,6 @@ def verify(
     local: tuple[str, ...] = ("workspace", "cache"),
     remote: str | None = None,
     check_remote: bool = False,
-    hasher: Hasher | None = None,
 ) -> list[Verdict]:
     """sha256 of each copy of each checkpoint compared with its card."""
     cache = store.cache_dir(project.dvc_root)
@@ -482,7 +477,7 @@ def verify(
             plans.append(_workspace_plan(project, ckpt))
         if "cache" in local:
             plans.append(_cache_plan(project, ckpt, cache))
-    with hasher or Hasher(LOCAL_WORKERS) as local_hasher:
+    with Hasher(LOCAL_WORKERS) as local_hasher:
         copies = _run(plans, local_hasher, "Verifying")
     if check_remote:
         with store.open_remote(project.dvc_root, remote) as handle, Hasher(REMOTE_WORKERS) as net:
@@ -502,50 +497,9 @@ def verify_references(
     remote: str | None = None,
     check_remote: bool = False,
 ) -> list[Verdict]:
-    """`verify` of what the user named, with local hashing started before cards are validated.
-
-    Validating a card (JSON Schema) takes longer than finding its checkpoint, so
-    the files named by the cards, read without validation, start hashing at
-    once. Verdicts come only from validated cards; a prefetched digest is used
-    only for the very same file (device, inode, size, mtime).
-    """
-    with Hasher(LOCAL_WORKERS) as hasher:
-        with suppress(Exception):  # a prefetch is an optimization, never a failure
-            _prefetch(project, refs, everything, hasher)
-        chosen = select(project, refs, everything)
-        return verify(project, chosen, remote=remote, check_remote=check_remote, hasher=hasher)
-
-
-def _prefetch(project: Project, refs: tuple[str, ...] | list[str], everything: bool,
-              hasher: Hasher) -> None:  # fmt: skip
-    cache = store.cache_dir(project.dvc_root)
-    for ckpt in _unvalidated(project, refs, everything):
-        for plan in (_workspace_plan(project, ckpt), _cache_plan(project, ckpt, cache)):
-            for leaf in sorted(plan.leaves or [], key=lambda f: -f.size):
-                hasher.submit(leaf)
-
-
-def _unvalidated(
-    project: Project, refs: tuple[str, ...] | list[str], everything: bool
-) -> list[Checkpoint]:
-    """Checkpoints of plainly named cards, parsed fast and without schema validation."""
-    if any("@" in ref for ref in refs):
-        return []
-    candidates = [p for ref in refs for p in (Path(ref), card_path_for(Path(ref)))]
-    direct = [p for p in candidates if p.name.endswith(CARD_SUFFIX) and p.is_file()]
-    found = [_fast_card(path) for path in direct]
-    if everything or len(found) < len(refs):
-        wanted = {f"\nname: {ref}\n" for ref in refs}  # cards are written canonically
-        for path in lookup.card_files(project):
-            head = "\n" + path.read_text(encoding="utf-8", errors="replace")[:4096]
-            if everything or any(w in head for w in wanted):
-                found.append(_fast_card(path))
-    return found
-
-
-def _fast_card(path: Path) -> Checkpoint:
-    document = yamldoc.load_fast(yamldoc.read_text(path), str(path))
-    return Checkpoint.of(Card(path=path, document=document))
+    """`verify` of what the user named (NAME..., NAME@REV, MODEL@STAGE or --all)."""
+    chosen = select(project, refs, everything)
+    return verify(project, chosen, remote=remote, check_remote=check_remote)
 
 
 def failed(verdicts: list[Verdict], remote_required: bool) -> list[Verdict]:
