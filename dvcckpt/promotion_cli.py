@@ -15,6 +15,19 @@ def _project() -> Any:
     return Project.discover(require_dvc=False)
 
 
+def _write_or_echo(text: str, output: str | None) -> None:
+    """A document to FILE (atomically) or to stdout."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from pathlib import Path
+
+    from dvcckpt import atomic
+
+    atomic.write_text(Path(output).resolve(), text)
+    click.echo(f"wrote {output}", err=True)
+
+
 def _default_stage(project: Any, stage: str | None) -> str:
     return stage or project.config.stages[-1]
 
@@ -148,19 +161,13 @@ def stages_command(model: str | None, show_history: bool, as_json: bool) -> None
 @click.option("--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 def report_command(base: str | None, fmt: str, output: str | None) -> None:
     """Review report of this branch: checkpoints, metrics vs production, gates, decisions, lineage."""
-    from pathlib import Path
-
-    from dvcckpt import atomic, report
+    from dvcckpt import report
 
     project = _project()
     text = report.markdown(report.build(project, base), project)
     if fmt == "html":
         text = report.as_html(text)
-    if output:
-        atomic.write_text(Path(output).resolve(), text)
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+    _write_or_echo(text, output)
 
 
 @cli.command("card")
@@ -172,16 +179,10 @@ def report_command(base: str | None, fmt: str, output: str | None) -> None:
 )
 def card_command(reference: str, output: str | None) -> None:
     """Model card (README with Hugging Face front matter) for a checkpoint or MODEL@STAGE."""
-    from pathlib import Path
-
-    from dvcckpt import atomic, modelcard, references
+    from dvcckpt import modelcard, references
 
     text = modelcard.render(references.resolve(_project(), reference).data)
-    if output:
-        atomic.write_text(Path(output).resolve(), text)
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+    _write_or_echo(text, output)
 
 
 @cli.command("tag")

@@ -72,37 +72,36 @@ def check_card_version(card: Mapping[str, Any], source: str) -> None:
 
 def card_problems(card: Mapping[str, Any]) -> list[str]:
     """Every schema violation of a plain (JSON-compatible) card, as `field: message`."""
-    return [*non_finite_numbers(card), *_schema_problems(card, CARD_SCHEMA)]
+    return [*non_finite_numbers(card), *problems(card, CARD_SCHEMA)]
 
 
 def validate_card(card: Mapping[str, Any], source: str) -> None:
     check_card_version(card, source)
-    problems = card_problems(card)
-    if problems:
+    found = card_problems(card)
+    if found:
         raise CardError(
-            f"{source}: {problems[0]}"
-            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+            _summary(source, found),
             hint="fix the listed fields; `dvcckpt schema` prints the card schema",
-            problems=[f"{source}: {p}" for p in problems],
+            problems=[f"{source}: {p}" for p in found],
         )
 
 
 def validate_config(config: Mapping[str, Any], source: str) -> None:
-    problems = [*non_finite_numbers(config), *_schema_problems(config, CONFIG_SCHEMA)]
-    if problems:
+    found = [*non_finite_numbers(config), *problems(config, CONFIG_SCHEMA)]
+    if found:
         raise ConfigError(
-            f"{source}: {problems[0]}"
-            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+            _summary(source, found),
             hint="fix dvcckpt.yaml; `dvcckpt schema --config` prints its schema",
         )
 
 
+def _summary(source: str, found: list[str]) -> str:
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return f"{source}: {found[0]}{more}"
+
+
 def problems(instance: Mapping[str, Any], schema_name: str) -> list[str]:
     """Every violation of a shipped schema, as `field: message`."""
-    return _schema_problems(instance, schema_name)
-
-
-def _schema_problems(instance: Mapping[str, Any], schema_name: str) -> list[str]:
     validator = _validator(schema_name)
     found = []
     for error in validator.iter_errors(instance):
