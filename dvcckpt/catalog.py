@@ -308,13 +308,6 @@ class Catalog:
             raise StateError(f"unknown revision {rev!r}", hint="check `git log --oneline --all`")
         return sha
 
-    def latest(self, commits: set[str] | None = None) -> list[Version]:
-        """The newest version of each card path (deleted cards left out)."""
-        newest: dict[str, Version] = {}
-        for version in self.versions(commits=commits):
-            newest[version.path] = version
-        return [v for v in newest.values() if v.status != "D" and v.card is not None]
-
     def get(self, name: str, rev: str | None = None) -> Version:
         """A checkpoint's card as of `rev` (default: HEAD)."""
         commits = self.reachable([rev or "HEAD"])

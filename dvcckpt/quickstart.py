@@ -62,7 +62,7 @@ def _init_repository(root: Path) -> None:
         vcs.git(root, "config", "user.name", "dvcckpt quickstart")
         vcs.git(root, "config", "user.email", "quickstart@dvcckpt.invalid")
     store.init(root)
-    store.add_remote(root, "local", str(root / REMOTE_DIR), default=True)
+    store.set_remote(root, "local", {"url": str(root / REMOTE_DIR)}, {}, default=True)
 
 
 def _write_project(root: Path, epochs: int, seed: int) -> None:

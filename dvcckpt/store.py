@@ -97,15 +97,6 @@ def init(root: Path) -> None:
         Repo.init(str(root)).close()
 
 
-def add_remote(root: Path, name: str, url: str, default: bool = False) -> None:
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo, repo.config.edit() as conf:
-        conf["remote"][name] = {"url": url}
-        if default:
-            conf["core"]["remote"] = name
-
-
 # --- transfers -----------------------------------------------------------------------
 
 
