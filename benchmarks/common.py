@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+# Every timed `dvc` command would otherwise also start DVC's usage-analytics process.
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
 def tool(name: str) -> str:
