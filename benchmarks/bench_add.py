@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import time
 from pathlib import Path
 
 from common import median, new_repo, scratch, timed, tool
@@ -47,6 +48,7 @@ def main() -> None:
             ]
             for times, command, cwd in runs if round_index % 2 == 0 else reversed(runs):
                 os.sync()  # flush the previous run's cache writes so neither run pays for them
+                time.sleep(3)  # and let the VM's disk settle after the flush
                 times.append(timed(command, cwd))
             print(f"round {round_index + 1}: dvc add {dvc_times[-1]:.2f} s, "
                   f"dvcckpt add {ckpt_times[-1]:.2f} s")  # fmt: skip
