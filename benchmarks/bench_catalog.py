@@ -107,10 +107,13 @@ def main() -> None:
             else None
         )
         subprocess.run(["git", "checkout", "-q", "main"], cwd=repo, check=True)
-        target = repo / "models/sentiment/step-9999999.pt.ckpt.yaml"
+        stamp = str(time.time_ns())  # a new card on every run, also with --keep
+        target = repo / f"models/sentiment/step-{stamp}.pt.ckpt.yaml"
         target.parent.mkdir(parents=True, exist_ok=True)
         source = card.read_text() if card else (next(repo.rglob("*" + CARD))).read_text()
-        target.write_text(source.replace("step: ", "step: 9").replace("-step", "-step9", 1))
+        target.write_text(
+            source.replace("step: ", f"step: {stamp}").replace("-step", f"-step{stamp}", 1)
+        )
         subprocess.run(["git", "add", "--all"], cwd=repo, check=True)
         subprocess.run(
             ["git", "-c", "user.name=b", "-c", "user.email=b@e", "commit", "-qm", "one more"],
