@@ -17,7 +17,7 @@ __all__ = ["Card", "__version__", "load_card", "save"]
 
 if TYPE_CHECKING:
     from dvcckpt.api import load_card, save
-    from dvcckpt.card import Card
+    from dvcckpt.cards.card import Card
 
 
 def __getattr__(name: str) -> Any:
@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "Card":
-        from dvcckpt.card import Card
+        from dvcckpt.cards.card import Card
 
         return Card
     raise AttributeError(f"module 'dvcckpt' has no attribute {name!r}")

@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dvcckpt import checkpoint, inputs, references
-from dvcckpt.card import Card
+from dvcckpt.cards import inputs
+from dvcckpt.cards import register as checkpoint
+from dvcckpt.cards import resolve as references
+from dvcckpt.cards.card import Card
 from dvcckpt.project import Project
 
 

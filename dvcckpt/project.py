@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dvcckpt import config as config_module
-from dvcckpt import vcs
-from dvcckpt.config import ProjectConfig
+from dvcckpt.adapters import git as vcs
+from dvcckpt.core import config as config_module
+from dvcckpt.core.config import ProjectConfig
 from dvcckpt.errors import StateError, UsageError
 
 CARD_SUFFIX = ".ckpt.yaml"

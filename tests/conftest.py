@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dvcckpt import store
+from dvcckpt.adapters import dvcrepo as store
 from dvcckpt.cli import main
 
 BIN = Path(sys.executable).parent

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from dvcckpt import card, naming
+from dvcckpt.cards import card
+from dvcckpt.core import naming
 from tests.conftest import git, write_checkpoint
 
 

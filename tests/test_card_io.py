@@ -10,7 +10,9 @@ import jsonschema
 import pytest
 import yaml
 
-from dvcckpt import card, resources, schema, yamldoc
+from dvcckpt.adapters import yamldoc
+from dvcckpt.cards import card
+from dvcckpt.core import resources, schema
 from dvcckpt.errors import CardError
 from tests.conftest import write_checkpoint
 
@@ -80,7 +82,7 @@ def test_failed_write_leaves_the_card_untouched(card_file: Path) -> None:
 
 
 def test_atomic_write_replaces_in_one_step(tmp_path: Path) -> None:
-    from dvcckpt import atomic
+    from dvcckpt.adapters import atomic
 
     target = tmp_path / "card.yaml"
     target.write_text("old\n")

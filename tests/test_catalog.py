@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from dvcckpt import yamldoc
-from dvcckpt.catalog import Catalog
+from dvcckpt.adapters import yamldoc
+from dvcckpt.catalog.index import Catalog
 from tests.conftest import git, run_process
 
 

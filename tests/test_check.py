@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from dvcckpt import card
+from dvcckpt.cards import card
 from tests.conftest import git, write_checkpoint
 
 
@@ -174,7 +174,7 @@ def test_init_scaffolds_idempotently_and_merges_pre_commit_config(tmp_path: Path
 
 def test_init_config_and_gates_templates_are_valid(tmp_path: Path, cli) -> None:
     assert cli("init", str(tmp_path / "p")).code == 0
-    from dvcckpt import config
+    from dvcckpt.core import config
 
     loaded = config.load(tmp_path / "p")
     assert loaded.project == "p" and loaded.primary_metric == "dev.macro_f1"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dvcckpt import card
+from dvcckpt.cards import card
 from tests.conftest import BIN, Result, git, write_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent

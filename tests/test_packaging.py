@@ -34,13 +34,13 @@ def test_wheel_ships_schemas_templates_and_demo_data(tmp_path: Path) -> None:
         "dvcckpt/schemas/config.v1.schema.json",
         "dvcckpt/templates/dvcckpt.yaml",
         "dvcckpt/templates/quickstart/train.py",
-        "dvcckpt/demo/tweets_dev.csv",
+        "dvcckpt/setup/demo/tweets_dev.csv",
     ):
         assert required in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = (
-        "import dvcckpt.resources as r, dvcckpt.demo as d\n"
+        "import dvcckpt.core.resources as r, dvcckpt.setup.demo as d\n"
         "print(r.schema_path('checkpoint.v1')); print(r.template_path('dvcckpt.yaml'))\n"
         "print(d.data_files()['train'])\n"
     )

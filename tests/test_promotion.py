@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from dvcckpt import card, gates
+from dvcckpt.cards import card
+from dvcckpt.core import gates
 from dvcckpt.errors import ConfigError
 from tests.conftest import git, write_checkpoint
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dvcckpt import card
+from dvcckpt.cards import card
 from tests.conftest import git, run_process
 
 

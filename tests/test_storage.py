@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from dvcckpt import card
+from dvcckpt.cards import card
 from tests.conftest import git, run_process, write_checkpoint
 from tests.s3server import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server, running_server
 

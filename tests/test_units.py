@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dvcckpt import capture, inputs, naming
+from dvcckpt.adapters import capture
+from dvcckpt.cards import inputs
+from dvcckpt.core import naming
 from dvcckpt.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 import dvcckpt
-from dvcckpt import demo
+from dvcckpt.setup import demo
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--params", default="params.yaml")

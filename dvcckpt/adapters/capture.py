@@ -1,0 +1,223 @@
+"""Provenance captured automatically when a checkpoint is registered.
+
+What is recorded: code version (commit, dirty flag, branch, remote URL without
+credentials, script, command line with secret-looking values redacted, config
+hash), environment (Python, platform, key library versions, a hash of the whole
+installed-package list, CUDA/cuDNN/GPUs when visible), host, user and time.
+What is never recorded: environment variables, tokens, passwords, credentials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from dvcckpt.adapters import git as vcs
+from dvcckpt.errors import UsageError
+
+# Libraries whose version decides whether a checkpoint loads and behaves the same.
+KEY_LIBRARIES = (
+    "torch", "torchvision", "torchaudio", "transformers", "tokenizers", "datasets",
+    "accelerate", "peft", "safetensors", "deepspeed", "lightning", "pytorch-lightning",
+    "tensorflow", "keras", "jax", "jaxlib", "flax", "numpy", "scipy", "scikit-learn",
+    "xgboost", "lightgbm", "sentencepiece", "onnx", "onnxruntime", "dvc", "dvcckpt",
+)  # fmt: skip
+
+_SECRET_WORDS = re.compile(
+    r"(token|secret|passw(or)?d|pwd|api[_-]?key|access[_-]?key|credential|auth)", re.I
+)
+REDACTED = "***"
+
+
+def now_utc() -> str:
+    return (
+        dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    )
+
+
+def strip_credentials(url: str | None) -> str | None:
+    """`https://user:tok@host/x.git` -> `https://host/x.git`; scp-style URLs keep `git@`."""
+    if not url or "://" not in url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def redact_command(argv: Sequence[str]) -> str:
+    """Command line as a shell string, with values of secret-looking options hidden."""
+    redacted: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            redacted.append(REDACTED)
+            hide_next = False
+            continue
+        key, sep, _value = arg.partition("=")
+        if _SECRET_WORDS.search(key) and sep:
+            redacted.append(f"{key}={REDACTED}")
+        elif arg.startswith("-") and _SECRET_WORDS.search(arg):
+            redacted.append(arg)
+            hide_next = True
+        elif "://" in arg:
+            redacted.append(strip_credentials(arg) or arg)
+        else:
+            redacted.append(arg)
+    return shlex.join(redacted)
+
+
+def redact_command_text(command: str) -> str:
+    """`redact_command` for a command line given as one string."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        argv = command.split()
+    return redact_command(argv)
+
+
+def code(
+    root: Path, script: str | None, command: str | None, config_file: Path | None
+) -> dict[str, Any]:
+    section: dict[str, Any] = {
+        "repo": strip_credentials(vcs.remote_url(root)),
+        "commit": vcs.head_commit(root),
+        "branch": vcs.current_branch(root),
+        "dirty": vcs.is_dirty(root),
+        "script": script,
+        "command": redact_command_text(command) if command else None,
+    }
+    if config_file is not None:
+        if not config_file.is_file():
+            raise UsageError(f"config file {config_file}: no such file", hint="check the path")
+        section["config_file"] = _relative(config_file, root)
+        section["config_sha256"] = hashlib.sha256(config_file.read_bytes()).hexdigest()
+    return section
+
+
+def invocation(root: Path) -> tuple[str | None, str | None]:
+    """The running program's script (repository-relative) and redacted command line."""
+    argv = sys.argv
+    if not argv or not argv[0] or argv[0] == "-c":
+        return None, None
+    script = _relative(Path(argv[0]), root) if Path(argv[0]).exists() else Path(argv[0]).name
+    return script, redact_command([Path(sys.executable).name, *argv])
+
+
+def _relative(path: Path, root: Path) -> str:
+    resolved = path.resolve()
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
+
+
+def user(root: Path) -> dict[str, str | None]:
+    return {
+        "name": vcs.config_value(root, "user.name"),
+        "email": vcs.config_value(root, "user.email"),
+    }
+
+
+def environment() -> dict[str, Any]:
+    from importlib import metadata
+
+    installed: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            installed[_canonical(name)] = dist.version
+    listing = "".join(f"{name}=={installed[name]}\n" for name in sorted(installed))
+    section: dict[str, Any] = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "hostname": socket.gethostname() or None,
+        "libraries": {lib: installed[lib] for lib in KEY_LIBRARIES if lib in installed},
+        "packages_sha256": hashlib.sha256(listing.encode()).hexdigest(),
+        "packages_count": len(installed),
+    }
+    section.update(accelerators("torch" in installed))
+    return section
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_NO_ACCELERATOR: dict[str, Any] = {"cuda": None, "cudnn": None, "driver": None, "gpus": []}
+
+_TORCH_PROBE = (
+    "import json, torch; from dvcckpt.adapters.capture import from_torch; "
+    "print(json.dumps(from_torch(torch)))"
+)
+
+
+def accelerators(torch_installed: bool) -> dict[str, Any]:
+    """CUDA, cuDNN and GPUs; absent hardware is recorded as none, never an error."""
+    found = dict(_NO_ACCELERATOR)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        found.update(from_torch(torch))
+    elif torch_installed:
+        # Importing torch costs seconds; a child process keeps it off our path
+        # and runs alongside the hashing.
+        found.update(_run_probe([sys.executable, "-c", _TORCH_PROBE]))
+    if shutil.which("nvidia-smi"):
+        found.update(_from_nvidia_smi(found))
+    return found
+
+
+def from_torch(torch: Any) -> dict[str, Any]:
+    try:
+        gpus = []
+        if torch.cuda.is_available():
+            for index in range(torch.cuda.device_count()):
+                props = torch.cuda.get_device_properties(index)
+                gpus.append({"name": props.name, "memory_mb": props.total_memory // 2**20})
+        cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+        return {
+            "cuda": torch.version.cuda,
+            "cudnn": None if cudnn is None else str(cudnn),
+            "gpus": gpus,
+        }
+    except Exception:  # a broken CUDA setup must not stop a checkpoint from being saved
+        return {}
+
+
+def _run_probe(command: list[str]) -> dict[str, Any]:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return {}
+
+
+def _from_nvidia_smi(found: dict[str, Any]) -> dict[str, Any]:
+    command = ["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+               "--format=csv,noheader,nounits"]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    rows = [line.split(", ") for line in done.stdout.strip().splitlines() if line.count(", ") == 2]
+    if done.returncode != 0 or not rows:
+        return {}
+    update: dict[str, Any] = {"driver": rows[0][2]}
+    if not found.get("gpus"):
+        update["gpus"] = [
+            {"name": n, "memory_mb": int(m) if m.isdigit() else None} for n, m, _ in rows
+        ]
+    return update

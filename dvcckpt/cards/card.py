@@ -1,0 +1,188 @@
+"""Checkpoint cards: the YAML metadata file committed beside each checkpoint.
+
+Reading keeps comments and key order (ruamel round-trip) so tools that append
+evaluations or decisions leave a human's edits alone; writing is canonical and
+atomic, and only valid cards are ever written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dvcckpt.adapters import atomic, yamldoc
+from dvcckpt.core import schema
+from dvcckpt.errors import CardError, StateError
+
+HEADER = f"# yaml-language-server: $schema={schema.SCHEMA_URL}"
+
+# Canonical order of top-level sections for newly written cards.
+SECTIONS = (
+    "schema", "name", "model", "checkpoint", "run", "code", "data", "params", "seeds",
+    "training", "env", "metrics", "evaluations", "resources", "evaluation_protocol",
+    "parents", "artifacts", "tags", "notes", "decisions", "tombstone",
+)  # fmt: skip
+CHECKPOINT_FIELDS = (
+    "path", "format", "serialization", "kind", "phase", "step", "epoch", "size", "files",
+    "sha256", "dvc", "created_at", "created_by",
+)  # fmt: skip
+
+RUN_FIELDS = ("name", "task", "group", "hypothesis", "owner", "id")
+
+
+@dataclass
+class Card:
+    """A validated card; `document` is the round-trip mapping, `data` its plain copy."""
+
+    path: Path | None
+    document: Any
+
+    @property
+    def data(self) -> dict[str, Any]:
+        plain: dict[str, Any] = yamldoc.to_plain(self.document)
+        return plain
+
+    @property
+    def name(self) -> str:
+        return str(self.document["name"])
+
+    @property
+    def model(self) -> str:
+        return str(self.document["model"])
+
+
+def parse(text: str, source: str, max_bytes: int = yamldoc.DEFAULT_MAX_BYTES) -> Card:
+    document = yamldoc.load_untrusted(text, source, max_bytes)
+    return _validated(document, source, None)
+
+
+def read(
+    path: Path,
+    max_bytes: int = yamldoc.DEFAULT_MAX_BYTES,
+    editable: bool = False,
+    full_validation: bool = True,
+) -> Card:
+    """A validated card; `editable` keeps comments and order for writing it back.
+
+    Storage commands pass `full_validation=False`: they rely only on the path and
+    hashes, checked here, and skip the JSON Schema pass that would compete with
+    hashing for the CPU (the hook validated the whole card when it was committed).
+    """
+    if not path.is_file():
+        raise StateError(f"{path}: no such card", hint="check the path, or use the checkpoint name")
+    if editable:
+        return _validated(yamldoc.read_file(path, max_bytes), str(path), path)
+    document = yamldoc.load_fast(yamldoc.read_text(path, max_bytes), str(path), max_bytes)
+    if not full_validation:
+        return _with_essentials(document, str(path), path)
+    return _validated(document, str(path), path)
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _with_essentials(document: Any, source: str, path: Path | None) -> Card:
+    """The fields storage relies on: name, a safe relative path, the sha256 and the format."""
+    if not isinstance(document, Mapping):
+        raise CardError(f"{source}: a card must be a YAML mapping", hint="see `dvcckpt schema`")
+    schema.check_card_version(document, source)
+    meta = document.get("checkpoint")
+    meta = meta if isinstance(meta, Mapping) else {}
+    where = meta.get("path")
+    problems = []
+    if not isinstance(document.get("name"), str):
+        problems.append("name: missing")
+    if (
+        not isinstance(where, str)
+        or where.startswith("/")
+        or "\\" in where
+        or ".." in where.split("/")
+    ):
+        problems.append(f"checkpoint.path: {where!r} must be a relative path without `..`")
+    if not isinstance(meta.get("sha256"), str) or not _HEX64.match(meta["sha256"]):
+        problems.append("checkpoint.sha256: must be 64 hex digits")
+    if meta.get("format") not in ("file", "directory"):
+        problems.append("checkpoint.format: must be file or directory")
+    if problems:
+        raise CardError(
+            f"{source}: {problems[0]}",
+            hint="run `dvcckpt check` on the card",
+            problems=[f"{source}: {p}" for p in problems],
+        )
+    return Card(path=path, document=document)
+
+
+def _validated(document: Any, source: str, path: Path | None) -> Card:
+    if not isinstance(document, Mapping):
+        raise CardError(
+            f"{source}: a card must be a YAML mapping", hint="see `dvcckpt schema` for its fields"
+        )
+    plain = yamldoc.to_plain(document)
+    schema.validate_card(plain, source)
+    return Card(path=path, document=document)
+
+
+def write(path: Path, document: Any) -> Card:
+    """Validate, then atomically write canonical YAML (comments kept when round-tripped)."""
+    schema.validate_card(yamldoc.to_plain(document), str(path))
+    atomic.write_text(path, yamldoc.dump(document, header=HEADER))
+    return Card(path=path, document=document)
+
+
+def ordered(card: Mapping[str, Any]) -> dict[str, Any]:
+    """A new card in canonical section order, empty sections dropped, `x-` keys last."""
+    result: dict[str, Any] = {}
+    for key in SECTIONS:
+        if key in card and not is_empty(card[key]):
+            result[key] = card[key]
+    for section, order in (("checkpoint", CHECKPOINT_FIELDS), ("run", RUN_FIELDS)):
+        if section in result:
+            result[section] = _in_order(result[section], order)
+    for key in sorted(k for k in card if k not in SECTIONS):
+        result[key] = card[key]
+    return result
+
+
+def _in_order(fields: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    known = {key: fields[key] for key in order if fields.get(key) is not None}
+    return known | {key: value for key, value in fields.items() if key not in order}
+
+
+def field(data: Mapping[str, Any] | None, dotted: str) -> Any:
+    """The value at a dotted path (`metrics.dev.macro_f1`), or None if any part is absent."""
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def number(value: Any) -> float | None:
+    """A metric as a float: plain numbers, or the `value` of an estimate with a CI."""
+    if isinstance(value, Mapping) and "value" in value:
+        value = value["value"]
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def is_estimate(value: Any) -> bool:
+    """`{value, ci, method}`: one metric, not a group of metrics."""
+    return isinstance(value, Mapping) and "value" in value
+
+
+def leaves(section: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Dotted paths and values of a nested section; estimates and empty mappings are leaves."""
+    for key, item in section.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(item, Mapping) and item and not is_estimate(item):
+            yield from leaves(item, dotted + ".")
+        else:
+            yield dotted, item
+
+
+def is_empty(value: Any) -> bool:
+    """Absent for policy purposes: None, or an empty string, list or mapping."""
+    return value is None or (isinstance(value, str | list | dict) and not value)

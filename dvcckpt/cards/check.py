@@ -1,0 +1,219 @@
+"""`dvcckpt check`: the pre-commit gate that keeps bad cards out of history.
+
+Reads what is about to be committed (the index), or the named files, plus the
+committed versions to compare against, through one batched `git cat-file`.
+Deleted cards are found from the staged diff itself, because pre-commit never
+passes deleted files to hooks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dvcckpt.adapters import git as vcs
+from dvcckpt.adapters import yamldoc
+from dvcckpt.core import config as config_module
+from dvcckpt.core import policy, schema
+from dvcckpt.core.config import CONFIG_FILE, ProjectConfig
+from dvcckpt.core.gates import GATES_FILE
+from dvcckpt.core.policy import Finding
+from dvcckpt.errors import CardError, ConfigError, StateError
+from dvcckpt.project import CARD_SUFFIX
+
+HOOK_MARKER = "# installed by dvcckpt install-hook"
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    cards: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def check(
+    files: list[str] | None = None,
+    *,
+    all_cards: bool = False,
+    base: str = "HEAD",
+    start: Path | None = None,
+) -> Report:
+    root = vcs.toplevel(start or Path.cwd())
+    report = Report()
+    config = _config(root, report)
+    has_base = _has_rev(root, base)
+    changes = vcs.staged_changes(root, base if has_base else None)
+    from_index = files is None
+    if all_cards:
+        paths = [p for p in vcs.tracked_files(root) if p.endswith(CARD_SUFFIX)]
+    elif files is not None:
+        paths = [_repo_relative(root, f) for f in files]
+    else:
+        paths = [p for p, status in changes.items() if status != "D"]
+    cards = _cards_to_check(paths, root, from_index)
+    deleted = [p for p, status in changes.items() if status == "D" and p.endswith(CARD_SUFFIX)]
+    if CONFIG_FILE in paths and not all_cards:
+        report.cards.append(CONFIG_FILE)
+    if GATES_FILE in paths or (all_cards and (root / GATES_FILE).is_file()):
+        report.findings.extend(_gates_findings(root))
+
+    specs = [f":{c}" for c in cards] + [f":{_pointer(c)}" for c in cards]
+    specs += [f"{base}:{c}" for c in cards] if has_base else []
+    blobs = vcs.read_blobs(root, specs)
+    for card_path in cards:
+        text = blobs.get(f":{card_path}") if from_index else _read(root / card_path)
+        if text is None:
+            continue
+        report.cards.append(card_path)
+        staged_pointer = blobs.get(f":{_pointer(card_path)}")
+        pointer = staged_pointer if from_index else _read(root / _pointer(card_path))
+        report.findings.extend(
+            _check_card(
+                card_path,
+                text,
+                blobs.get(f"{base}:{card_path}"),
+                pointer,
+                staged_pointer is not None,
+                root,
+                config,
+            )
+        )
+    report.findings.extend(policy.deletion_finding(path) for path in deleted)
+    return report
+
+
+def _config(root: Path, report: Report) -> ProjectConfig:
+    try:
+        return config_module.load(root)
+    except ConfigError as exc:
+        report.findings.append(
+            Finding(CONFIG_FILE, "", exc.message.removeprefix(f"{root / CONFIG_FILE}: "))
+        )
+        return config_module.ProjectConfig(project=config_module.default_project_name(root))
+
+
+def _gates_findings(root: Path) -> list[Finding]:
+    """A broken gates.yaml would only surface at promotion time; catch it at commit time."""
+    from dvcckpt.core import gates
+
+    try:
+        gates.load(root)
+    except ConfigError as exc:
+        return [Finding(GATES_FILE, "", exc.message.removeprefix(f"{root / GATES_FILE}: "))]
+    return []
+
+
+def _has_rev(root: Path, rev: str) -> bool:
+    """Whether there is a commit to compare with (a new repository has no HEAD yet)."""
+    if rev == "HEAD":
+        return vcs.head_commit(root) is not None
+    if vcs.commit_of(root, rev) is None:
+        raise StateError(
+            f"unknown revision {rev!r}", hint="fetch it first, e.g. `git fetch origin main`"
+        )
+    return True
+
+
+def _repo_relative(root: Path, name: str) -> str:
+    path = Path(name)
+    absolute = path if path.is_absolute() else Path.cwd() / path
+    try:
+        return absolute.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return name
+
+
+def _cards_to_check(paths: list[str], root: Path, from_index: bool) -> list[str]:
+    """Cards among `paths`, plus the card of each `.dvc` file among them."""
+    cards: dict[str, None] = {}
+    for path in paths:
+        if path.endswith(CARD_SUFFIX):
+            cards[path] = None
+        elif path.endswith(".dvc"):
+            sibling = path.removesuffix(".dvc") + CARD_SUFFIX
+            if (root / sibling).is_file() or from_index:
+                cards[sibling] = None
+    return list(cards)
+
+
+def _pointer(card_path: str) -> str:
+    return card_path.removesuffix(CARD_SUFFIX) + ".dvc"
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _check_card(
+    path: str,
+    text: bytes,
+    committed: bytes | None,
+    pointer: bytes | None,
+    pointer_staged: bool,
+    root: Path,
+    config: ProjectConfig,
+) -> list[Finding]:
+    try:
+        card = _parse(text, path, config.card_max_bytes)
+    except CardError as exc:
+        return [Finding(path, "", exc.message.removeprefix(f"{path}: "))]
+    findings = policy.schema_findings(path, card)
+    if findings:
+        return findings  # later rules assume a schema-valid card
+    findings += policy.location_findings(path, card, root)
+    findings += policy.naming_findings(path, card, config)
+    findings += policy.required_findings(path, card, config)
+    findings += policy.tombstone_findings(path, card)
+    if card.get("tombstone") is None:
+        findings += policy.pointer_findings(path, card, pointer, pointer_staged)
+    if committed is not None:
+        try:
+            previous = _parse(committed, path, config.card_max_bytes, validate=False)
+            findings += policy.immutability_findings(path, previous, card)
+        except CardError:
+            pass  # the committed version was unreadable; nothing trustworthy to compare with
+    return findings
+
+
+def _parse(text: bytes, path: str, max_bytes: int, validate: bool = True) -> dict[str, Any]:
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CardError(f"{path}: not UTF-8 text", hint="save the card as UTF-8") from None
+    document = yamldoc.load_fast(decoded, path, max_bytes)
+    if not isinstance(document, dict):
+        raise CardError(f"{path}: a card must be a YAML mapping", hint="see `dvcckpt schema`")
+    if validate:
+        schema.check_card_version(document, path)
+    return document
+
+
+def install(root: Path, force: bool = False) -> Path:
+    """Write a native `pre-commit` git hook that runs `dvcckpt check`."""
+    hook = vcs.hooks_path(root) / "pre-commit"
+    if hook.exists() and HOOK_MARKER not in hook.read_text(errors="replace") and not force:
+        framework = "pre-commit" in hook.read_text(errors="replace")
+        raise StateError(
+            f"{hook} already exists and was not written by dvcckpt",
+            hint="add the dvcckpt-check hook to .pre-commit-config.yaml (see `dvcckpt init`)"
+            if framework
+            else f"add `{_command()} check` to {hook}, or pass --force to replace it",
+        )
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text(f"#!/bin/sh\n{HOOK_MARKER}\nexec {_command()} check\n", encoding="utf-8")
+    hook.chmod(0o755)
+    return hook
+
+
+def _command() -> str:
+    # The interpreter that runs dvcckpt now: the hook keeps working outside this venv's PATH.
+    return f"'{sys.executable}' -m dvcckpt" if os.sep == "/" else "dvcckpt"

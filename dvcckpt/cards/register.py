@@ -1,0 +1,268 @@
+"""Registering a checkpoint: `dvc add` it, capture provenance, write and stage its card.
+
+Shared by `dvcckpt add` and `dvcckpt.save()`. Inputs are validated before DVC
+touches anything, and sha256 hashing plus environment capture run on a second
+thread while DVC computes its md5 and fills its cache, so registering costs
+little more than a plain `dvc add`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from dvcckpt.adapters import capture
+from dvcckpt.adapters import dvcrepo as store
+from dvcckpt.adapters import git as vcs
+from dvcckpt.adapters import hashing as digest
+from dvcckpt.cards import card, inputs
+from dvcckpt.core import migrations, naming, schema
+from dvcckpt.core.config import ProjectConfig
+from dvcckpt.errors import StateError, UsageError
+from dvcckpt.project import CARD_SUFFIX, Project, card_path_for
+
+KINDS = ("full", "weights", "optimizer", "ema")
+RELATIONS = ("resumed_from", "finetuned_from", "distilled_from")
+DEFAULT_PHASE = "train"
+DEFAULT_KIND = "full"
+_STEP_IN_NAME = re.compile(r"(?:checkpoint|step|ckpt|iter)[-_]?(\d+)", re.I)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How the checkpoint was produced, when the caller knows better than `sys.argv`."""
+
+    script: str | None = None
+    command: str | None = None
+    config_file: Path | None = None
+    # A training loop calling `save()` is itself the program that made the checkpoint.
+    from_running_program: bool = False
+
+    def completed(self, root: Path) -> Provenance:
+        if not self.from_running_program or self.script or self.command:
+            return self
+        script, command = capture.invocation(root)
+        return replace(self, script=script, command=command)
+
+
+def add(
+    path: Path,
+    fragment: dict[str, Any],
+    *,
+    provenance: Provenance | None = None,
+    replaced_sections: tuple[str, ...] = (),
+    force: bool = False,
+    stage: bool = True,
+) -> card.Card:
+    """Register the checkpoint at `path` with the metadata in `fragment`; returns its card."""
+    path = _existing(path)
+    project = Project.discover(path)
+    card_file = card_path_for(path)
+    if card_file.exists() and not force:
+        raise StateError(
+            f"{card_file} already exists",
+            hint="save each checkpoint to a new path, or pass --force to replace an "
+            "uncommitted card",
+        )
+    base = _captured(project, (provenance or Provenance()).completed(project.root))
+    for section in replaced_sections:
+        base.pop(section, None)
+    draft = _draft(project, path, inputs.merge(base, _normalized(project, path, fragment)))
+    # Validate everything the user gave before DVC moves any data.
+    _check_writable(card_file.parent)
+    schema.validate_card(_with_placeholders(draft), str(card_file))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        content_job = pool.submit(digest.content_digest, path)
+        env_job = pool.submit(capture.environment) if "env" not in draft else None
+        pointer = store.track(project.dvc_root, path)
+        content = content_job.result()
+        if env_job is not None:
+            draft["env"] = env_job.result()
+
+    draft["checkpoint"].update(_hashes(project, content, pointer))
+    draft["checkpoint"]["serialization"] = migrations.serialization_of(
+        path.name, content.names if path.is_dir() else None
+    )
+    written = card.write(card_file, card.ordered(draft))
+    if stage:
+        vcs.stage(project.root, [card_file, pointer.file, path.parent / ".gitignore"])
+    return written
+
+
+def _existing(path: Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or directory", hint="check the checkpoint path")
+    if path.name.endswith((".dvc", CARD_SUFFIX)):
+        raise UsageError(
+            f"{path} is registry metadata, not a checkpoint", hint="pass the data path"
+        )
+    return path
+
+
+def _check_writable(directory: Path) -> None:
+    if not os.access(directory, os.W_OK):
+        raise StateError(
+            f"{directory} is not writable: the card and .dvc file are written there",
+            hint=f"make {directory} writable (chmod u+w) or move the checkpoint",
+        )
+
+
+def _captured(project: Project, provenance: Provenance) -> dict[str, Any]:
+    return {
+        "code": capture.code(
+            project.root, provenance.script, provenance.command, provenance.config_file
+        ),
+        "checkpoint": {
+            "created_at": capture.now_utc(),
+            "created_by": capture.user(project.root),
+        },
+    }
+
+
+def _draft(project: Project, path: Path, merged: dict[str, Any]) -> dict[str, Any]:
+    """The card minus content hashes: identity, naming and defaults resolved."""
+    config = project.config
+    meta = merged.setdefault("checkpoint", {})
+    meta.setdefault("phase", DEFAULT_PHASE)
+    meta.setdefault("kind", DEFAULT_KIND)
+    if meta.get("step") is None and (found := _STEP_IN_NAME.search(path.name)):
+        meta["step"] = int(found.group(1))
+    if config.phases is not None and meta["phase"] not in config.phases:
+        raise UsageError(
+            f"phase {meta['phase']!r} is not one of {', '.join(config.phases)}",
+            hint=f"use one of those, or add it to `phases` in {config.source}",
+        )
+    merged.setdefault("model", _default_model(path, config.project))
+    meta["path"] = project.relative(path)
+    meta["format"] = "directory" if path.is_dir() else "file"
+    merged["schema"] = {"id": schema.CARD_SCHEMA_ID, "version": schema.card_version_string()}
+    fields = {**meta, "model": merged["model"]}
+    merged.setdefault("name", naming.render(config.checkpoint_pattern, fields))
+    if merged["name"] is None:
+        missing = naming.missing_fields(config.checkpoint_pattern, fields)
+        raise UsageError(
+            f"cannot name the checkpoint: the pattern {config.checkpoint_pattern!r} "
+            f"needs {', '.join(missing)}",
+            hint=f"pass --{missing[0]} (or --name NAME)",
+        )
+    run = merged.setdefault("run", {})
+    if not run.get("name"):
+        # Left unset when the pattern's fields (task, key param...) are unknown.
+        run["name"] = naming.render(config.run_pattern, _run_fields(config, merged))
+    return inputs.prune(merged)
+
+
+def _default_model(path: Path, project_name: str) -> str:
+    parent = path.resolve().parent.name
+    return parent if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", parent) else project_name
+
+
+def _run_fields(config: ProjectConfig, card_data: dict[str, Any]) -> dict[str, Any]:
+    params = card_data.get("params", {})
+    keyparam = config.keyparam or next((k for k in ("lr", "learning_rate") if k in params), None)
+    return {
+        "project": config.project,
+        "task": card_data.get("run", {}).get("task"),
+        "model": card_data["model"],
+        "keyparam": naming.keyparam_token(keyparam, params),
+        "date": naming.today(),
+        "phase": card_data["checkpoint"]["phase"],
+        "seed": card_data.get("seeds", {}).get("seed"),
+    }
+
+
+def _with_placeholders(draft: dict[str, Any]) -> dict[str, Any]:
+    meta = {**draft["checkpoint"], "size": 0, "sha256": "0" * 64}
+    meta["dvc"] = {"file": meta["path"] + ".dvc", "md5": "0" * 32, "size": 0}
+    return card.ordered({**draft, "checkpoint": meta})
+
+
+def _hashes(
+    project: Project, content: digest.ContentDigest, pointer: store.DvcPointer
+) -> dict[str, Any]:
+    dvc: dict[str, Any] = {
+        "file": project.relative(pointer.file),
+        "md5": pointer.md5,
+        "size": pointer.size,
+    }
+    if pointer.nfiles is not None:
+        dvc["nfiles"] = pointer.nfiles
+    return {"size": content.size, "files": content.files, "sha256": content.sha256, "dvc": dvc}
+
+
+def _normalized(project: Project, path: Path, fragment: dict[str, Any]) -> dict[str, Any]:
+    """Resolve file references in user input into repository paths and hashes."""
+    result = dict(fragment)
+    if isinstance(result.get("seeds"), int):
+        result["seeds"] = {"seed": result["seeds"]}
+    data = result.get("data")
+    if isinstance(data, dict) and isinstance(data.get("splits"), dict):
+        splits = {name: _split(project, value) for name, value in data["splits"].items()}
+        result["data"] = {**data, "splits": splits}
+    if "artifacts" in result:
+        result["artifacts"] = [_artifact(project, path, item) for item in result["artifacts"]]
+    if "parents" in result:
+        result["parents"] = [_parent(project, item) for item in result["parents"]]
+    return result
+
+
+def _split(project: Project, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    candidate = _local_file(project, value)
+    if candidate is None:
+        return {"hash": value}
+    content = digest.content_digest(candidate)
+    return {"hash": f"sha256:{content.sha256}", "path": project.relative(candidate)}
+
+
+def _artifact(project: Project, checkpoint: Path, item: Any) -> Any:
+    entry = {"path": item} if isinstance(item, str) else dict(item)
+    if not isinstance(entry.get("path"), str):
+        raise UsageError(f"artifact {item!r} has no path", hint="give each artifact a path")
+    found = _local_file(project, entry["path"], checkpoint.parent)
+    if found is not None:
+        entry["path"] = project.relative(found)
+        if found.is_file():
+            entry.setdefault("sha256", digest.sha256_file(found))
+    return entry
+
+
+def _parent(project: Project, item: Any) -> dict[str, Any]:
+    if isinstance(item, str):
+        relation, sep, name = item.partition("=")
+        if not sep:
+            raise UsageError(
+                f"--parent {item!r}: expected RELATION=NAME",
+                hint=f"for example --parent finetuned_from=base-pretrain-full-step010000; "
+                f"relations: {', '.join(RELATIONS)}",
+            )
+        item = {"relation": relation, "name": name}
+    entry = dict(item)
+    if entry.get("relation") not in RELATIONS:
+        raise UsageError(
+            f"parent relation {entry.get('relation')!r} is not one of {', '.join(RELATIONS)}",
+            hint="for example --parent finetuned_from=NAME",
+        )
+    from dvcckpt.cards import lookup
+
+    known = lookup.find_by_name(project, str(entry.get("name")))
+    if known is not None:
+        entry.setdefault("path", known.data["checkpoint"]["path"])
+        entry.setdefault("sha256", known.data["checkpoint"]["sha256"])
+    return entry
+
+
+def _local_file(project: Project, reference: str, *bases: Path) -> Path | None:
+    """An existing file/dir inside the repository named by `reference`, if any."""
+    for base in (Path.cwd(), *bases, project.root):
+        candidate = (base / reference).resolve()
+        if candidate.exists() and candidate.is_relative_to(project.root):
+            return candidate
+    return None

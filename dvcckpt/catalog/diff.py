@@ -1,0 +1,137 @@
+"""`dvcckpt diff`: what differs between two checkpoints (or two revisions' cards)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dvcckpt.adapters import git as vcs
+from dvcckpt.cards.card import is_estimate, leaves
+from dvcckpt.catalog.index import Catalog, Version
+from dvcckpt.errors import StateError
+from dvcckpt.project import CARD_SUFFIX
+
+SECTIONS = ("params", "data", "seeds", "env", "code", "metrics", "resources")
+
+
+@dataclass(frozen=True)
+class Change:
+    section: str
+    field: str
+    a: Any
+    b: Any
+
+    @property
+    def delta(self) -> float | None:
+        numbers = all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in (self.a, self.b)
+        )
+        return self.b - self.a if numbers else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "field": self.field,
+            "a": self.a,
+            "b": self.b,
+            "delta": self.delta,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: str  # labels such as name@commit
+    b: str
+    changes: list[Change]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "changes": [c.as_dict() for c in self.changes]}
+
+
+def resolve(catalog: Catalog, reference: str) -> Version:
+    """`NAME`, `NAME@REV` or a checkpoint/card path (optionally `@REV`) -> that card version."""
+    name, _, rev = reference.partition("@")
+    if not catalog.versions(name=name):
+        by_path = catalog.versions(path=name.removesuffix(CARD_SUFFIX) + CARD_SUFFIX)
+        if not by_path or by_path[-1].name is None:
+            raise StateError(
+                f"no checkpoint named {reference!r}",
+                hint="use a checkpoint name, NAME@REV, or two revisions",
+            )
+        name = by_path[-1].name
+    return catalog.get(name, rev or None)
+
+
+def compare_cards(
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    everything: bool = False,
+    sections: tuple[str, ...] = SECTIONS,
+) -> list[Change]:
+    changes = []
+    for section in sections:
+        left = dict(_leaves(a.get(section) or {}))
+        right = dict(_leaves(b.get(section) or {}))
+        for key in dict.fromkeys([*left, *right]):
+            if everything or left.get(key) != right.get(key):
+                changes.append(Change(section, key, left.get(key), right.get(key)))
+    return changes
+
+
+def compare(catalog: Catalog, a: str, b: str, everything: bool = False) -> list[Comparison]:
+    if _is_revision(catalog, a) and _is_revision(catalog, b) and not _is_checkpoint(catalog, a):
+        return _compare_revisions(catalog, a, b, everything)
+    left, right = resolve(catalog, a), resolve(catalog, b)
+    return [
+        Comparison(
+            _label(left),
+            _label(right),
+            compare_cards(left.card or {}, right.card or {}, everything),
+        )
+    ]
+
+
+def _compare_revisions(catalog: Catalog, a: str, b: str, everything: bool) -> list[Comparison]:
+    changed = vcs.git(catalog.root, "diff", "--name-only", "-z", a, b, "--", "*.ckpt.yaml")
+    in_a, in_b = catalog.reachable([a]), catalog.reachable([b])
+    results = []
+    for path in filter(None, changed.split("\0")):
+        before = _at(catalog, path, in_a)
+        after = _at(catalog, path, in_b)
+        label_a = f"{path}@{a}" if before is None else _label(before)
+        label_b = f"{path}@{b}" if after is None else _label(after)
+        card_a = before.card if before and before.status != "D" else None
+        card_b = after.card if after and after.status != "D" else None
+        sections: tuple[str, ...] = SECTIONS
+        if card_a is None or card_b is None:
+            # A new or removed card: its metrics say what changed; all else would be noise.
+            sections = ("metrics",)
+            label_a = f"(new) {label_a}" if card_a is None else label_a
+            label_b = f"(gone) {label_b}" if card_b is None else label_b
+        changes = compare_cards(card_a or {}, card_b or {}, everything, sections)
+        results.append(Comparison(label_a, label_b, changes))
+    return results
+
+
+def _at(catalog: Catalog, path: str, commits: set[str]) -> Version | None:
+    versions = [v for v in catalog.versions(path=path) if v.sha in commits]
+    return versions[-1] if versions else None
+
+
+def _is_revision(catalog: Catalog, text: str) -> bool:
+    return vcs.commit_of(catalog.root, text) is not None
+
+
+def _is_checkpoint(catalog: Catalog, text: str) -> bool:
+    return bool(catalog.versions(name=text.partition("@")[0]))
+
+
+def _label(version: Version) -> str:
+    return f"{version.name}@{version.sha[:8]}"
+
+
+def _leaves(section: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Leaves to compare; an estimate compares by its value."""
+    for key, value in leaves(section):
+        yield key, value["value"] if is_estimate(value) else value

@@ -1,0 +1,106 @@
+"""`dvcckpt log`: performance history across commits, like `git log` for metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from dvcckpt.cards.card import field as card_field
+from dvcckpt.cards.card import number
+from dvcckpt.catalog.index import Catalog, Version
+from dvcckpt.errors import StateError, UsageError
+
+CARD_SECTIONS = ("metrics", "resources", "evaluations", "checkpoint", "params", "training", "data")
+
+
+@dataclass
+class Row:
+    commit: str
+    date: str
+    author: str
+    name: str
+    run: str | None
+    step: int | None
+    path: str
+    values: dict[str, float | None]
+    deltas: dict[str, float | None] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def metric_path(spec: str) -> str:
+    """`dev.macro_f1` -> `metrics.dev.macro_f1`; full card paths are kept."""
+    if spec.split(".")[0] in CARD_SECTIONS:
+        return spec
+    if "." not in spec:
+        raise UsageError(
+            f"--metric {spec!r}: name the split, as SPLIT.METRIC",
+            hint="for example --metric dev.macro_f1",
+        )
+    return f"metrics.{spec}"
+
+
+def metric_value(card: dict[str, Any], path: str) -> float | None:
+    return number(card_field(card, path))
+
+
+def history(
+    catalog: Catalog,
+    target: str | None = None,
+    *,
+    metrics: list[str] | None = None,
+    rev: str | None = None,
+    all_refs: bool = False,
+    limit: int | None = None,
+) -> list[Row]:
+    """Rows newest first: one per commit that added or changed a matching card."""
+    commits = None if all_refs else catalog.reachable([rev] if rev else ["HEAD"])
+    versions = [v for v in _matching(catalog, target) if commits is None or v.sha in commits]
+    paths = [metric_path(m) for m in metrics or []]
+    rows: list[Row] = []
+    for version in versions:
+        card = version.card or {}
+        values = {
+            spec: metric_value(card, path) for spec, path in zip(metrics or [], paths, strict=True)
+        }
+        previous = rows[-1].values if rows else {}
+        deltas = {k: _delta(v, previous.get(k)) for k, v in values.items()}
+        rows.append(
+            Row(
+                commit=version.sha,
+                date=_date(version.authored),
+                author=version.author,
+                name=version.name or "?",
+                run=(card.get("run") or {}).get("name"),
+                step=(card.get("checkpoint") or {}).get("step"),
+                path=version.path,
+                values=values,
+                deltas=deltas,
+            )
+        )
+    rows.reverse()
+    return rows[:limit] if limit else rows
+
+
+def _matching(catalog: Catalog, target: str | None) -> list[Version]:
+    live = [v for v in catalog.versions(model=target) if v.status != "D" and v.card is not None]
+    if target is None or live:
+        return live
+    by_name = [v for v in catalog.versions(name=target) if v.status != "D" and v.card is not None]
+    if by_name:
+        return by_name
+    models = sorted({row[0] for row in catalog.sql("SELECT DISTINCT model FROM cards") if row[0]})
+    raise StateError(
+        f"no model or checkpoint named {target!r} in the catalog",
+        hint=f"known models: {', '.join(models)}" if models else "no cards committed yet",
+    )
+
+
+def _delta(value: float | None, previous: float | None) -> float | None:
+    return None if value is None or previous is None else value - previous
+
+
+def _date(timestamp: int) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,344 @@
+"""Card commands: add, show, check, install-hook, doctor, init, migrate, retire, schema, quickstart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dvcckpt.cli.group import cli, emit_json
+
+
+@cli.command("add")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--model", help="Model name (default: the checkpoint's folder name).")
+@click.option(
+    "--phase", help="Training phase: pretrain, train, finetune, distill, ... (default: train)."
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["full", "weights", "optimizer", "ema"]),
+    help="What the checkpoint holds (default: full).",
+)
+@click.option(
+    "--step",
+    type=click.IntRange(min=0),
+    help="Optimizer step (inferred from names like checkpoint-500).",
+)
+@click.option("--epoch", type=click.FloatRange(min=0), help="Epoch at which it was saved.")
+@click.option("--name", help="Checkpoint name (default: from the naming pattern in dvcckpt.yaml).")
+@click.option("--run", "run_name", help="Run name (default: from the run naming pattern).")
+@click.option("--task", help="Task, e.g. text_classification.")
+@click.option("--group", help="Experiment group, e.g. ner_tokenizer_ablation.")
+@click.option("--hypothesis", help="What this run tests.")
+@click.option("--owner", help="Who is responsible for the run.")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Hyperparameter (repeatable; dotted keys nest).",
+)
+@click.option(
+    "--params",
+    "params_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Hyperparameters from a YAML or JSON file.",
+)
+@click.option(
+    "-m",
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="SPLIT.METRIC=VALUE",
+    help="Metric value (repeatable), e.g. dev.macro_f1=0.84 or dev.class_f1.neg=0.8.",
+)
+@click.option(
+    "--metrics",
+    "metrics_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Metrics from a YAML/JSON file, e.g. dvclive's metrics.json.",
+)
+@click.option(
+    "-r",
+    "--resource",
+    "resources",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Resource use (repeatable): gpu_hours, peak_vram_mb, latency_ms_p95, ...",
+)
+@click.option("--data", "dataset", metavar="NAME=VERSION", help="Dataset name and version.")
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    metavar="NAME=HASH|FILE",
+    help="Data split hash, or a file/folder that dvcckpt hashes (repeatable).",
+)
+@click.option(
+    "--seed",
+    "seeds",
+    multiple=True,
+    metavar="SEED|NAME=SEED",
+    help="Random seed; NAME=SEED for extra seeds such as data_shuffle=7 (repeatable).",
+)
+@click.option(
+    "--deterministic/--no-deterministic",
+    default=None,
+    help="Whether deterministic algorithms were enforced.",
+)
+@click.option(
+    "--parent",
+    "parents",
+    multiple=True,
+    metavar="RELATION=NAME",
+    help="Lineage: resumed_from, finetuned_from or distilled_from (repeatable).",
+)
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    metavar="PATH",
+    help="Auxiliary file to record with its hash: tokenizer, confusion matrix (repeatable).",
+)
+@click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
+@click.option("--notes", help="Free-text notes.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Training config file; its path and sha256 are recorded.",
+)
+@click.option("--script", help="Training script that produced the checkpoint.")
+@click.option("--command", "command_line", help="Command line that produced the checkpoint.")
+@click.option(
+    "--from",
+    "run_record",
+    type=click.Path(path_type=Path),
+    metavar="RUN.json",
+    help="Import a run record (run_name, dataset, code, env, params, metrics, ...).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing, uncommitted card.")
+@click.option("--no-stage", is_flag=True, help="Do not `git add` the card and .dvc file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def add_command(path: Path, **options: Any) -> None:
+    """Register the checkpoint at PATH (file or directory).
+
+    Runs `dvc add`, hashes the content with sha256, captures code, data and
+    environment provenance, writes PATH.ckpt.yaml and stages it for commit.
+    """
+    from dvcckpt.cards import inputs
+    from dvcckpt.cards import register as checkpoint
+    from dvcckpt.present import text as render
+
+    fragment, replaced = inputs.from_add_options(options)
+    provenance = checkpoint.Provenance(
+        script=options["script"],
+        command=options["command_line"],
+        config_file=options["config_file"],
+    )
+    written = checkpoint.add(
+        path,
+        fragment,
+        provenance=provenance,
+        replaced_sections=replaced,
+        force=options["force"],
+        stage=not options["no_stage"],
+    )
+    if options["as_json"]:
+        emit_json(written.data)
+    else:
+        click.echo(render.added_summary(written.data, written.path))
+
+
+@cli.command("show")
+@click.argument("reference", metavar="NAME|PATH")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def show_command(reference: str, as_json: bool) -> None:
+    """Show one checkpoint card, by name, checkpoint path or card path.
+
+    NAME@REV shows the card as committed at a revision (from the catalog).
+    """
+    from dvcckpt import api
+    from dvcckpt.present import text as render
+
+    found = api.load_card(reference)
+    if as_json:
+        emit_json(found.data)
+    else:
+        click.echo(render.card_text(found.data), nl=False)
+
+
+@cli.command("check")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--all", "all_cards", is_flag=True, help="Check every card in the index, not only staged ones."
+)
+@click.option(
+    "--base",
+    default="HEAD",
+    show_default=True,
+    metavar="REV",
+    help="Revision to compare against for immutability and deletions (CI: origin/main).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
+def check_command(files: tuple[Path, ...], all_cards: bool, base: str, as_json: bool) -> None:
+    """Check cards before they are committed (the pre-commit hook).
+
+    Without FILES, checks what is staged. Reports every finding: schema
+    violations by field path, naming, consistency with the .dvc pointer,
+    required fields from dvcckpt.yaml, changes to immutable fields and
+    deleted cards. Exits 1 if anything is wrong.
+    """
+    from dvcckpt.cards import check as hook
+    from dvcckpt.errors import CheckFailed
+
+    report = hook.check([str(f) for f in files] if files else None, all_cards=all_cards, base=base)
+    if as_json:
+        emit_json(
+            {
+                "ok": report.ok,
+                "cards": report.cards,
+                "findings": [f.as_dict() for f in report.findings],
+            }
+        )
+    else:
+        for finding in report.findings:
+            click.echo(str(finding))
+    if not report.ok:
+        count = len({f.file for f in report.findings})
+        raise CheckFailed(
+            f"{len(report.findings)} problem(s) in {count} file(s)",
+            hint="fix the fields listed above; immutable fields cannot change once committed "
+            "(register a new checkpoint instead)",
+        )
+    if not as_json:
+        click.echo(f"ok: {len(report.cards)} card(s) checked", err=True)
+
+
+@cli.command("install-hook")
+@click.option(
+    "--force", is_flag=True, help="Replace an existing pre-commit hook not written by dvcckpt."
+)
+def install_hook_command(force: bool) -> None:
+    """Install a native git pre-commit hook running `dvcckpt check`.
+
+    For teams without the pre-commit framework. Never overwrites another hook
+    unless --force is given.
+    """
+    from dvcckpt.adapters import git as vcs
+    from dvcckpt.cards import check as hook
+
+    path = hook.install(vcs.toplevel(Path.cwd()), force=force)
+    click.echo(f"installed {path}")
+
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any recommended field is missing.")
+def doctor_command(as_json: bool, strict: bool) -> None:
+    """List the recommended fields each card is missing (seeds, split hashes, ...)."""
+    from dvcckpt.cards import doctor
+    from dvcckpt.errors import CheckFailed
+    from dvcckpt.present import text as render
+    from dvcckpt.project import Project
+
+    results = doctor.diagnose(Project.discover(require_dvc=False))
+    if as_json:
+        emit_json([r.as_dict() for r in results])
+    else:
+        click.echo(render.doctor_table(results, doctor.fix_for))
+    if strict and any(r.missing or r.error for r in results):
+        raise CheckFailed("some cards miss recommended fields", hint="see the fixes listed above")
+
+
+@cli.command("init")
+@click.argument("directory", type=click.Path(path_type=Path), default=".")
+@click.option(
+    "--project", "project_name", help="Project name for dvcckpt.yaml (default: folder name)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def init_command(directory: Path, project_name: str | None, as_json: bool) -> None:
+    """Set up a repository for dvcckpt (safe to re-run).
+
+    Runs git init / dvc init when needed and writes dvcckpt.yaml, an example
+    gates.yaml, the pre-commit hook (merged into an existing
+    .pre-commit-config.yaml), a GitHub workflow and a pull request template.
+    """
+    from dvcckpt.setup import scaffold
+
+    actions = scaffold.init(directory, project_name)
+    if as_json:
+        emit_json([a.as_dict() for a in actions])
+        return
+    for action in actions:
+        click.echo(f"{action.what:>11}  {action.path}")
+    click.echo("next: pip install pre-commit && pre-commit install")
+
+
+@cli.command("migrate")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only list the cards that would be upgraded.")
+def migrate_command(files: tuple[Path, ...], dry_run: bool) -> None:
+    """Upgrade cards written under an older card schema (all cards without FILES)."""
+    from dvcckpt.cards import lookup
+    from dvcckpt.core import migrations
+    from dvcckpt.project import Project
+
+    project = Project.discover(require_dvc=False)
+    paths = list(files) or lookup.card_files(project)
+    changed = migrations.upgrade_files(project, paths, dry_run=dry_run)
+    for path, steps in changed:
+        click.echo(f"{'would migrate' if dry_run else 'migrated'} {path}: {', '.join(steps)}")
+    click.echo(
+        f"{len(changed)} of {len(paths)} card(s) {'need' if dry_run else 'needed'} migration"
+    )
+
+
+@cli.command("retire")
+@click.argument("reference", metavar="NAME|PATH")
+@click.option("--reason", required=True, help="Why the checkpoint is retired (kept in history).")
+@click.option("--keep-pointer", is_flag=True, help="Keep the .dvc pointer (data stays reachable).")
+def retire_command(reference: str, reason: str, keep_pointer: bool) -> None:
+    """Retire a checkpoint: its card becomes a tombstone instead of being deleted."""
+    from dvcckpt.cards import retire as tombstone
+    from dvcckpt.project import Project
+
+    written = tombstone.retire(Project.discover(require_dvc=False), reference, reason, keep_pointer)
+    click.echo(f"retired {written.name}; commit the change to record it")
+
+
+@cli.command("schema")
+@click.option("--config", "which", flag_value="config.v1", help="The dvcckpt.yaml schema instead.")
+@click.option("--gates", "which", flag_value="gates.v1", help="The gates.yaml schema instead.")
+@click.option("--path", "show_path", is_flag=True, help="Print the schema file's path only.")
+def schema_command(which: str | None, show_path: bool) -> None:
+    """Print the JSON Schema of cards (for editors and validators)."""
+    from dvcckpt.core import resources
+
+    path = resources.schema_path(which or "checkpoint.v1")
+    click.echo(
+        str(path) if show_path else path.read_text(encoding="utf-8"), nl=not show_path or True
+    )
+
+
+@cli.command("quickstart")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--epochs",
+    type=click.IntRange(1, 50),
+    default=4,
+    show_default=True,
+    help="Training epochs (one checkpoint each).",
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+def quickstart_command(directory: Path, epochs: int, seed: int) -> None:
+    """Demo: train a tiny model in a new git+DVC repo, registering a checkpoint per epoch."""
+    from dvcckpt.setup.quickstart import run
+
+    run(directory, epochs=epochs, seed=seed, echo=click.echo)

@@ -1,0 +1,198 @@
+"""Catalog commands: catalog rebuild/update/status, log, find, diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dvcckpt.cli.group import cli, emit_json
+from dvcckpt.errors import UsageError
+
+
+@cli.group("catalog")
+def catalog_group() -> None:
+    """Manage the index of card versions built from Git history.
+
+    The catalog lives in the git directory; commands that read it update it
+    first, so these are for scripting, debugging and benchmarks.
+    """
+
+
+@catalog_group.command("rebuild")
+@click.option("--json", "as_json", is_flag=True, help="Print statistics as JSON.")
+def catalog_rebuild(as_json: bool) -> None:
+    """Index all history from scratch."""
+    from dvcckpt.catalog.index import Catalog
+
+    _print_stats(Catalog(refresh=False).rebuild(), as_json)
+
+
+@catalog_group.command("update")
+@click.option("--json", "as_json", is_flag=True, help="Print statistics as JSON.")
+def catalog_update(as_json: bool) -> None:
+    """Index new commits only (repairs itself after a rebase or force-push)."""
+    from dvcckpt.catalog.index import Catalog
+
+    _print_stats(Catalog(refresh=False).update(), as_json)
+
+
+@catalog_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def catalog_status(as_json: bool) -> None:
+    """Where the catalog is and what it holds."""
+    from dvcckpt.catalog.index import Catalog
+
+    status = Catalog().status()
+    if as_json:
+        emit_json(status)
+    else:
+        for key, value in status.items():
+            click.echo(f"{key:>16}  {value}")
+
+
+def _print_stats(stats: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(stats.as_dict())
+        return
+    verb = "rebuilt" if stats.rebuilt else "updated"
+    click.echo(
+        f"{verb}: +{stats.commits_added} commits, -{stats.commits_removed} commits, "
+        f"{stats.versions_added} card versions, {stats.cards_parsed} cards parsed "
+        f"in {stats.seconds:.2f} s"
+    )
+
+
+@cli.command("log")
+@click.argument("target", required=False, metavar="[MODEL|NAME]")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="SPLIT.METRIC",
+    help="Metric column (repeatable; default: primary_metric from dvcckpt.yaml).",
+)
+@click.option("--rev", metavar="A..B", help="Only commits in this revision range.")
+@click.option(
+    "--all", "all_refs", is_flag=True, help="Commits of all branches and tags, not only HEAD."
+)
+@click.option("-n", "limit", type=click.IntRange(min=1), help="Show at most N rows.")
+@click.option("--json", "fmt", flag_value="json", help="Rows as JSON.")
+@click.option("--csv", "fmt", flag_value="csv", help="Rows as CSV.")
+@click.option("--md", "fmt", flag_value="md", help="Rows as a Markdown table.")
+@click.option(
+    "--plot",
+    "plot_to",
+    is_flag=False,
+    flag_value="-",
+    default=None,
+    metavar="[FILE]",
+    help="Chart the first metric: in the terminal, or to FILE.html/.svg/.png.",
+)
+def log_command(
+    target: str | None,
+    metrics: tuple[str, ...],
+    rev: str | None,
+    all_refs: bool,
+    limit: int | None,
+    fmt: str | None,
+    plot_to: str | None,
+) -> None:
+    """Performance history across commits, newest first.
+
+    One row per commit that added or changed a card of MODEL (or of the
+    checkpoint NAME): commit, date, author, checkpoint, step, the chosen
+    metrics and their change against the previous row.
+    """
+    from dvcckpt.catalog.index import Catalog
+    from dvcckpt.core.config import load
+    from dvcckpt.present import text as render
+
+    catalog = Catalog()
+    chosen = list(metrics) or [m for m in [load(catalog.root).primary_metric] if m]
+    rows = catalog.log(target, metrics=chosen, rev=rev, all_refs=all_refs, limit=limit)
+    if plot_to is not None:
+        from dvcckpt.present import plot
+
+        if not chosen:
+            raise UsageError("--plot needs a metric", hint="pass --metric SPLIT.METRIC")
+        if plot_to == "-":
+            click.echo(plot.terminal(rows, chosen[0]))
+        else:
+            click.echo(f"wrote {plot.write(rows, chosen[0], Path(plot_to))}")
+        return
+    click.echo(render.log_rows(rows, chosen, fmt), nl=fmt != "csv")
+
+
+@cli.command("find")
+@click.option(
+    "--where",
+    metavar="EXPR",
+    help='Filter, e.g. \'metrics.test.macro_f1 >= 0.85 and (phase == "finetune" or "baseline" in tags)\'.',
+)
+@click.option("--model", help="Only this model.")
+@click.option("--phase", help="Only this phase.")
+@click.option("--tag", help="Only cards with this tag.")
+@click.option("--owner", help="Only runs with this owner.")
+@click.option("--since", metavar="DATE", help="Created on or after DATE (YYYY-MM-DD).")
+@click.option("--until", metavar="DATE", help="Created on or before DATE (YYYY-MM-DD).")
+@click.option(
+    "--sort",
+    metavar="FIELDS",
+    help="Sort keys, `-` for descending: -metrics.dev.f1,resources.latency_ms_p95.",
+)
+@click.option("--top", metavar="N|P%", help="Keep the best N, or the best P percent, by --by.")
+@click.option(
+    "--by", metavar="METRIC", help="Ranking field for --top (higher is better; +FIELD: lower)."
+)
+@click.option(
+    "--all-versions", is_flag=True, help="Every version of each card, not only the latest."
+)
+@click.option(
+    "--all", "all_refs", is_flag=True, help="Search all branches and tags, not only HEAD."
+)
+@click.option("--json", "fmt", flag_value="json", help="Matching cards as JSON.")
+@click.option("--csv", "fmt", flag_value="csv", help="Rows as CSV.")
+def find_command(fmt: str | None, **options: Any) -> None:
+    """Find checkpoints by metrics, phase, tags, owner and dates."""
+    from dvcckpt.catalog.index import Catalog
+    from dvcckpt.catalog.log import metric_path
+    from dvcckpt.core.config import load
+    from dvcckpt.present import text as render
+
+    catalog = Catalog()
+    primary = load(catalog.root).primary_metric
+    columns = [metric_path(primary)] if primary else []
+    for spec in filter(None, [options.get("by"), *(options.get("sort") or "").split(",")]):
+        field = spec.strip().lstrip("-+")
+        if field and field not in columns:
+            columns.append(field)
+    found = catalog.find(columns=columns, **options)
+    if fmt == "json":
+        emit_json([render.version_json(v) for v in found])
+    else:
+        click.echo(render.find_rows(found, columns, fmt), nl=fmt != "csv")
+
+
+@cli.command("diff")
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@click.option("--all-fields", is_flag=True, help="Show equal fields too.")
+@click.option("--md", "fmt", flag_value="md", help="Markdown tables (for pull requests).")
+@click.option("--json", "fmt", flag_value="json", help="Differences as JSON.")
+def diff_command(a: str, b: str, all_fields: bool, fmt: str | None) -> None:
+    """Compare params, data, seeds, env, code and metrics of two checkpoints.
+
+    A and B are checkpoint names, NAME@REV, or two revisions (then every card
+    that differs between them is compared).
+    """
+    from dvcckpt.catalog import diff as comparison
+    from dvcckpt.catalog.index import Catalog
+    from dvcckpt.present import text as render
+
+    results = comparison.compare(Catalog(), a, b, everything=all_fields)
+    if fmt == "json":
+        emit_json([r.as_dict() for r in results])
+    else:
+        click.echo(render.comparisons(results, markdown=fmt == "md"))

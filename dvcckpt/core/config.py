@@ -1,0 +1,87 @@
+"""Project configuration (`dvcckpt.yaml` at the repository root).
+
+Every setting has a default, so a repository without the file still works;
+the file, when present, is validated against `schemas/config.v1.schema.json`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dvcckpt.adapters import yamldoc
+from dvcckpt.core import naming
+from dvcckpt.errors import CardError, ConfigError
+
+CONFIG_FILE = "dvcckpt.yaml"
+DEFAULT_STAGES = ("dev", "staging", "production")
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    project: str
+    run_pattern: str = naming.DEFAULT_RUN_PATTERN
+    checkpoint_pattern: str = naming.DEFAULT_CHECKPOINT_PATTERN
+    keyparam: str | None = None
+    enforce_naming: bool = True
+    phases: tuple[str, ...] | None = None
+    primary_metric: str | None = None
+    required_all: tuple[str, ...] = ()
+    required_phases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    require_previous_stage: bool = False
+    main_branch: str | None = None
+    card_max_bytes: int = yamldoc.DEFAULT_MAX_BYTES
+    source: Path | None = None
+
+
+def default_project_name(root: Path) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", root.resolve().name).strip("-._")
+    return cleaned or "project"
+
+
+def load(root: Path) -> ProjectConfig:
+    """The configuration of the repository at `root` (defaults if it has no file)."""
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        return ProjectConfig(project=default_project_name(root))
+    try:
+        document = yamldoc.load_fast(yamldoc.read_text(path), str(path))
+    except CardError as exc:
+        raise ConfigError(exc.message, exc.hint) from exc
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings", hint=_HINT)
+    from dvcckpt.core import schema
+
+    schema.validate_config(document, str(path))
+    return _from_document(document, path)
+
+
+_HINT = "see `dvcckpt schema --config` for the settings dvcckpt.yaml accepts"
+
+
+def _from_document(doc: dict[str, Any], path: Path) -> ProjectConfig:
+    names = doc.get("naming", {})
+    required = doc.get("required", {})
+    config = ProjectConfig(
+        project=doc["project"],
+        run_pattern=names.get("run", naming.DEFAULT_RUN_PATTERN),
+        checkpoint_pattern=names.get("checkpoint", naming.DEFAULT_CHECKPOINT_PATTERN),
+        keyparam=names.get("keyparam"),
+        enforce_naming=names.get("enforce", True),
+        phases=tuple(doc["phases"]) if "phases" in doc else None,
+        primary_metric=doc.get("primary_metric"),
+        required_all=tuple(required.get("all", ())),
+        required_phases={k: tuple(v) for k, v in required.get("phases", {}).items()},
+        stages=tuple(doc.get("stages", DEFAULT_STAGES)),
+        require_previous_stage=doc.get("promotion", {}).get("require_previous_stage", False),
+        main_branch=doc.get("promotion", {}).get("main_branch"),
+        card_max_bytes=doc.get("card_max_bytes", yamldoc.DEFAULT_MAX_BYTES),
+        source=path,
+    )
+    # Surface pattern mistakes now rather than at the first `add`.
+    naming.placeholders(config.run_pattern)
+    naming.placeholders(config.checkpoint_pattern)
+    return config

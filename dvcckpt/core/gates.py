@@ -1,0 +1,206 @@
+"""Quality gates (`gates.yaml`): rules a checkpoint must pass to enter a stage.
+
+Evaluation is a pure function of the card (and, for regression rules, the
+stage's current holder). A rule whose value is missing fails as `missing`;
+nothing passes silently.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dvcckpt.adapters import yamldoc
+from dvcckpt.cards.card import field, is_empty
+from dvcckpt.cards.card import number as _number
+from dvcckpt.errors import CardError, ConfigError
+
+GATES_FILE = "gates.yaml"
+PASS, FAIL, MISSING = "pass", "fail", "missing"
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    rule: str
+    kind: str
+    required: str
+    actual: str
+    verdict: str  # pass | fail | missing
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "rule": self.rule,
+            "kind": self.kind,
+            "required": self.required,
+            "actual": self.actual,
+            "verdict": self.verdict,
+        }
+
+
+def load(root: Path) -> dict[str, Any]:
+    """The validated gates document of the repository (ConfigError if absent or invalid)."""
+    path = root / GATES_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{path} does not exist", hint="`dvcckpt init` writes an example gates.yaml"
+        )
+    try:
+        document = yamldoc.load_fast(yamldoc.read_text(path), str(path))
+    except CardError as exc:
+        raise ConfigError(exc.message, exc.hint) from exc
+    from dvcckpt.core import schema
+
+    problems = schema.problems(document if isinstance(document, dict) else {}, "gates.v1")
+    if problems or not isinstance(document, dict):
+        raise ConfigError(
+            f"{path}: {problems[0] if problems else 'expected a mapping'}",
+            hint="see the gates schema: `dvcckpt schema --gates`",
+        )
+    return document
+
+
+def rules_for(document: Mapping[str, Any], model: str, stage: str) -> list[dict[str, Any]]:
+    """Rules for `model` entering `stage`: `*` sets, then model-specific ones (same name wins)."""
+    rules: dict[str, dict[str, Any]] = {}
+    for specific in (False, True):
+        for gate_set in document.get("gates", []):
+            applies = gate_set.get("model", "*")
+            if gate_set["stage"] == stage and (applies == model if specific else applies == "*"):
+                rules.update({rule["name"]: rule for rule in gate_set["rules"]})
+    return list(rules.values())
+
+
+def evaluate(
+    card: Mapping[str, Any], rules: list[dict[str, Any]], holder: Mapping[str, Any] | None = None
+) -> list[GateResult]:
+    return [_evaluate(card, rule, holder) for rule in rules]
+
+
+def _numbers(mapping: Any, pick: Callable[[Any], Any]) -> dict[str, float] | None:
+    """Numbers picked from each entry of a mapping; None if absent or any is missing."""
+    if not isinstance(mapping, Mapping) or not mapping:
+        return None
+    picked = {str(k): _number(pick(v)) for k, v in mapping.items()}
+    numbers = {k: v for k, v in picked.items() if v is not None}
+    return numbers if len(numbers) == len(picked) else None
+
+
+def _evaluate(
+    card: Mapping[str, Any], rule: dict[str, Any], holder: Mapping[str, Any] | None
+) -> GateResult:
+    if "each" in rule:
+        return _each(card, rule)
+    if "subsets" in rule:
+        return _subsets(card, rule)
+    if "regression" in rule:
+        return _regression(card, rule, holder)
+    if "require" in rule:
+        return _require(card, rule)
+    if "artifact" in rule:
+        return _artifact(card, rule)
+    return _threshold(card, rule)
+
+
+def _threshold(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
+    required = f"{rule['metric']} {rule['op']} {rule['value']:g}"
+    raw = field(card, rule["metric"])
+    value = _number(raw)
+    if value is None:
+        return GateResult(rule["name"], "metric", required, "missing", MISSING)
+    actual, shown = value, f"{value:g}"
+    ci = raw.get("ci") if isinstance(raw, Mapping) else None
+    if isinstance(ci, list) and len(ci) == 2 and rule["op"] in (">=", ">", "<=", "<"):
+        # Confidence-aware: the bound on the unfavourable side must clear the threshold.
+        bound = ci[0] if rule["op"] in (">=", ">") else ci[1]
+        actual, shown = (
+            float(bound),
+            f"{value:g} (CI {'low' if rule['op'] in ('>=', '>') else 'high'} {bound:g})",
+        )
+    verdict = PASS if _OPS[rule["op"]](actual, float(rule["value"])) else FAIL
+    return GateResult(rule["name"], "metric", required, shown, verdict)
+
+
+def _each(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
+    required = f"every {rule['each']} {rule['op']} {rule['value']:g}"
+    values = _numbers(field(card, rule["each"]), lambda item: item)
+    if values is None:
+        return GateResult(rule["name"], "each", required, "missing", MISSING)
+    failing = {k: v for k, v in values.items() if not _OPS[rule["op"]](v, float(rule["value"]))}
+    worst = min(values, key=lambda k: values[k])
+    if failing:
+        shown = ", ".join(f"{k} {v:g}" for k, v in failing.items())
+        return GateResult(rule["name"], "each", required, shown, FAIL)
+    return GateResult(rule["name"], "each", required, f"min {worst} {values[worst]:g}", PASS)
+
+
+def _subsets(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
+    limit = float(rule["max_relative_drop"])
+    required = f"{rule['metric']} drops <= {limit:.0%} across {rule['subsets']}"
+    values = _numbers(field(card, rule["subsets"]), lambda subset: field(subset, rule["metric"]))
+    reference = _number(field(card, rule["reference"])) if rule.get("reference") else None
+    if values is None or len(values) < 2 or (rule.get("reference") and reference is None):
+        return GateResult(rule["name"], "subsets", required, "missing", MISSING)
+    base = reference if reference is not None else max(values.values())
+    drops = {k: (base - v) / base if base else 0.0 for k, v in values.items()}
+    worst = max(drops, key=lambda k: drops[k])
+    verdict = PASS if drops[worst] <= limit + 1e-12 else FAIL
+    return GateResult(rule["name"], "subsets", required, f"{drops[worst]:.1%} ({worst})", verdict)
+
+
+def _regression(
+    card: Mapping[str, Any], rule: dict[str, Any], holder: Mapping[str, Any] | None
+) -> GateResult:
+    margin = float(rule.get("margin", 0))
+    higher = rule.get("higher_is_better", True)
+    required = f"{rule['regression']} no worse than the current holder by > {margin:g}"
+    if holder is None:
+        return GateResult(rule["name"], "regression", required, "no current holder", PASS)
+    mine, theirs = (
+        _number(field(card, rule["regression"])),
+        _number(field(holder, rule["regression"])),
+    )
+    if mine is None or theirs is None:
+        return GateResult(rule["name"], "regression", required, "missing", MISSING)
+    gain = (mine - theirs) if higher else (theirs - mine)
+    shown = f"{mine:g} vs {theirs:g} ({holder.get('name', 'holder')})"
+    return GateResult(
+        rule["name"], "regression", required, shown, PASS if gain >= -margin - 1e-12 else FAIL
+    )
+
+
+def _require(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
+    absent = [f for f in rule["require"] if is_empty(field(card, f))]
+    required = "present: " + ", ".join(rule["require"])
+    if absent:
+        return GateResult(
+            rule["name"], "require", required, "missing " + ", ".join(absent), MISSING
+        )
+    return GateResult(rule["name"], "require", required, "all present", PASS)
+
+
+def _artifact(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
+    wanted = rule["artifact"]
+    found = [
+        a.get("path", "")
+        for a in card.get("artifacts") or []
+        if isinstance(a, Mapping) and (a.get("kind") == wanted or wanted in str(a.get("path", "")))
+    ]
+    required = f"artifact {wanted}"
+    if not found:
+        return GateResult(rule["name"], "artifact", required, "missing", MISSING)
+    return GateResult(rule["name"], "artifact", required, found[0], PASS)

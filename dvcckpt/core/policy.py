@@ -1,0 +1,273 @@
+"""Rules a card must satisfy before it enters history: pure functions over plain data.
+
+Each rule returns findings (file, field, message); `dvcckpt check` gathers
+cards from git and reports every finding at once.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dvcckpt.cards.card import field as field_of
+from dvcckpt.cards.card import is_empty
+from dvcckpt.core import migrations, naming, schema
+from dvcckpt.core.config import ProjectConfig
+from dvcckpt.project import CARD_SUFFIX
+
+# Once committed, these may only grow: existing entries stay exactly as they were.
+APPEND_ONLY = ("evaluations", "decisions", "tags", "artifacts")
+GROWING_TEXT = ("notes",)
+SET_ONCE = ("tombstone",)
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}: {self.field}: {self.message}"
+            if self.field
+            else f"{self.file}: {self.message}"
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.file, "field": self.field, "message": self.message}
+
+
+def schema_findings(file: str, card: Mapping[str, Any]) -> list[Finding]:
+    findings = []
+    for problem in schema.card_problems(card):
+        field, _, message = problem.partition(": ")
+        findings.append(Finding(file, field, message))
+    return findings
+
+
+def location_findings(file: str, card: Mapping[str, Any], root: Path) -> list[Finding]:
+    """The card sits beside its checkpoint, whose path stays inside the repository."""
+    path = str(card["checkpoint"]["path"])
+    if Path(path).is_absolute() or ".." in Path(path).parts or "\\" in path:
+        return [Finding(file, "checkpoint.path", f"{path!r} must be relative, without `..`")]
+    findings = []
+    if file != path + CARD_SUFFIX:
+        findings.append(
+            Finding(
+                file,
+                "checkpoint.path",
+                f"{path!r} does not match the card's location (expected "
+                f"{file.removesuffix(CARD_SUFFIX)!r})",
+            )
+        )
+    target = root / path
+    if target.is_symlink() and not target.resolve().is_relative_to(root.resolve()):
+        findings.append(
+            Finding(
+                file, "checkpoint.path", f"{path!r} is a symlink leading outside the repository"
+            )
+        )
+    return findings
+
+
+def pointer_findings(
+    file: str, card: Mapping[str, Any], pointer: bytes | None, staged: bool
+) -> list[Finding]:
+    """The card's hashes agree with its `.dvc` file, which is staged or committed."""
+    meta = card["checkpoint"]
+    expected = f"{meta['path']}.dvc"
+    if meta["dvc"]["file"] != expected:
+        return [
+            Finding(
+                file, "checkpoint.dvc.file", f"is {meta['dvc']['file']!r}, expected {expected!r}"
+            )
+        ]
+    if pointer is None or not staged:
+        state = "not staged" if pointer is not None else "missing"
+        return [Finding(file, "checkpoint.dvc", f"{expected} is {state}: run `git add {expected}`")]
+    from dvcckpt.adapters import yamldoc
+    from dvcckpt.errors import CardError
+
+    try:
+        document = yamldoc.load_fast(pointer.decode("utf-8", "replace"), expected)
+        out = document["outs"][0]
+        if "md5" not in out and isinstance(out.get("files"), list):
+            return _version_aware_findings(file, meta, out["files"], expected)
+        md5, size = str(out["md5"]), out.get("size")
+    except (CardError, KeyError, IndexError, TypeError):
+        return [Finding(file, "checkpoint.dvc", f"{expected} has no output with an md5")]
+    findings = []
+    if md5 != meta["dvc"]["md5"]:
+        findings.append(
+            Finding(
+                file, "checkpoint.dvc.md5", f"card says {meta['dvc']['md5']}, {expected} says {md5}"
+            )
+        )
+    if size is not None and size != meta["dvc"]["size"]:
+        findings.append(
+            Finding(
+                file,
+                "checkpoint.dvc.size",
+                f"card says {meta['dvc']['size']}, {expected} says {size}",
+            )
+        )
+    return findings
+
+
+def _version_aware_findings(
+    file: str, meta: Mapping[str, Any], files: list[Any], expected: str
+) -> list[Finding]:
+    """A directory pushed to a version-aware remote: DVC lists its files instead of a .dir md5."""
+    count = len(files)
+    size = sum(int(f.get("size", 0)) for f in files if isinstance(f, Mapping))
+    findings = []
+    if meta["dvc"].get("nfiles") not in (None, count):
+        findings.append(
+            Finding(
+                file,
+                "checkpoint.dvc.nfiles",
+                f"card says {meta['dvc']['nfiles']}, {expected} lists {count}",
+            )
+        )
+    if size != meta["dvc"]["size"]:
+        findings.append(
+            Finding(
+                file,
+                "checkpoint.dvc.size",
+                f"card says {meta['dvc']['size']}, {expected} lists {size} bytes",
+            )
+        )
+    return findings
+
+
+def naming_findings(file: str, card: Mapping[str, Any], config: ProjectConfig) -> list[Finding]:
+    if not config.enforce_naming:
+        return []
+    findings = []
+    fields = naming.parse(config.checkpoint_pattern, str(card["name"]))
+    if fields is None:
+        findings.append(
+            Finding(
+                file,
+                "name",
+                f"{card['name']!r} does not follow the naming pattern "
+                f"{config.checkpoint_pattern!r}",
+            )
+        )
+    else:
+        actual = {"model": card["model"], **card["checkpoint"]}
+        for key, value in fields.items():
+            if key in actual and _comparable(actual[key]) != value:
+                findings.append(
+                    Finding(
+                        file, "name", f"encodes {key} {value!r} but the card says {actual[key]!r}"
+                    )
+                )
+    run_name = card.get("run", {}).get("name")
+    if run_name and naming.parse(config.run_pattern, str(run_name)) is None:
+        findings.append(
+            Finding(
+                file,
+                "run.name",
+                f"{run_name!r} does not follow the run naming pattern {config.run_pattern!r}",
+            )
+        )
+    return findings
+
+
+def _comparable(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def required_findings(file: str, card: Mapping[str, Any], config: ProjectConfig) -> list[Finding]:
+    phase = card["checkpoint"].get("phase", "")
+    wanted = [*config.required_all, *config.required_phases.get(phase, ())]
+    reason = {field: "required for every card" for field in config.required_all}
+    for field in config.required_phases.get(phase, ()):
+        reason.setdefault(field, f"required for phase {phase!r}")
+    missing = [field for field in dict.fromkeys(wanted) if is_empty(field_of(card, field))]
+    return [
+        Finding(file, field, f"is missing ({reason[field]} by dvcckpt.yaml)") for field in missing
+    ]
+
+
+def tombstone_findings(file: str, card: Mapping[str, Any]) -> list[Finding]:
+    stone = card.get("tombstone")
+    if stone is None:
+        return []
+    return [
+        Finding(file, f"tombstone.{key}", "is required on a tombstone")
+        for key in ("reason", "archived_at")
+        if is_empty(stone.get(key))
+    ]
+
+
+def immutability_findings(
+    file: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> list[Finding]:
+    """What changed in a committed card that may not change."""
+    # Compare both at the current schema version: upgrades are not tampering.
+    before, new = _current(old), _current(new)
+    findings = []
+    for key in dict.fromkeys([*before, *new]):
+        if str(key).startswith("x-"):
+            continue
+        was, now = before.get(key), new.get(key)
+        if key in APPEND_ONLY:
+            findings.extend(_append_only(file, key, was or [], now or []))
+        elif key in GROWING_TEXT:
+            if was and not str(now or "").startswith(str(was)):
+                findings.append(Finding(file, key, "may only be extended, not rewritten"))
+        elif key in SET_ONCE:
+            if was is not None and now != was:
+                findings.append(Finding(file, key, "cannot change once set"))
+        else:
+            findings.extend(
+                Finding(
+                    file, path, f"is immutable once committed (was {_short(a)}, now {_short(b)})"
+                )
+                for path, a, b in _differences(was, now, key)
+            )
+    return findings
+
+
+def _current(card: Mapping[str, Any]) -> dict[str, Any]:
+    upgraded = copy.deepcopy(dict(card))
+    if upgraded.get("schema", {}).get("version") in migrations.MIGRATIONS:
+        migrations.migrate(upgraded)
+    return upgraded
+
+
+def _append_only(file: str, key: str, was: list[Any], now: list[Any]) -> list[Finding]:
+    for index, entry in enumerate(was):
+        if index >= len(now):
+            return [Finding(file, f"{key}[{index}]", "was removed; entries may only be appended")]
+        if now[index] != entry:
+            return [Finding(file, f"{key}[{index}]", "was changed; entries may only be appended")]
+    return []
+
+
+def _differences(was: Any, now: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
+    if isinstance(was, Mapping) and isinstance(now, Mapping):
+        for key in dict.fromkeys([*was, *now]):
+            yield from _differences(was.get(key), now.get(key), f"{path}.{key}")
+    elif was != now:
+        yield path, was, now
+
+
+def _short(value: Any) -> str:
+    text = "absent" if value is None else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def deletion_finding(file: str) -> Finding:
+    return Finding(
+        file,
+        "",
+        "deleting a committed card is refused; keep it and record why with "
+        "`dvcckpt retire NAME --reason TEXT` (a tombstone)",
+    )

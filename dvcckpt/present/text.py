@@ -1,0 +1,294 @@
+"""Human-readable rendering of cards for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dvcckpt.cards.card import is_estimate, leaves
+
+_IDENTITY = ("schema", "name", "model", "checkpoint")
+_LIST_SECTIONS = ("parents", "artifacts", "evaluations", "decisions")
+
+
+def card_text(data: Mapping[str, Any]) -> str:
+    lines = [str(data["name"]), *_identity(data)]
+    for key, value in data.items():
+        if key in _IDENTITY or value in (None, {}, []):
+            continue
+        lines.append("")
+        if key == "metrics":
+            lines.extend(_metrics_table(value))
+        elif key in _LIST_SECTIONS and isinstance(value, list):
+            lines.append(key)
+            lines.extend(f"  - {_inline(item)}" for item in value)
+        elif key == "tags":
+            lines.append(f"tags  {', '.join(map(str, value))}")
+        elif isinstance(value, Mapping):
+            lines.append(key)
+            lines.extend(_aligned(dict(leaves(value))))
+        else:
+            lines.append(f"{key}  {value}")
+    return "\n".join(lines) + "\n"
+
+
+def _identity(data: Mapping[str, Any]) -> list[str]:
+    ck = data["checkpoint"]
+    where = f"{ck['path']} ({ck['format']}, {human_size(ck['size'])}"
+    where += f", {ck['files']} files)" if ck.get("files", 1) > 1 else ")"
+    position = " · ".join(
+        f"{label} {ck[label]}" for label in ("step", "epoch") if ck.get(label) is not None
+    )
+    created_by = ck.get("created_by") or {}
+    who = " ".join(
+        part
+        for part in (
+            created_by.get("name"),
+            f"<{created_by['email']}>" if created_by.get("email") else None,
+        )
+        if part
+    )
+    rows = {
+        "model": data["model"],
+        "checkpoint": where,
+        "phase/kind": f"{ck['phase']} / {ck['kind']}" + (f" · {position}" if position else ""),
+        "sha256": ck["sha256"],
+        "dvc": f"md5 {ck['dvc']['md5']} ({ck['dvc']['file']})",
+        "created": f"{ck.get('created_at', '?')}" + (f" by {who}" if who else ""),
+        "schema": data["schema"]["version"],
+    }
+    return _aligned(rows)
+
+
+def _aligned(rows: Mapping[str, Any]) -> list[str]:
+    width = max((len(k) for k in rows), default=0)
+    return [f"  {key.ljust(width)}  {_scalar(value)}" for key, value in rows.items()]
+
+
+def _metrics_table(metrics: Mapping[str, Any]) -> list[str]:
+    splits = list(metrics)
+    by_metric: dict[str, dict[str, Any]] = {}
+    for split in splits:
+        for name, value in leaves(metrics[split]):
+            by_metric.setdefault(name, {})[split] = value
+    cells = [[name, *(_scalar(row.get(s, "")) for s in splits)] for name, row in by_metric.items()]
+    header = ["metrics", *splits]
+    widths = [max(len(str(r[i])) for r in [header, *cells]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    for row in cells:
+        text = "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+        lines.append(f"  {text.rstrip()}")
+    return lines
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, Mapping) and is_estimate(value):
+        text = f"{value['value']}"
+        if "ci" in value:
+            text += f" [{value['ci'][0]}, {value['ci'][1]}]"
+        return text + (f" {value['method']}" if "method" in value else "")
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_scalar(v) for v in value) if value else "none"
+    if isinstance(value, Mapping):
+        return _inline(value)
+    return str(value)
+
+
+def _inline(item: Any) -> str:
+    if isinstance(item, Mapping):
+        return ", ".join(f"{k}={_scalar(v)}" for k, v in leaves(item))
+    return str(item)
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def added_summary(data: Mapping[str, Any], card_path: Any) -> str:
+    ck = data["checkpoint"]
+    code = data.get("code", {})
+    commit = (code.get("commit") or "no commit yet")[:12] + (
+        " (dirty)" if code.get("dirty") else ""
+    )
+    rows = {
+        "card": str(card_path),
+        "checkpoint": f"{ck['path']} ({human_size(ck['size'])})",
+        "sha256": ck["sha256"],
+        "code": commit,
+    }
+    lines = [f"registered {data['name']}", *_aligned(rows)]
+    lines.append("next: git commit -m 'Add checkpoint' && dvc push")
+    return "\n".join(lines)
+
+
+def doctor_table(results: Any, fix_for: Any) -> str:
+    if not results:
+        return "no cards found"
+    lines = []
+    for result in results:
+        if result.error:
+            lines.append(f"{result.card}: unreadable: {result.error}")
+        elif result.missing:
+            lines.append(f"{result.name} ({result.card}) misses {len(result.missing)}:")
+            lines.extend(f"  - {name}: {fix_for(name)}" for name in result.missing)
+        else:
+            lines.append(f"{result.name} ({result.card}): complete")
+    cards = [r for r in results if r.card.endswith(".ckpt.yaml")]
+    complete = sum(1 for r in cards if not r.missing and not r.error)
+    lines.append(f"{complete} of {len(cards)} card(s) have every recommended field")
+    return "\n".join(lines)
+
+
+def table(header: list[str], rows: list[list[str]], fmt: str | None = None) -> str:
+    """Aligned text (default), CSV or Markdown."""
+    if fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return buffer.getvalue()
+    if fmt == "md":
+        escape = [[cell.replace("|", "\\|") for cell in row] for row in rows]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in escape])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
+
+
+def number(value: Any, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:+.4g}" if signed else f"{value:.4g}"
+    return f"{value:+}" if signed and isinstance(value, int) else str(value)
+
+
+def log_rows(rows: list[Any], metrics: list[str], fmt: str | None) -> str:
+    if fmt == "json":
+        import json
+
+        return json.dumps([r.as_dict() for r in rows], indent=2)
+    if not rows:
+        return "no card versions in this history"
+    header = ["commit", "date", "author", "checkpoint", "step"]
+    for metric in metrics:
+        header += [metric, "Δ"]
+    body = []
+    for row in rows:
+        cells = [row.commit[:8], row.date, row.author, row.name, number(row.step)]
+        for metric in metrics:
+            cells += [number(row.values.get(metric)), number(row.deltas.get(metric), signed=True)]
+        body.append(cells)
+    return table(header, body, fmt)
+
+
+def find_rows(versions: list[Any], columns: list[str], fmt: str | None) -> str:
+    if not versions and fmt != "csv":
+        return "no matching checkpoints"
+    header = ["checkpoint", "model", "phase", "step", "commit", "created", *columns]
+    body = []
+    for version in versions:
+        body.append(
+            [
+                version.name or "?",
+                version.model or "?",
+                version.phase or "",
+                number(version.step),
+                version.sha[:8],
+                (version.created_at or "")[:10],
+                *(number(v) for v in version.values),
+            ]
+        )
+    return table(header, body, fmt)
+
+
+def version_json(version: Any) -> dict[str, Any]:
+    return {
+        "commit": version.sha,
+        "path": version.path,
+        "author": version.author,
+        "card": version.card,
+    }
+
+
+def comparisons(results: list[Any], markdown: bool = False) -> str:
+    if not results:
+        return "no card differences"
+    out = []
+    for result in results:
+        title = f"{result.a} → {result.b}"
+        out.append(f"### {title}" if markdown else title)
+        if not result.changes:
+            out.append("identical" if not markdown else "_identical_")
+            continue
+        rows = [
+            [c.section, c.field, _cell(c.a), _cell(c.b), number(c.delta, signed=True)]
+            for c in result.changes
+        ]
+        out.append(table(["section", "field", "A", "B", "Δ"], rows, "md" if markdown else None))
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def _cell(value: Any) -> str:
+    text = "—" if value is None else number(value) if isinstance(value, int | float) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def gate_table(evaluation: Any) -> str:
+    marks = {"pass": "✓ pass", "fail": "✗ fail", "missing": "✗ missing"}
+    if not evaluation.results:
+        return f"no gates defined for {evaluation.model} → {evaluation.stage}"
+    rows = [[r.rule, r.required, r.actual, marks[r.verdict]] for r in evaluation.results]
+    title = f"{evaluation.name} → {evaluation.stage}"
+    if evaluation.holder:
+        title += f" (current holder: {evaluation.holder})"
+    return title + "\n" + table(["rule", "required", "actual", "verdict"], rows)
+
+
+def stage_table(holders: Any, order: Any, history: Any = None) -> str:
+    models = sorted({model for model, _ in holders})
+    if not models and not history:
+        return "no stage holders yet: dvcckpt promote NAME --to STAGE --rationale TEXT"
+    rows = []
+    for model in models:
+        for stage in order:
+            decision = holders.get((model, stage))
+            if decision:
+                entry = decision.entry
+                who = (entry.get("by") or {}).get("name") or "?"
+                flag = " (override)" if entry.get("override") else ""
+                rows.append(
+                    [
+                        model,
+                        stage,
+                        decision.name + flag,
+                        str(entry.get("at", "")),
+                        who,
+                        str(entry.get("rationale") or entry.get("reason") or ""),
+                    ]
+                )
+    out = table(["model", "stage", "holder", "since", "by", "why"], rows) if rows else "no holders"
+    if history:
+        lines = [
+            f"{d.commit[:8]}  {d.verdict:<9} {d.stage or '-':<11} {d.name}  "
+            f"{(d.entry.get('by') or {}).get('name', '?')}: {d.entry.get('rationale') or d.entry.get('reason') or ''}"
+            for d in history
+        ]
+        out += "\n\nhistory (oldest first)\n" + "\n".join(lines)
+    return out
