@@ -13,15 +13,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Card", "__version__", "load_card", "save"]
+__all__ = ["Card", "Catalog", "__version__", "load_card", "save"]
 
 if TYPE_CHECKING:
-    from dvcckpt.api import load_card, save
+    from dvcckpt.api import Catalog, load_card, save
     from dvcckpt.cards.card import Card
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("save", "load_card"):
+    if name in ("save", "load_card", "Catalog"):
         from dvcckpt import api
 
         return getattr(api, name)

@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.cards import inputs
+from dvcckpt.cards import inputs, resolve
 from dvcckpt.cards import register as checkpoint
-from dvcckpt.cards import resolve as references
 from dvcckpt.cards.card import Card
+from dvcckpt.catalog import Catalog
 from dvcckpt.project import Project
+
+__all__ = ["Card", "Catalog", "load_card", "save"]
 
 
 def save(
@@ -80,4 +82,4 @@ def load_card(
 ) -> Card:
     """A card by card path, checkpoint path or name; `NAME@REV` reads it from history."""
     project = Project.discover(Path(repo) if repo else None, require_dvc=False)
-    return references.resolve(project, os.fspath(reference))
+    return resolve.reference(project, os.fspath(reference))

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dvcckpt.adapters import git as vcs
+from dvcckpt.adapters import git
 from dvcckpt.core import config as config_module
 from dvcckpt.core.config import ProjectConfig
 from dvcckpt.errors import StateError, UsageError
 
-CARD_SUFFIX = ".ckpt.yaml"
+if TYPE_CHECKING:
+    from dvcckpt.catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class Project:
     @classmethod
     def discover(cls, start: Path | None = None, require_dvc: bool = True) -> Project:
         here = (start or Path.cwd()).resolve()
-        root = vcs.toplevel(here)
+        root = git.toplevel(here)
         dvc_root = _dvc_root(here if here.is_dir() else here.parent, root)
         if dvc_root is None:
             if require_dvc:
@@ -32,6 +35,17 @@ class Project:
                 )
             dvc_root = root
         return cls(root=root, dvc_root=dvc_root, config=config_module.load(root))
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The catalog of this repository, opened (and brought up to date) once per command.
+
+        Every service a command calls shares it: one `git` refresh, one file lock, one
+        SQLite connection.
+        """
+        from dvcckpt.catalog import Catalog
+
+        return Catalog(self.root)
 
     def relative(self, path: Path) -> str:
         """Repository-relative POSIX path; refuses anything outside the work tree."""
@@ -53,11 +67,6 @@ class Project:
                 hint="card paths are relative to the repository root, without `..`",
             )
         return candidate
-
-
-def card_path_for(checkpoint: Path) -> Path:
-    """`models/m/step-300.pt` -> `models/m/step-300.pt.ckpt.yaml` (also for directories)."""
-    return checkpoint.with_name(checkpoint.name + CARD_SUFFIX)
 
 
 def _dvc_root(start: Path, git_root: Path) -> Path | None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dvcckpt.adapters import yamldoc
-from dvcckpt.catalog.index import Catalog
+from dvcckpt.catalog import Catalog
 from tests.conftest import git, run_process
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from dvcckpt.adapters import git as vcs
+from dvcckpt.adapters import git
 from dvcckpt.errors import UsageError
 
 # Libraries whose version decides whether a checkpoint loads and behaves the same.
@@ -93,10 +93,10 @@ def code(
     root: Path, script: str | None, command: str | None, config_file: Path | None
 ) -> dict[str, Any]:
     section: dict[str, Any] = {
-        "repo": strip_credentials(vcs.remote_url(root)),
-        "commit": vcs.head_commit(root),
-        "branch": vcs.current_branch(root),
-        "dirty": vcs.is_dirty(root),
+        "repo": strip_credentials(git.remote_url(root)),
+        "commit": git.head_commit(root),
+        "branch": git.current_branch(root),
+        "dirty": git.is_dirty(root),
         "script": script,
         "command": redact_command_text(command) if command else None,
     }
@@ -124,8 +124,8 @@ def _relative(path: Path, root: Path) -> str:
 
 def user(root: Path) -> dict[str, str | None]:
     return {
-        "name": vcs.config_value(root, "user.name"),
-        "email": vcs.config_value(root, "user.email"),
+        "name": git.config_value(root, "user.name"),
+        "email": git.config_value(root, "user.email"),
     }
 
 

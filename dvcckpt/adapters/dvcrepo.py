@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dvcckpt.adapters import yamldoc
+from dvcckpt.core import layout
 from dvcckpt.errors import ConfigError, StateError, UsageError
 
 # Loggers DVC and its libraries write to; silenced and captured during our calls.
@@ -32,10 +33,6 @@ class DvcPointer:
     md5: str
     size: int
     nfiles: int | None
-
-
-def dvc_file_for(path: Path) -> Path:
-    return path.with_name(path.name + ".dvc")
 
 
 def track(dvc_root: Path, path: Path) -> DvcPointer:
@@ -55,7 +52,7 @@ def track(dvc_root: Path, path: Path) -> DvcPointer:
             f"dvc add {path}: permission denied: {exc.filename}",
             hint="check that the checkpoint folder and the DVC cache are writable",
         ) from exc
-    return read_pointer(dvc_file_for(path))
+    return read_pointer(layout.pointer_path_for(path))
 
 
 def read_pointer(dvc_file: Path) -> DvcPointer:

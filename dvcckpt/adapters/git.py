@@ -9,33 +9,43 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from dvcckpt.core import layout
 from dvcckpt.errors import StateError
 
 # Registry bookkeeping that `add` writes itself; changes to these do not make
 # the code "dirty" (otherwise a second save in the same run would look dirty).
-_BOOKKEEPING_SUFFIXES = (".ckpt.yaml", ".dvc", ".gitignore")
+_BOOKKEEPING_SUFFIXES = (layout.CARD_SUFFIX, layout.POINTER_SUFFIX, ".gitignore")
 
 
-def git(root: Path, *args: str, check: bool = True) -> str:
+def run(
+    root: Path, args: list[str], stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """The one place dvcckpt starts git: `git -C ROOT ARGS`, output captured as bytes."""
     try:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True,
-            text=True,
-            check=False,
+        return subprocess.run(
+            ["git", "-C", str(root), *args], input=stdin, capture_output=True, check=False
         )
     except FileNotFoundError as exc:
         raise StateError("git is not installed", hint="install git and retry") from exc
+
+
+def run_git(root: Path, *args: str, check: bool = True) -> str:
+    """Text output of a git command; a failure names the command and git's last line."""
+    done = run(root, list(args))
     if check and done.returncode != 0:
-        message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
-        raise StateError(f"git {' '.join(args)}: {message}", hint="see the git message above")
-    return done.stdout
+        raise failure(f"git {' '.join(args)}", done, "see the git message above")
+    return done.stdout.decode("utf-8", "replace")
+
+
+def failure(what: str, done: subprocess.CompletedProcess[bytes], hint: str) -> StateError:
+    lines = done.stderr.decode(errors="replace").strip().splitlines()
+    return StateError(f"{what}: {lines[-1] if lines else 'failed'}", hint=hint)
 
 
 def toplevel(start: Path) -> Path:
     """Root of the git work tree containing `start`."""
     directory = start if start.is_dir() else start.parent
-    out = git(directory, "rev-parse", "--show-toplevel", check=False).strip()
+    out = run_git(directory, "rev-parse", "--show-toplevel", check=False).strip()
     if not out:
         raise StateError(
             f"{start.resolve()} is not inside a git repository",
@@ -46,7 +56,9 @@ def toplevel(start: Path) -> Path:
 
 def commit_of(root: Path, rev: str) -> str | None:
     """The commit a revision names, or None if it names none."""
-    out = git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False).strip()
+    out = run_git(
+        root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False
+    ).strip()
     return out or None
 
 
@@ -55,49 +67,43 @@ def head_commit(root: Path) -> str | None:
 
 
 def current_branch(root: Path) -> str | None:
-    out = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
+    out = run_git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
     return out or None
 
 
 def is_dirty(root: Path) -> bool:
     """Whether tracked code differs from HEAD (registry bookkeeping files excluded)."""
-    out = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=no", check=False)
+    out = run_git(root, "status", "--porcelain=v1", "-z", "--untracked-files=no", check=False)
     changed = [entry[3:] for entry in out.split("\0") if len(entry) > 3]
     return any(not path.endswith(_BOOKKEEPING_SUFFIXES) for path in changed)
 
 
 def remote_url(root: Path) -> str | None:
-    out = git(root, "remote", check=False).split()
+    out = run_git(root, "remote", check=False).split()
     if not out:
         return None
     name = "origin" if "origin" in out else out[0]
-    return git(root, "remote", "get-url", name, check=False).strip() or None
+    return run_git(root, "remote", "get-url", name, check=False).strip() or None
 
 
 def config_value(root: Path, key: str) -> str | None:
-    return git(root, "config", "--get", key, check=False).strip() or None
+    return run_git(root, "config", "--get", key, check=False).strip() or None
 
 
 def stage(root: Path, paths: list[Path]) -> None:
     existing = [str(p.resolve().relative_to(root)) for p in paths if p.exists()]
     if existing:
-        git(root, "add", "--", *existing)
+        run_git(root, "add", "--", *existing)
 
 
 def read_blobs(root: Path, specs: list[str]) -> dict[str, bytes | None]:
     """Contents of many `REV:path` / `:path` (index) objects through one `git cat-file`."""
     if not specs:
         return {}
-    done = subprocess.run(
-        ["git", "-C", str(root), "cat-file", "--batch"],
-        input="".join(f"{spec}\n" for spec in specs).encode(),
-        capture_output=True,
-        check=False,
-    )
+    done = run(root, ["cat-file", "--batch"], "".join(f"{spec}\n" for spec in specs).encode())
     if done.returncode != 0:
-        raise StateError(
-            f"git cat-file: {done.stderr.decode(errors='replace').strip()}",
-            hint="check that the repository is not corrupted (`git fsck`)",
+        raise failure(
+            "git cat-file", done, "check that the repository is not corrupted (`git fsck`)"
         )
     out = done.stdout
     blobs: dict[str, bytes | None] = {}
@@ -125,22 +131,18 @@ def staged_changes(root: Path, base: str | None = "HEAD") -> dict[str, str]:
     args = ["diff", "--cached", "--name-status", "-z", "--no-renames"]
     if base is not None:
         args.append(base)
-    fields = git(root, *args).split("\0")
+    fields = run_git(root, *args).split("\0")
     return {fields[i + 1]: fields[i][0] for i in range(0, len(fields) - 1, 2)}
 
 
-def tracked_files(root: Path, rev: str | None = None) -> list[str]:
-    """Paths in the index (rev None) or in a commit."""
-    if rev is None:
-        out = git(root, "ls-files", "-z", "--cached")
-    else:
-        out = git(root, "ls-tree", "-r", "-z", "--name-only", rev)
-    return [path for path in out.split("\0") if path]
+def tracked_files(root: Path) -> list[str]:
+    """Paths in the index."""
+    return [path for path in run_git(root, "ls-files", "-z", "--cached").split("\0") if path]
 
 
 def hooks_path(root: Path) -> Path:
     """Where git looks for hooks (honours core.hooksPath)."""
-    out = git(root, "rev-parse", "--git-path", "hooks").strip()
+    out = run_git(root, "rev-parse", "--git-path", "hooks").strip()
     path = Path(out)
     return path if path.is_absolute() else root / path
 
@@ -149,11 +151,6 @@ def existing_objects(root: Path, shas: list[str]) -> set[str]:
     """The subset of `shas` present in the object database (one `git cat-file` call)."""
     if not shas:
         return set()
-    done = subprocess.run(
-        ["git", "-C", str(root), "cat-file", "--batch-check"],
-        input="".join(f"{sha}\n" for sha in shas),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return {line.split()[0] for line in done.stdout.splitlines() if not line.endswith("missing")}
+    done = run(root, ["cat-file", "--batch-check"], "".join(f"{sha}\n" for sha in shas).encode())
+    lines = done.stdout.decode("utf-8", "replace").splitlines()
+    return {line.split()[0] for line in lines if not line.endswith("missing")}

@@ -2,19 +2,17 @@
 
 Yields every commit reachable from the given tips (parents before children)
 with the card files it added, changed or deleted, and their blob ids; blob
-contents are then read in one batch by `vcs.read_blobs`.
+contents are then read in one batch by `git.read_blobs`.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dvcckpt.adapters import git as vcs
-from dvcckpt.errors import StateError
-from dvcckpt.project import CARD_SUFFIX
+from dvcckpt.adapters import git
+from dvcckpt.core import layout
 
 NULL_BLOB = "0" * 40
 _FORMAT = "%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%ct%x1f%s"
@@ -34,7 +32,7 @@ class Commit:
 
 def tips(root: Path) -> dict[str, str]:
     """Ref name -> commit for branches, tags (peeled), remotes and a detached HEAD."""
-    out = vcs.git(
+    out = git.run_git(
         root,
         "for-each-ref",
         "--format=%(refname)%00%(objectname)%00%(*objectname)",
@@ -46,7 +44,7 @@ def tips(root: Path) -> dict[str, str]:
     for line in out.splitlines():
         name, obj, peeled = line.split("\0")
         found[name] = peeled or obj
-    head = vcs.head_commit(root)
+    head = git.head_commit(root)
     if head:
         found["HEAD"] = head
     return found
@@ -56,7 +54,7 @@ def rev_list(root: Path, include: list[str], exclude: list[str] | None = None) -
     """Commits reachable from `include` and not from `exclude`."""
     if not include:
         return []
-    return vcs.git(root, "rev-list", *include, "--not", *(exclude or []), "--").split()
+    return git.run_git(root, "rev-list", *include, "--not", *(exclude or []), "--").split()
 
 
 def walk(root: Path, include: list[str], exclude: list[str] | None = None) -> Iterator[Commit]:
@@ -64,9 +62,6 @@ def walk(root: Path, include: list[str], exclude: list[str] | None = None) -> It
     if not include:
         return
     command = [
-        "git",
-        "-C",
-        str(root),
         "log",
         "--topo-order",
         "--reverse",
@@ -80,10 +75,9 @@ def walk(root: Path, include: list[str], exclude: list[str] | None = None) -> It
     if exclude:
         command += ["--not", *exclude]
     command.append("--")
-    done = subprocess.run(command, capture_output=True, check=False)
+    done = git.run(root, command)
     if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise StateError(f"git log: {message[-1] if message else 'failed'}", hint="run `git fsck`")
+        raise git.failure("git log", done, "run `git fsck`")
     yield from parse_log(done.stdout.decode("utf-8", "replace"))
 
 
@@ -94,7 +88,7 @@ def parse_log(output: str) -> Iterator[Commit]:
         commit = Commit(sha, parents.split(), author, email, int(authored), int(committed), subject)
         entries = raw.lstrip("\n").split("\0")
         for meta, path in zip(entries[0::2], entries[1::2], strict=False):
-            if path.endswith(CARD_SUFFIX) and meta.startswith(":"):
+            if layout.is_card(path) and meta.startswith(":"):
                 parts = meta.split()
                 commit.changes.append((path, parts[3], parts[4][0]))
         yield commit

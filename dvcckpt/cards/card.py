@@ -8,7 +8,7 @@ atomic, and only valid cards are ever written.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,19 +18,6 @@ from dvcckpt.core import schema
 from dvcckpt.errors import CardError, StateError
 
 HEADER = f"# yaml-language-server: $schema={schema.SCHEMA_URL}"
-
-# Canonical order of top-level sections for newly written cards.
-SECTIONS = (
-    "schema", "name", "model", "checkpoint", "run", "code", "data", "params", "seeds",
-    "training", "env", "metrics", "evaluations", "resources", "evaluation_protocol",
-    "parents", "artifacts", "tags", "notes", "decisions", "tombstone",
-)  # fmt: skip
-CHECKPOINT_FIELDS = (
-    "path", "format", "serialization", "kind", "phase", "step", "epoch", "size", "files",
-    "sha256", "dvc", "created_at", "created_by",
-)  # fmt: skip
-
-RUN_FIELDS = ("name", "task", "group", "hypothesis", "owner", "id")
 
 
 @dataclass
@@ -52,11 +39,6 @@ class Card:
     @property
     def model(self) -> str:
         return str(self.document["model"])
-
-
-def parse(text: str, source: str, max_bytes: int = yamldoc.DEFAULT_MAX_BYTES) -> Card:
-    document = yamldoc.load_untrusted(text, source, max_bytes)
-    return _validated(document, source, None)
 
 
 def read(
@@ -130,59 +112,3 @@ def write(path: Path, document: Any) -> Card:
     schema.validate_card(yamldoc.to_plain(document), str(path))
     atomic.write_text(path, yamldoc.dump(document, header=HEADER))
     return Card(path=path, document=document)
-
-
-def ordered(card: Mapping[str, Any]) -> dict[str, Any]:
-    """A new card in canonical section order, empty sections dropped, `x-` keys last."""
-    result: dict[str, Any] = {}
-    for key in SECTIONS:
-        if key in card and not is_empty(card[key]):
-            result[key] = card[key]
-    for section, order in (("checkpoint", CHECKPOINT_FIELDS), ("run", RUN_FIELDS)):
-        if section in result:
-            result[section] = _in_order(result[section], order)
-    for key in sorted(k for k in card if k not in SECTIONS):
-        result[key] = card[key]
-    return result
-
-
-def _in_order(fields: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
-    known = {key: fields[key] for key in order if fields.get(key) is not None}
-    return known | {key: value for key, value in fields.items() if key not in order}
-
-
-def field(data: Mapping[str, Any] | None, dotted: str) -> Any:
-    """The value at a dotted path (`metrics.dev.macro_f1`), or None if any part is absent."""
-    node: Any = data
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def number(value: Any) -> float | None:
-    """A metric as a float: plain numbers, or the `value` of an estimate with a CI."""
-    if isinstance(value, Mapping) and "value" in value:
-        value = value["value"]
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def is_estimate(value: Any) -> bool:
-    """`{value, ci, method}`: one metric, not a group of metrics."""
-    return isinstance(value, Mapping) and "value" in value
-
-
-def leaves(section: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Dotted paths and values of a nested section; estimates and empty mappings are leaves."""
-    for key, item in section.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(item, Mapping) and item and not is_estimate(item):
-            yield from leaves(item, dotted + ".")
-        else:
-            yield dotted, item
-
-
-def is_empty(value: Any) -> bool:
-    """Absent for policy purposes: None, or an empty string, list or mapping."""
-    return value is None or (isinstance(value, str | list | dict) and not value)

@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import git as vcs
-from dvcckpt.adapters import yamldoc
+from dvcckpt.adapters import git, yamldoc
 from dvcckpt.core import config as config_module
-from dvcckpt.core import policy, schema
+from dvcckpt.core import layout, policy, schema
 from dvcckpt.core.config import CONFIG_FILE, ProjectConfig
 from dvcckpt.core.gates import GATES_FILE
 from dvcckpt.core.policy import Finding
 from dvcckpt.errors import CardError, ConfigError, StateError
-from dvcckpt.project import CARD_SUFFIX
 
 HOOK_MARKER = "# installed by dvcckpt install-hook"
 
@@ -44,20 +42,20 @@ def check(
     base: str = "HEAD",
     start: Path | None = None,
 ) -> Report:
-    root = vcs.toplevel(start or Path.cwd())
+    root = git.toplevel(start or Path.cwd())
     report = Report()
     config = _config(root, report)
     has_base = _has_rev(root, base)
-    changes = vcs.staged_changes(root, base if has_base else None)
+    changes = git.staged_changes(root, base if has_base else None)
     from_index = files is None
     if all_cards:
-        paths = [p for p in vcs.tracked_files(root) if p.endswith(CARD_SUFFIX)]
+        paths = [p for p in git.tracked_files(root) if layout.is_card(p)]
     elif files is not None:
         paths = [_repo_relative(root, f) for f in files]
     else:
         paths = [p for p, status in changes.items() if status != "D"]
     cards = _cards_to_check(paths, root, from_index)
-    deleted = [p for p, status in changes.items() if status == "D" and p.endswith(CARD_SUFFIX)]
+    deleted = [p for p, status in changes.items() if status == "D" and layout.is_card(p)]
     if CONFIG_FILE in paths and not all_cards:
         report.cards.append(CONFIG_FILE)
     if GATES_FILE in paths or (all_cards and (root / GATES_FILE).is_file()):
@@ -65,7 +63,7 @@ def check(
 
     specs = [f":{c}" for c in cards] + [f":{_pointer(c)}" for c in cards]
     specs += [f"{base}:{c}" for c in cards] if has_base else []
-    blobs = vcs.read_blobs(root, specs)
+    blobs = git.read_blobs(root, specs)
     for card_path in cards:
         text = blobs.get(f":{card_path}") if from_index else _read(root / card_path)
         if text is None:
@@ -112,8 +110,8 @@ def _gates_findings(root: Path) -> list[Finding]:
 def _has_rev(root: Path, rev: str) -> bool:
     """Whether there is a commit to compare with (a new repository has no HEAD yet)."""
     if rev == "HEAD":
-        return vcs.head_commit(root) is not None
-    if vcs.commit_of(root, rev) is None:
+        return git.head_commit(root) is not None
+    if git.commit_of(root, rev) is None:
         raise StateError(
             f"unknown revision {rev!r}", hint="fetch it first, e.g. `git fetch origin main`"
         )
@@ -133,17 +131,17 @@ def _cards_to_check(paths: list[str], root: Path, from_index: bool) -> list[str]
     """Cards among `paths`, plus the card of each `.dvc` file among them."""
     cards: dict[str, None] = {}
     for path in paths:
-        if path.endswith(CARD_SUFFIX):
+        if layout.is_card(path):
             cards[path] = None
-        elif path.endswith(".dvc"):
-            sibling = path.removesuffix(".dvc") + CARD_SUFFIX
+        elif layout.is_pointer(path):
+            sibling = layout.card_for(layout.checkpoint_of_pointer(path))
             if (root / sibling).is_file() or from_index:
                 cards[sibling] = None
     return list(cards)
 
 
 def _pointer(card_path: str) -> str:
-    return card_path.removesuffix(CARD_SUFFIX) + ".dvc"
+    return layout.pointer_for(layout.checkpoint_of_card(card_path))
 
 
 def _read(path: Path) -> bytes | None:
@@ -199,7 +197,7 @@ def _parse(text: bytes, path: str, max_bytes: int, validate: bool = True) -> dic
 
 def install(root: Path, force: bool = False) -> Path:
     """Write a native `pre-commit` git hook that runs `dvcckpt check`."""
-    hook = vcs.hooks_path(root) / "pre-commit"
+    hook = git.hooks_path(root) / "pre-commit"
     if hook.exists() and HOOK_MARKER not in hook.read_text(errors="replace") and not force:
         framework = "pre-commit" in hook.read_text(errors="replace")
         raise StateError(

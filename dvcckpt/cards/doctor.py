@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dvcckpt.cards import card, lookup
-from dvcckpt.cards.card import field, is_empty
+from dvcckpt.cards import card, resolve
+from dvcckpt.core.fields import field, is_empty
 from dvcckpt.errors import CardError, DvcckptError
 from dvcckpt.project import Project
 
@@ -59,7 +59,7 @@ class Diagnosis:
 
 def diagnose(project: Project) -> list[Diagnosis]:
     results = []
-    for path in lookup.card_files(project):
+    for path in resolve.card_files(project):
         relative = project.relative(path)
         try:
             data = card.read(path, project.config.card_max_bytes).data

@@ -15,15 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import capture
+from dvcckpt.adapters import capture, git
 from dvcckpt.adapters import dvcrepo as store
-from dvcckpt.adapters import git as vcs
 from dvcckpt.adapters import hashing as digest
 from dvcckpt.cards import card, inputs
-from dvcckpt.core import migrations, naming, schema
+from dvcckpt.core import fields, layout, migrations, naming, schema
 from dvcckpt.core.config import ProjectConfig
 from dvcckpt.errors import StateError, UsageError
-from dvcckpt.project import CARD_SUFFIX, Project, card_path_for
+from dvcckpt.project import Project
 
 KINDS = ("full", "weights", "optimizer", "ema")
 RELATIONS = ("resumed_from", "finetuned_from", "distilled_from")
@@ -61,7 +60,7 @@ def add(
     """Register the checkpoint at `path` with the metadata in `fragment`; returns its card."""
     path = _existing(path)
     project = Project.discover(path)
-    card_file = card_path_for(path)
+    card_file = layout.card_path_for(path)
     if card_file.exists() and not force:
         raise StateError(
             f"{card_file} already exists",
@@ -88,9 +87,9 @@ def add(
     draft["checkpoint"]["serialization"] = migrations.serialization_of(
         path.name, content.names if path.is_dir() else None
     )
-    written = card.write(card_file, card.ordered(draft))
+    written = card.write(card_file, fields.ordered(draft))
     if stage:
-        vcs.stage(project.root, [card_file, pointer.file, path.parent / ".gitignore"])
+        git.stage(project.root, [card_file, pointer.file, path.parent / ".gitignore"])
     return written
 
 
@@ -98,7 +97,7 @@ def _existing(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory", hint="check the checkpoint path")
-    if path.name.endswith((".dvc", CARD_SUFFIX)):
+    if layout.is_pointer(path.name) or layout.is_card(path.name):
         raise UsageError(
             f"{path} is registry metadata, not a checkpoint", hint="pass the data path"
         )
@@ -179,8 +178,8 @@ def _run_fields(config: ProjectConfig, card_data: dict[str, Any]) -> dict[str, A
 
 def _with_placeholders(draft: dict[str, Any]) -> dict[str, Any]:
     meta = {**draft["checkpoint"], "size": 0, "sha256": "0" * 64}
-    meta["dvc"] = {"file": meta["path"] + ".dvc", "md5": "0" * 32, "size": 0}
-    return card.ordered({**draft, "checkpoint": meta})
+    meta["dvc"] = {"file": layout.pointer_for(meta["path"]), "md5": "0" * 32, "size": 0}
+    return fields.ordered({**draft, "checkpoint": meta})
 
 
 def _hashes(
@@ -250,9 +249,9 @@ def _parent(project: Project, item: Any) -> dict[str, Any]:
             f"parent relation {entry.get('relation')!r} is not one of {', '.join(RELATIONS)}",
             hint="for example --parent finetuned_from=NAME",
         )
-    from dvcckpt.cards import lookup
+    from dvcckpt.cards import resolve
 
-    known = lookup.find_by_name(project, str(entry.get("name")))
+    known = resolve.find_by_name(project, str(entry.get("name")))
     if known is not None:
         entry.setdefault("path", known.data["checkpoint"]["path"])
         entry.setdefault("sha256", known.data["checkpoint"]["sha256"])

@@ -7,15 +7,15 @@ pointer go so the data can be garbage-collected.
 
 from __future__ import annotations
 
-from dvcckpt.adapters import capture
-from dvcckpt.adapters import git as vcs
-from dvcckpt.cards import card, lookup
+from dvcckpt.adapters import capture, git
+from dvcckpt.cards import card, resolve
+from dvcckpt.core import layout
 from dvcckpt.errors import StateError
 from dvcckpt.project import Project
 
 
 def retire(project: Project, reference: str, reason: str, keep_pointer: bool = False) -> card.Card:
-    found = lookup.resolve(project, reference)
+    found = resolve.in_work_tree(project, reference)
     assert found.path is not None
     editable = card.read(found.path, project.config.card_max_bytes, editable=True)
     if editable.document.get("tombstone"):
@@ -26,9 +26,9 @@ def retire(project: Project, reference: str, reason: str, keep_pointer: bool = F
         "by": capture.user(project.root),
     }
     written = card.write(found.path, editable.document)
-    pointer = project.root / (found.data["checkpoint"]["path"] + ".dvc")
+    pointer = project.root / layout.pointer_for(found.data["checkpoint"]["path"])
     if not keep_pointer and pointer.exists():
-        vcs.git(
+        git.run_git(
             project.root,
             "rm",
             "--quiet",
@@ -38,5 +38,5 @@ def retire(project: Project, reference: str, reason: str, keep_pointer: bool = F
             project.relative(pointer),
         )
         pointer.unlink()
-    vcs.stage(project.root, [found.path])
+    git.stage(project.root, [found.path])
     return written

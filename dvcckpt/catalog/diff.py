@@ -6,11 +6,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dvcckpt.adapters import git as vcs
-from dvcckpt.cards.card import is_estimate, leaves
-from dvcckpt.catalog.index import Catalog, Version
+from dvcckpt.adapters import git
+from dvcckpt.catalog.index import Index, Version
+from dvcckpt.core import layout
+from dvcckpt.core.fields import is_estimate, leaves
 from dvcckpt.errors import StateError
-from dvcckpt.project import CARD_SUFFIX
 
 SECTIONS = ("params", "data", "seeds", "env", "code", "metrics", "resources")
 
@@ -49,11 +49,11 @@ class Comparison:
         return {"a": self.a, "b": self.b, "changes": [c.as_dict() for c in self.changes]}
 
 
-def resolve(catalog: Catalog, reference: str) -> Version:
+def resolve(catalog: Index, reference: str) -> Version:
     """`NAME`, `NAME@REV` or a checkpoint/card path (optionally `@REV`) -> that card version."""
     name, _, rev = reference.partition("@")
     if not catalog.versions(name=name):
-        by_path = catalog.versions(path=name.removesuffix(CARD_SUFFIX) + CARD_SUFFIX)
+        by_path = catalog.versions(path=layout.card_for(layout.checkpoint_of_card(name)))
         if not by_path or by_path[-1].name is None:
             raise StateError(
                 f"no checkpoint named {reference!r}",
@@ -79,7 +79,7 @@ def compare_cards(
     return changes
 
 
-def compare(catalog: Catalog, a: str, b: str, everything: bool = False) -> list[Comparison]:
+def compare(catalog: Index, a: str, b: str, everything: bool = False) -> list[Comparison]:
     if _is_revision(catalog, a) and _is_revision(catalog, b) and not _is_checkpoint(catalog, a):
         return _compare_revisions(catalog, a, b, everything)
     left, right = resolve(catalog, a), resolve(catalog, b)
@@ -92,8 +92,10 @@ def compare(catalog: Catalog, a: str, b: str, everything: bool = False) -> list[
     ]
 
 
-def _compare_revisions(catalog: Catalog, a: str, b: str, everything: bool) -> list[Comparison]:
-    changed = vcs.git(catalog.root, "diff", "--name-only", "-z", a, b, "--", "*.ckpt.yaml")
+def _compare_revisions(catalog: Index, a: str, b: str, everything: bool) -> list[Comparison]:
+    changed = git.run_git(
+        catalog.root, "diff", "--name-only", "-z", a, b, "--", f"*{layout.CARD_SUFFIX}"
+    )
     in_a, in_b = catalog.reachable([a]), catalog.reachable([b])
     results = []
     for path in filter(None, changed.split("\0")):
@@ -114,16 +116,16 @@ def _compare_revisions(catalog: Catalog, a: str, b: str, everything: bool) -> li
     return results
 
 
-def _at(catalog: Catalog, path: str, commits: set[str]) -> Version | None:
+def _at(catalog: Index, path: str, commits: set[str]) -> Version | None:
     versions = [v for v in catalog.versions(path=path) if v.sha in commits]
     return versions[-1] if versions else None
 
 
-def _is_revision(catalog: Catalog, text: str) -> bool:
-    return vcs.commit_of(catalog.root, text) is not None
+def _is_revision(catalog: Index, text: str) -> bool:
+    return git.commit_of(catalog.root, text) is not None
 
 
-def _is_checkpoint(catalog: Catalog, text: str) -> bool:
+def _is_checkpoint(catalog: Index, text: str) -> bool:
     return bool(catalog.versions(name=text.partition("@")[0]))
 
 

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import git as vcs
+from dvcckpt.adapters import git, yamldoc
 from dvcckpt.adapters import gitlog as history
-from dvcckpt.adapters import yamldoc
 from dvcckpt.errors import CardError, StateError
 
 FORMAT_VERSION = "2"
@@ -136,16 +135,19 @@ class Version:
 
 
 def catalog_path(root: Path) -> Path:
-    common = Path(vcs.git(root, "rev-parse", "--git-common-dir").strip())
+    common = Path(git.run_git(root, "rev-parse", "--git-common-dir").strip())
     common = common if common.is_absolute() else root / common
     return common / "dvcckpt" / "catalog.sqlite"
 
 
-class Catalog:
-    """Query card versions across history; `Catalog(repo).find(...)`, `.log(...)`, `.get(...)`."""
+class Index:
+    """The SQLite index of card versions: maintenance, versions, reachability, raw SQL.
+
+    `dvcckpt.catalog.Catalog` adds the queries (`find`, `log`) on top.
+    """
 
     def __init__(self, repo: str | os.PathLike[str] | None = None, *, refresh: bool = True):
-        self.root = vcs.toplevel(Path(repo) if repo is not None else Path.cwd())
+        self.root = git.toplevel(Path(repo) if repo is not None else Path.cwd())
         self.path = catalog_path(self.root)
         self._connection: sqlite3.Connection | None = None
         self._parent_map: dict[str, list[str]] | None = None
@@ -190,7 +192,7 @@ class Catalog:
             if stored == tips:
                 return Stats(0, 0, 0, 0, time.perf_counter() - start, False)
             old = sorted(set(stored.values()))
-            if vcs.existing_objects(self.root, old) != set(old):
+            if git.existing_objects(self.root, old) != set(old):
                 return self._rebuild_locked()  # an old tip was garbage-collected: start over
             new = sorted(set(tips.values()))
             gone = history.rev_list(self.root, old, new)
@@ -256,7 +258,7 @@ class Catalog:
         if len(args) == 1 and ".." not in args[0]:
             sha = self._tips().get("HEAD") if args[0] == "HEAD" else self._resolve(args[0])
             return self.ancestors(sha) if sha else set()
-        out = vcs.git(self.root, "rev-list", *args, "--", check=False)
+        out = git.run_git(self.root, "rev-list", *args, "--", check=False)
         if not out:
             for arg in args:
                 for end in filter(None, arg.split("..")):
@@ -267,7 +269,7 @@ class Catalog:
         """`sha` and its ancestors, walked through the indexed parent links (no git call)."""
         parents = self.parent_links()
         if sha not in parents:
-            return set(vcs.git(self.root, "rev-list", sha, "--").split())
+            return set(git.run_git(self.root, "rev-list", sha, "--").split())
         seen, stack = {sha}, [sha]
         while stack:
             for parent in parents.get(stack.pop(), ()):
@@ -305,7 +307,7 @@ class Catalog:
         return _stored_tips(self._db())
 
     def _resolve(self, rev: str) -> str:
-        sha = vcs.commit_of(self.root, rev)
+        sha = git.commit_of(self.root, rev)
         if sha is None:
             raise StateError(f"unknown revision {rev!r}", hint="check `git log --oneline --all`")
         return sha
@@ -320,16 +322,6 @@ class Catalog:
                 hint="list checkpoints with `dvcckpt find`",
             )
         return matches[-1]
-
-    def find(self, **options: Any) -> list[Version]:
-        from dvcckpt.catalog import find as query
-
-        return query.run(self, **options)
-
-    def log(self, target: str | None = None, **options: Any) -> Any:
-        from dvcckpt.catalog import log as performance
-
-        return performance.history(self, target, **options)
 
     def sql(self, statement: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return list(self._db().execute(statement, list(params)))
@@ -392,7 +384,7 @@ class Catalog:
         # Blobs are content-addressed: a card already parsed (other branch, rebase) is reused.
         known = {row[0] for row in db.execute("SELECT blob FROM cards")}
         todo = sorted(blobs - known)
-        contents = vcs.read_blobs(self.root, todo)
+        contents = git.read_blobs(self.root, todo)
         for blob in todo:
             row, body = _card_row(blob, contents.get(blob))
             cursor = db.execute(

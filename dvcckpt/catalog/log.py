@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvcckpt.cards.card import field as card_field
-from dvcckpt.cards.card import number
-from dvcckpt.catalog.index import Catalog, Version
+from dvcckpt.catalog.index import Index, Version
+from dvcckpt.core.fields import field as card_field
+from dvcckpt.core.fields import number
 from dvcckpt.errors import StateError, UsageError
 
 CARD_SECTIONS = ("metrics", "resources", "evaluations", "checkpoint", "params", "training", "data")
@@ -47,7 +47,7 @@ def metric_value(card: dict[str, Any], path: str) -> float | None:
 
 
 def history(
-    catalog: Catalog,
+    catalog: Index,
     target: str | None = None,
     *,
     metrics: list[str] | None = None,
@@ -84,7 +84,7 @@ def history(
     return rows[:limit] if limit else rows
 
 
-def _matching(catalog: Catalog, target: str | None) -> list[Version]:
+def _matching(catalog: Index, target: str | None) -> list[Version]:
     live = [v for v in catalog.versions(model=target) if v.status != "D" and v.card is not None]
     if target is None or live:
         return live

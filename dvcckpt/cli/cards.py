@@ -231,10 +231,10 @@ def install_hook_command(force: bool) -> None:
     For teams without the pre-commit framework. Never overwrites another hook
     unless --force is given.
     """
-    from dvcckpt.adapters import git as vcs
+    from dvcckpt.adapters import git
     from dvcckpt.cards import check as hook
 
-    path = hook.install(vcs.toplevel(Path.cwd()), force=force)
+    path = hook.install(git.toplevel(Path.cwd()), force=force)
     click.echo(f"installed {path}")
 
 
@@ -286,12 +286,12 @@ def init_command(directory: Path, project_name: str | None, as_json: bool) -> No
 @click.option("--dry-run", is_flag=True, help="Only list the cards that would be upgraded.")
 def migrate_command(files: tuple[Path, ...], dry_run: bool) -> None:
     """Upgrade cards written under an older card schema (all cards without FILES)."""
-    from dvcckpt.cards import lookup
+    from dvcckpt.cards import resolve
     from dvcckpt.core import migrations
     from dvcckpt.project import Project
 
     project = Project.discover(require_dvc=False)
-    paths = list(files) or lookup.card_files(project)
+    paths = list(files) or resolve.card_files(project)
     changed = migrations.upgrade_files(project, paths, dry_run=dry_run)
     for path, steps in changed:
         click.echo(f"{'would migrate' if dry_run else 'migrated'} {path}: {', '.join(steps)}")

@@ -24,7 +24,7 @@ def catalog_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print statistics as JSON.")
 def catalog_rebuild(as_json: bool) -> None:
     """Index all history from scratch."""
-    from dvcckpt.catalog.index import Catalog
+    from dvcckpt.catalog import Catalog
 
     _print_stats(Catalog(refresh=False).rebuild(), as_json)
 
@@ -33,7 +33,7 @@ def catalog_rebuild(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print statistics as JSON.")
 def catalog_update(as_json: bool) -> None:
     """Index new commits only (repairs itself after a rebase or force-push)."""
-    from dvcckpt.catalog.index import Catalog
+    from dvcckpt.catalog import Catalog
 
     _print_stats(Catalog(refresh=False).update(), as_json)
 
@@ -42,7 +42,7 @@ def catalog_update(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def catalog_status(as_json: bool) -> None:
     """Where the catalog is and what it holds."""
-    from dvcckpt.catalog.index import Catalog
+    from dvcckpt.catalog import Catalog
 
     status = Catalog().status()
     if as_json:
@@ -105,7 +105,7 @@ def log_command(
     checkpoint NAME): commit, date, author, checkpoint, step, the chosen
     metrics and their change against the previous row.
     """
-    from dvcckpt.catalog.index import Catalog
+    from dvcckpt.catalog import Catalog
     from dvcckpt.core.config import load
     from dvcckpt.present import text as render
 
@@ -156,7 +156,7 @@ def log_command(
 @click.option("--csv", "fmt", flag_value="csv", help="Rows as CSV.")
 def find_command(fmt: str | None, **options: Any) -> None:
     """Find checkpoints by metrics, phase, tags, owner and dates."""
-    from dvcckpt.catalog.index import Catalog
+    from dvcckpt.catalog import Catalog
     from dvcckpt.catalog.log import metric_path
     from dvcckpt.core.config import load
     from dvcckpt.present import text as render
@@ -187,8 +187,8 @@ def diff_command(a: str, b: str, all_fields: bool, fmt: str | None) -> None:
     A and B are checkpoint names, NAME@REV, or two revisions (then every card
     that differs between them is compared).
     """
+    from dvcckpt.catalog import Catalog
     from dvcckpt.catalog import diff as comparison
-    from dvcckpt.catalog.index import Catalog
     from dvcckpt.present import text as render
 
     results = comparison.compare(Catalog(), a, b, everything=all_fields)

@@ -40,13 +40,13 @@ def _default_stage(project: Any, stage: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def gate_command(reference: str, stage: str | None, as_json: bool) -> None:
     """Evaluate a checkpoint against the quality gates of a stage (exit 1 if any fails)."""
-    from dvcckpt.cards import resolve as references
+    from dvcckpt.cards import resolve
     from dvcckpt.errors import CheckFailed
     from dvcckpt.present import text as render
     from dvcckpt.promotion import decisions
 
     project = _project()
-    data = references.resolve(project, reference).data
+    data = resolve.reference(project, reference).data
     evaluation = decisions.evaluate(project, data, _default_stage(project, stage))
     if as_json:
         emit_json(evaluation.as_dict())
@@ -130,12 +130,11 @@ def archive_command(reference: str, reason: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print holders and history as JSON.")
 def stages_command(model: str | None, show_history: bool, as_json: bool) -> None:
     """Who holds each stage on the main branch (latest decision in merge order)."""
-    from dvcckpt.catalog.index import Catalog
     from dvcckpt.present import text as render
     from dvcckpt.promotion import stages
 
     project = _project()
-    history = stages.decisions(Catalog(project.root), stages.main_branch(project))
+    history = stages.decisions(project.catalog, stages.main_branch(project))
     if model:
         history = [d for d in history if d.model == model or d.name == model]
     holders = stages.holders(history)
@@ -183,10 +182,10 @@ def report_command(base: str | None, fmt: str, output: str | None) -> None:
 )
 def card_command(reference: str, output: str | None) -> None:
     """Model card (README with Hugging Face front matter) for a checkpoint or MODEL@STAGE."""
-    from dvcckpt.cards import resolve as references
+    from dvcckpt.cards import resolve
     from dvcckpt.present import modelcard
 
-    text = modelcard.render(references.resolve(_project(), reference).data)
+    text = modelcard.render(resolve.reference(_project(), reference).data)
     _write_or_echo(text, output)
 
 

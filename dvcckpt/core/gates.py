@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import yamldoc
-from dvcckpt.cards.card import field, is_empty
-from dvcckpt.cards.card import number as _number
+from dvcckpt.core.fields import field, is_empty
+from dvcckpt.core.fields import number as _number
 from dvcckpt.errors import CardError, ConfigError
 
 GATES_FILE = "gates.yaml"

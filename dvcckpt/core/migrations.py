@@ -80,7 +80,7 @@ def upgrade_files(
     project: Project, paths: list[Path], dry_run: bool = False
 ) -> list[tuple[str, list[str]]]:
     """Migrate the given cards on disk (comments kept) and stage them; returns what changed."""
-    from dvcckpt.adapters import git as vcs
+    from dvcckpt.adapters import git
     from dvcckpt.cards import card
 
     changed = []
@@ -89,7 +89,7 @@ def upgrade_files(
         steps = migrate(current.document) if needs_migration(current.document) else []
         if steps and not dry_run:
             card.write(path, current.document)
-            vcs.stage(project.root, [path])
+            git.stage(project.root, [path])
         if steps:
             changed.append((project.relative(path), steps))
     return changed

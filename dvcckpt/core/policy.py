@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.cards.card import field as field_of
-from dvcckpt.cards.card import is_empty
-from dvcckpt.core import migrations, naming, schema
+from dvcckpt.core import layout, migrations, naming, schema
 from dvcckpt.core.config import ProjectConfig
-from dvcckpt.project import CARD_SUFFIX
+from dvcckpt.core.fields import field as field_of
+from dvcckpt.core.fields import is_empty
 
 # Once committed, these may only grow: existing entries stay exactly as they were.
 APPEND_ONLY = ("evaluations", "decisions", "tags", "artifacts")
@@ -55,13 +54,13 @@ def location_findings(file: str, card: Mapping[str, Any], root: Path) -> list[Fi
     if Path(path).is_absolute() or ".." in Path(path).parts or "\\" in path:
         return [Finding(file, "checkpoint.path", f"{path!r} must be relative, without `..`")]
     findings = []
-    if file != path + CARD_SUFFIX:
+    if file != layout.card_for(path):
         findings.append(
             Finding(
                 file,
                 "checkpoint.path",
                 f"{path!r} does not match the card's location (expected "
-                f"{file.removesuffix(CARD_SUFFIX)!r})",
+                f"{layout.checkpoint_of_card(file)!r})",
             )
         )
     target = root / path
@@ -79,7 +78,7 @@ def pointer_findings(
 ) -> list[Finding]:
     """The card's hashes agree with its `.dvc` file, which is staged or committed."""
     meta = card["checkpoint"]
-    expected = f"{meta['path']}.dvc"
+    expected = layout.pointer_for(meta["path"])
     if meta["dvc"]["file"] != expected:
         return [
             Finding(

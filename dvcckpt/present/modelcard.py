@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from dvcckpt.adapters import yamldoc
-from dvcckpt.cards.card import leaves
-from dvcckpt.cards.card import number as metric_number
 from dvcckpt.core import resources
+from dvcckpt.core.fields import leaves
+from dvcckpt.core.fields import number as metric_number
 from dvcckpt.present.text import number, table
 
 

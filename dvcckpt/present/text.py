@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dvcckpt.cards.card import is_estimate, leaves
+from dvcckpt.core import layout
+from dvcckpt.core.fields import is_estimate, leaves
 
 _IDENTITY = ("schema", "name", "model", "checkpoint")
 _LIST_SECTIONS = ("parents", "artifacts", "evaluations", "decisions")
@@ -142,7 +143,7 @@ def doctor_table(results: Any, fix_for: Any) -> str:
             lines.extend(f"  - {name}: {fix_for(name)}" for name in result.missing)
         else:
             lines.append(f"{result.name} ({result.card}): complete")
-    cards = [r for r in results if r.card.endswith(".ckpt.yaml")]
+    cards = [r for r in results if layout.is_card(r.card)]
     complete = sum(1 for r in cards if not r.missing and not r.error)
     lines.append(f"{complete} of {len(cards)} card(s) have every recommended field")
     return "\n".join(lines)

@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dvcckpt.adapters import capture
-from dvcckpt.adapters import git as vcs
-from dvcckpt.cards import card, lookup
-from dvcckpt.catalog.index import Catalog
+from dvcckpt.adapters import capture, git
+from dvcckpt.cards import card, resolve
 from dvcckpt.core import gates
 from dvcckpt.core.gates import GateResult
 from dvcckpt.errors import CheckFailed, UsageError
@@ -43,7 +41,7 @@ def evaluate(project: Project, data: dict[str, Any], stage: str) -> Evaluation:
     _check_stage(project, stage)
     rules = gates.rules_for(gates.load(project.root), data["model"], stage)
     holder = stages.holder_version_card(
-        Catalog(project.root), stages.main_branch(project), data["model"], stage
+        project.catalog, stages.main_branch(project), data["model"], stage
     )
     if holder is not None and holder.get("name") == data["name"]:
         holder = None  # re-evaluating the holder itself: nothing to regress against
@@ -55,7 +53,7 @@ def evaluate(project: Project, data: dict[str, Any], stage: str) -> Evaluation:
 
 def promote(project: Project, reference: str, stage: str, rationale: str,
             override_reason: str | None = None) -> tuple[card.Card, Evaluation]:  # fmt: skip
-    target = lookup.resolve(project, reference)
+    target = resolve.in_work_tree(project, reference)
     data = target.data
     evaluation = evaluate(project, data, stage)
     problems = [
@@ -88,7 +86,7 @@ def record(
     """A rejection or an archiving decision, with the reason."""
     if stage is not None:
         _check_stage(project, stage)
-    target = lookup.resolve(project, reference)
+    target = resolve.in_work_tree(project, reference)
     decision: dict[str, Any] = {"verdict": verdict, **({"stage": stage} if stage else {})}
     decision.update(_who_and_when(project))
     decision["reason"] = reason
@@ -123,7 +121,7 @@ def _who_and_when(project: Project) -> dict[str, Any]:
 def _gates_blob(project: Project) -> str | None:
     """Git blob id of the gates.yaml used: the exact rules stay retrievable from history."""
     path = project.root / gates.GATES_FILE
-    return vcs.git(project.root, "hash-object", str(path)).strip() if path.is_file() else None
+    return git.run_git(project.root, "hash-object", str(path)).strip() if path.is_file() else None
 
 
 def _append(project: Project, target: card.Card, decision: dict[str, Any]) -> card.Card:
@@ -139,5 +137,5 @@ def _append(project: Project, target: card.Card, decision: dict[str, Any]) -> ca
     else:
         existing.append(decision)
     written = card.write(target.path, editable.document)
-    vcs.stage(project.root, [target.path])
+    git.stage(project.root, [target.path])
     return written

@@ -14,9 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import atomic, yamldoc
-from dvcckpt.adapters import git as vcs
-from dvcckpt.catalog.index import Catalog
+from dvcckpt.adapters import atomic, git, yamldoc
 from dvcckpt.errors import UsageError
 from dvcckpt.project import Project
 from dvcckpt.promotion import stages
@@ -28,9 +26,9 @@ DVC_YAML = "dvc.yaml"
 def register(project: Project, dry_run: bool = False) -> list[str]:
     """Create the missing tags (and registration commits); returns what was (or would be) done."""
     branch = stages.main_branch(project)
-    if vcs.current_branch(project.root) != branch:
+    if git.current_branch(project.root) != branch:
         raise UsageError(f"run `dvcckpt tag` on {branch}", hint=f"git switch {branch} && git pull")
-    catalog = Catalog(project.root)
+    catalog = project.catalog
     existing = _existing_tags(project.root)
     versions = _versions(existing)
     done: list[str] = []
@@ -93,7 +91,7 @@ def _tag(
     existing: dict[str, str],
 ) -> None:
     if not dry_run:
-        vcs.git(project.root, "tag", "-a", tag, "-m", message, f"{target}^{{commit}}")
+        git.run_git(project.root, "tag", "-a", tag, "-m", message, f"{target}^{{commit}}")
     existing[tag] = message
     done.append(f"{'would tag' if dry_run else 'tagged'} {tag}")
 
@@ -109,8 +107,8 @@ def _registration_commit(project: Project, model: str, card: dict[str, Any]) -> 
     }
     path = project.root / DVC_YAML
     if _merge_dvc_yaml(path, {model: entry}):
-        vcs.git(project.root, "add", "--", DVC_YAML)
-        vcs.git(
+        git.run_git(project.root, "add", "--", DVC_YAML)
+        git.run_git(
             project.root,
             "commit",
             "--quiet",
@@ -119,11 +117,11 @@ def _registration_commit(project: Project, model: str, card: dict[str, Any]) -> 
             "--",
             DVC_YAML,
         )
-    return vcs.head_commit(project.root) or "HEAD"
+    return git.head_commit(project.root) or "HEAD"
 
 
 def _existing_tags(root: Path) -> dict[str, str]:
-    out = vcs.git(
+    out = git.run_git(
         root, "for-each-ref", "--format=%(refname:short)%00%(contents:subject)", "refs/tags"
     )
     return dict(line.split("\0", 1) for line in out.splitlines() if "\0" in line)

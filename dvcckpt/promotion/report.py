@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvcckpt.adapters import git as vcs
-from dvcckpt.cards.card import field as card_field
-from dvcckpt.cards.card import leaves
-from dvcckpt.cards.card import number as metric_number
-from dvcckpt.catalog.index import Catalog, Version
+from dvcckpt.adapters import git
+from dvcckpt.catalog import Catalog, Version
 from dvcckpt.core import gates
+from dvcckpt.core.fields import field as card_field
+from dvcckpt.core.fields import leaves
+from dvcckpt.core.fields import number as metric_number
 from dvcckpt.errors import ConfigError
 from dvcckpt.present.text import number, table
 from dvcckpt.project import Project
@@ -49,7 +49,7 @@ class Report:
 
 
 def build(project: Project, base: str | None = None) -> Report:
-    catalog = Catalog(project.root)
+    catalog = project.catalog
     base = base or stages.main_branch(project)
     on_branch = catalog.reachable([f"{base}..HEAD"])
     in_base = catalog.reachable([base])
@@ -78,7 +78,7 @@ def build(project: Project, base: str | None = None) -> Report:
         )
         _attach_gates(project, entry)
         entries.append(entry)
-    head = vcs.git(project.root, "rev-parse", "--short", "HEAD").strip()
+    head = git.run_git(project.root, "rev-parse", "--short", "HEAD").strip()
     return Report(base, head, reference_stage, entries)
 
 
@@ -145,7 +145,7 @@ def _node(name: str) -> str:
 
 
 def markdown(report: Report, project: Project) -> str:
-    catalog = Catalog(project.root)
+    catalog = project.catalog
     out = [MARKER, f"## dvcckpt report: `{report.base}..{report.head}`", ""]
     if not report.entries:
         return "\n".join([*out, "No checkpoint cards were added or changed on this branch.", ""])

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dvcckpt.adapters import git as vcs
+from dvcckpt.adapters import git
 from dvcckpt.cards.card import Card
-from dvcckpt.catalog.index import Catalog
+from dvcckpt.catalog import Catalog
 from dvcckpt.errors import StateError, UsageError
 from dvcckpt.project import Project
 
@@ -41,14 +41,14 @@ def main_branch(project: Project) -> str:
     if project.config.main_branch:
         return project.config.main_branch
     for candidate in ("main", "master"):
-        if vcs.commit_of(project.root, f"refs/heads/{candidate}"):
+        if git.commit_of(project.root, f"refs/heads/{candidate}"):
             return candidate
     return "HEAD"
 
 
 def decisions(catalog: Catalog, branch: str) -> list[Decision]:
     """Every decision on `branch`, in the order it reached the branch."""
-    mainline = vcs.git(
+    mainline = git.run_git(
         catalog.root, "rev-list", "--first-parent", "--reverse", branch, "--", check=False
     ).split()
     order = _arrival(catalog, mainline)
@@ -113,7 +113,7 @@ def holder_card(project: Project, model_or_name: str, stage: str) -> Card:
         raise UsageError(
             f"unknown stage {stage!r}", hint=f"stages: {', '.join(project.config.stages)}"
         )
-    catalog = Catalog(project.root)
+    catalog = project.catalog
     model = _model_of(catalog, model_or_name)
     card = holder_version_card(catalog, main_branch(project), model, stage)
     if card is None:

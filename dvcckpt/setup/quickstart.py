@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dvcckpt.adapters import dvcrepo as store
-from dvcckpt.adapters import git as vcs
+from dvcckpt.adapters import git
 from dvcckpt.cards import card
-from dvcckpt.core import config, resources
+from dvcckpt.core import config, layout, resources
 from dvcckpt.errors import StateError, UsageError
 from dvcckpt.setup import demo
 
@@ -29,11 +29,11 @@ def run(directory: Path, epochs: int, seed: int, echo: Callable[[str], None]) ->
     echo(f"creating a git + DVC repository in {root}")
     _init_repository(root)
     _write_project(root, epochs, seed)
-    vcs.git(root, "add", "--all")
-    vcs.git(root, "commit", "--quiet", "-m", "Set up quickstart project")
+    git.run_git(root, "add", "--all")
+    git.run_git(root, "commit", "--quiet", "-m", "Set up quickstart project")
     echo(f"training {epochs} epochs (seed {seed}), registering a checkpoint per epoch")
     _train(root, echo)
-    cards = sorted(root.glob(f"models/sentiment/*{'.ckpt.yaml'}"))
+    cards = sorted(root.glob(f"models/sentiment/*{layout.CARD_SUFFIX}"))
     pushed = store.push(root, [_checkpoint_of(c) for c in cards])
     echo(f"pushed {pushed} file(s) to the local DVC remote {root / REMOTE_DIR}")
     recorded = [card.read(c) for c in cards]
@@ -60,11 +60,11 @@ def _new_directory(directory: Path) -> Path:
 
 
 def _init_repository(root: Path) -> None:
-    vcs.git(root, "init", "--quiet", "--initial-branch=main")
-    if not vcs.config_value(root, "user.email"):
+    git.run_git(root, "init", "--quiet", "--initial-branch=main")
+    if not git.config_value(root, "user.email"):
         # A fresh machine may have no git identity; commits need one.
-        vcs.git(root, "config", "user.name", "dvcckpt quickstart")
-        vcs.git(root, "config", "user.email", "quickstart@dvcckpt.invalid")
+        git.run_git(root, "config", "user.name", "dvcckpt quickstart")
+        git.run_git(root, "config", "user.email", "quickstart@dvcckpt.invalid")
     store.init(root)
     store.set_remote(root, "local", {"url": str(root / REMOTE_DIR)}, {}, default=True)
 
@@ -98,7 +98,7 @@ def _train(root: Path, echo: Callable[[str], None]) -> None:
 
 
 def _checkpoint_of(card_file: Path) -> Path:
-    return card_file.with_name(card_file.name.removesuffix(".ckpt.yaml"))
+    return layout.checkpoint_path_of_card(card_file)
 
 
 def _summary(cards: list[card.Card]) -> str:

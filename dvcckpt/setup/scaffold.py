@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import dvcrepo as store
-from dvcckpt.adapters import git as vcs
-from dvcckpt.adapters import yamldoc
+from dvcckpt.adapters import git, yamldoc
 from dvcckpt.core import config, resources
 from dvcckpt.errors import ConfigError, StateError
 
@@ -42,11 +41,11 @@ def init(directory: Path, project_name: str | None = None) -> list[Action]:
     root.mkdir(parents=True, exist_ok=True)
     actions = []
     if not (root / ".git").exists():
-        vcs.git(root, "init", "--quiet")
+        git.run_git(root, "init", "--quiet")
         actions.append(Action(".git", "initialised"))
-    elif vcs.toplevel(root) != root:
+    elif git.toplevel(root) != root:
         raise StateError(
-            f"{root} is inside the git repository {vcs.toplevel(root)}",
+            f"{root} is inside the git repository {git.toplevel(root)}",
             hint="run `dvcckpt init` at the repository root",
         )
     if not (root / ".dvc").is_dir():

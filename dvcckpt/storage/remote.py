@@ -32,9 +32,9 @@ from urllib.parse import urlparse
 
 from dvcckpt.adapters import dvcrepo as store
 from dvcckpt.cards import card as card_module
-from dvcckpt.cards import lookup
-from dvcckpt.cards import resolve as references
+from dvcckpt.cards import resolve as resolver
 from dvcckpt.cards.card import Card
+from dvcckpt.core import layout
 from dvcckpt.errors import CheckFailed, StateError, UsageError
 from dvcckpt.project import Project
 
@@ -73,13 +73,13 @@ class Checkpoint:
             sha256=str(meta["sha256"]),
             size=int(meta.get("size") or 0),
             md5=str(dvc.get("md5", "")),
-            dvc_file=str(dvc.get("file") or f"{meta['path']}.dvc"),
+            dvc_file=str(dvc.get("file") or layout.pointer_for(meta["path"])),
         )
 
 
 def resolve(project: Project, reference: str) -> Card:
     """NAME, a path, NAME@REV, or NAME@STAGE / MODEL@STAGE (storage needs only path and hashes)."""
-    return references.resolve(project, reference, full_validation=False)
+    return resolver.reference(project, reference, full_validation=False)
 
 
 def select(
@@ -106,7 +106,8 @@ def select(
 def _work_tree_cards(project: Project) -> list[Card]:
     limit = project.config.card_max_bytes
     return [
-        card_module.read(path, limit, full_validation=False) for path in lookup.card_files(project)
+        card_module.read(path, limit, full_validation=False)
+        for path in resolver.card_files(project)
     ]
 
 
@@ -449,7 +450,7 @@ def _out_key(project: Project, ckpt: Checkpoint) -> str:
 def _pointer_out(project: Project, ckpt: Checkpoint) -> dict[str, Any]:
     """The `.dvc` output for this card's version (version-aware remotes record versions there)."""
     dvc_file = project.inside(ckpt.dvc_file)
-    if not dvc_file.name.endswith(".dvc") or not dvc_file.is_file():
+    if not layout.is_pointer(dvc_file.name) or not dvc_file.is_file():
         return {}
     out = store.read_out(dvc_file)
     if out.get("md5") not in (None, ckpt.md5):
@@ -662,7 +663,7 @@ def pull(
 def _require_pointer(project: Project, ckpt: Checkpoint) -> None:
     """Pulling into the work tree needs the work tree to track this very version."""
     dvc_file = project.inside(ckpt.dvc_file)
-    if not dvc_file.name.endswith(".dvc"):
+    if not layout.is_pointer(dvc_file.name):
         return  # a pipeline output (dvc.yaml): DVC resolves the output path itself
     out = store.read_out(dvc_file) if dvc_file.is_file() else None
     if out is None or out.get("md5") not in (None, ckpt.md5):

@@ -1,0 +1,256 @@
+"""The `find` query language: tokens, a recursive-descent parser and its syntax tree.
+
+    metrics.test.macro_f1 >= 0.85 and (phase == "finetune" or "baseline" in tags)
+
+Fields are dotted card paths (`metrics.dev.macro_f1`) or shortcuts (`phase`,
+`step`, `tags`, `owner`...). Operators: == != < <= > >=, `in`, `not in`, and,
+or, not, parentheses. Literals: numbers, "strings", dates (2026-01-05),
+true/false/null and [lists]. Parsing is a recursive descent over tokens; the
+result compiles to a parameterised SQL expression on `json_extract`, so
+filtering runs inside SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from dvcckpt.errors import UsageError
+
+SHORTCUTS = {
+    "phase": "checkpoint.phase",
+    "kind": "checkpoint.kind",
+    "step": "checkpoint.step",
+    "epoch": "checkpoint.epoch",
+    "created_at": "checkpoint.created_at",
+    "created": "checkpoint.created_at",
+    "sha256": "checkpoint.sha256",
+    "size": "checkpoint.size",
+    "owner": "run.owner",
+    "task": "run.task",
+    "run": "run.name",
+    "group": "run.group",
+    "dataset": "data.dataset",
+    "seed": "seeds.seed",
+}
+_TOKEN = re.compile(
+    r"""(?P<space>\s+)
+      | (?P<date>\d{4}-\d{2}-\d{2}(?:T[0-9:.]+Z?)?)(?![\w.])
+      | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.])
+      | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+      | (?P<op>==|!=|<=|>=|<|>|=)
+      | (?P<punct>[()\[\],])
+      | (?P<word>[A-Za-z_][A-Za-z0-9_.\-]*)
+    """,
+    re.X,
+)
+_KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    column: int  # 1-based, for error messages
+
+
+@dataclass(frozen=True)
+class Field:
+    path: str
+
+    def json_path(self) -> str:
+        return "$" + "".join(f'."{part}"' for part in self.parts())
+
+    def parts(self) -> list[str]:
+        return SHORTCUTS.get(self.path, self.path).split(".")
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True)
+class ListLiteral:
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str
+    left: Any
+    right: Any
+
+
+@dataclass(frozen=True)
+class Logical:
+    op: str  # and / or
+    parts: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Any
+
+
+class QuerySyntaxError(UsageError):
+    def __init__(self, expression: str, column: int, message: str) -> None:
+        super().__init__(
+            f"--where: syntax error at column {column}: {message}",
+            hint="for example --where 'metrics.test.macro_f1 >= 0.85 and \"baseline\" in tags'",
+            details=[expression, " " * (column - 1) + "^"],
+        )
+        self.column = column
+
+
+def tokenize(expression: str) -> list[Token]:
+    tokens, position = [], 0
+    while position < len(expression):
+        match = _TOKEN.match(expression, position)
+        if match is None:
+            raise QuerySyntaxError(expression, position + 1, f"unexpected {expression[position]!r}")
+        kind = match.lastgroup or ""
+        text = match.group()
+        if kind == "word" and text.lower() in _KEYWORDS:
+            kind = text.lower()
+        if kind != "space":
+            tokens.append(Token(kind, text, position + 1))
+        position = match.end()
+    tokens.append(Token("end", "", len(expression) + 1))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        self.tokens = tokenize(expression)
+        self.index = 0
+
+    def parse(self) -> Any:
+        node = self._or()
+        if self._peek().kind != "end":
+            self._fail("expected `and`, `or` or the end of the expression")
+        return node
+
+    def _peek(self) -> Token:
+        return self.tokens[self.index]
+
+    def _take(self, *kinds: str) -> Token | None:
+        if self._peek().kind in kinds or self._peek().text in kinds:
+            self.index += 1
+            return self.tokens[self.index - 1]
+        return None
+
+    def _fail(self, message: str) -> Any:
+        token = self._peek()
+        found = "the end" if token.kind == "end" else repr(token.text)
+        raise QuerySyntaxError(self.expression, token.column, f"{message}, found {found}")
+
+    def _or(self) -> Any:
+        parts = [self._and()]
+        while self._take("or"):
+            parts.append(self._and())
+        return parts[0] if len(parts) == 1 else Logical("or", tuple(parts))
+
+    def _and(self) -> Any:
+        parts = [self._not()]
+        while self._take("and"):
+            parts.append(self._not())
+        return parts[0] if len(parts) == 1 else Logical("and", tuple(parts))
+
+    def _not(self) -> Any:
+        if self._take("not"):
+            return Not(self._not())
+        return self._comparison()
+
+    def _comparison(self) -> Any:
+        left = self._operand()
+        if op := self._take("op"):
+            return Compare("==" if op.text == "=" else op.text, left, self._operand())
+        if self._take("in"):
+            return Compare("in", left, self._operand())
+        if self._peek().kind == "not" and self.tokens[self.index + 1].kind == "in":
+            self.index += 2
+            return Not(Compare("in", left, self._operand()))
+        return left
+
+    def _operand(self) -> Any:
+        token = self._peek()
+        if self._take("("):
+            node = self._or()
+            if not self._take(")"):
+                self._fail("expected `)`")
+            return node
+        if self._take("["):
+            return ListLiteral(tuple(self._list_items()))
+        if token.kind in ("number", "string", "date", "true", "false", "null"):
+            self.index += 1
+            return Literal(_literal(token))
+        if token.kind == "word":
+            self.index += 1
+            return Field(token.text)
+        return self._fail("expected a field, a value or `(`")
+
+    def _list_items(self) -> list[Any]:
+        items: list[Any] = []
+        while not self._take("]"):
+            token = self._peek()
+            if token.kind not in ("number", "string", "date", "true", "false", "null"):
+                self._fail("expected a value in the list")
+            self.index += 1
+            items.append(_literal(token))
+            if not self._take(",") and self._peek().text != "]":
+                self._fail("expected `,` or `]`")
+        return items
+
+
+def _literal(token: Token) -> Any:
+    if token.kind == "number":
+        value = float(token.text)
+        return int(value) if value.is_integer() and "." not in token.text else value
+    if token.kind == "string":
+        return re.sub(r"\\(.)", r"\1", token.text[1:-1])
+    return {"true": True, "false": False, "null": None}.get(token.kind, token.text)
+
+
+def parse(expression: str) -> Any:
+    return _Parser(expression).parse()
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: Field
+    descending: bool
+
+
+def sort_keys(spec: str | None) -> list[SortKey]:
+    keys = []
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        descending = part.startswith("-")
+        name = part.lstrip("-+")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", name):
+            raise UsageError(f"--sort: {part!r} is not a field", hint="e.g. --sort -metrics.dev.f1")
+        keys.append(SortKey(Field(name), descending))
+    return keys
+
+
+def parse_top(text: str | None) -> tuple[int | None, float | None]:
+    """`5` -> (5, None); `10%` -> (None, 10.0)."""
+    if text is None:
+        return None, None
+    try:
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 < percent <= 100:
+                raise ValueError
+            return None, percent
+        count = int(text)
+        if count < 1:
+            raise ValueError
+        return count, None
+    except ValueError:
+        raise UsageError(
+            f"--top {text!r}: expected a count or a percentage",
+            hint="for example --top 5 or --top 10%",
+        ) from None
