@@ -1,16 +1,22 @@
-"""The repository a command works in: git work tree, DVC root and configuration."""
+"""The repository a command works in: git work tree, DVC root, its policy files and catalog.
+
+Policy files are `dvcckpt.yaml` (settings, validated into `core.config.ProjectConfig`)
+and `gates.yaml` (quality gates, evaluated by `core.gates`); both are read here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from dvcckpt.adapters import git
+from dvcckpt.adapters import git, yamldoc
 from dvcckpt.core import config as config_module
-from dvcckpt.core.config import ProjectConfig
-from dvcckpt.errors import StateError, UsageError
+from dvcckpt.core import schema
+from dvcckpt.core.config import CONFIG_FILE, ProjectConfig
+from dvcckpt.core.gates import GATES_FILE
+from dvcckpt.errors import CardError, ConfigError, StateError, UsageError
 
 if TYPE_CHECKING:
     from dvcckpt.catalog import Catalog
@@ -34,7 +40,7 @@ class Project:
                     hint=f"run `dvc init` in {root}",
                 )
             dvc_root = root
-        return cls(root=root, dvc_root=dvc_root, config=config_module.load(root))
+        return cls(root=root, dvc_root=dvc_root, config=load_config(root))
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -67,6 +73,42 @@ class Project:
                 hint="card paths are relative to the repository root, without `..`",
             )
         return candidate
+
+
+def load_config(root: Path) -> ProjectConfig:
+    """The configuration of the repository at `root` (defaults if it has no file)."""
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        return ProjectConfig(project=config_module.default_project_name(root))
+    document = _policy_document(path)
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings", hint=config_module.HINT)
+    schema.validate_config(document, str(path))
+    return config_module.from_document(document, path)
+
+
+def load_gates(root: Path) -> dict[str, Any]:
+    """The validated gates document of the repository (ConfigError if absent or invalid)."""
+    path = root / GATES_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{path} does not exist", hint="`dvcckpt init` writes an example gates.yaml"
+        )
+    document = _policy_document(path)
+    problems = schema.problems(document if isinstance(document, dict) else {}, "gates.v1")
+    if problems or not isinstance(document, dict):
+        raise ConfigError(
+            f"{path}: {problems[0] if problems else 'expected a mapping'}",
+            hint="see the gates schema: `dvcckpt schema --gates`",
+        )
+    return document
+
+
+def _policy_document(path: Path) -> Any:
+    try:
+        return yamldoc.load_fast(yamldoc.read_text(path), str(path))
+    except CardError as exc:
+        raise ConfigError(exc.message, exc.hint) from exc
 
 
 def _dvc_root(start: Path, git_root: Path) -> Path | None:

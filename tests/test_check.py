@@ -174,9 +174,9 @@ def test_init_scaffolds_idempotently_and_merges_pre_commit_config(tmp_path: Path
 
 def test_init_config_and_gates_templates_are_valid(tmp_path: Path, cli) -> None:
     assert cli("init", str(tmp_path / "p")).code == 0
-    from dvcckpt.core import config
+    from dvcckpt.project import load_config
 
-    loaded = config.load(tmp_path / "p")
+    loaded = load_config(tmp_path / "p")
     assert loaded.project == "p" and loaded.primary_metric == "dev.macro_f1"
     gates = yaml.safe_load((tmp_path / "p/gates.yaml").read_text())
     assert [r["name"] for r in gates["gates"][0]["rules"]][:2] == [

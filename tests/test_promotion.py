@@ -17,6 +17,7 @@ import yaml
 from dvcckpt.cards import card
 from dvcckpt.core import gates
 from dvcckpt.errors import ConfigError
+from dvcckpt.project import load_gates
 from tests.conftest import git, write_checkpoint
 
 SEED_GATES = """\
@@ -140,7 +141,7 @@ def test_gates_file_is_validated(tmp_path: Path) -> None:
         "version: 1\ngates:\n  - stage: production\n    rules:\n      - {name: x, op: '>='}\n"
     )
     with pytest.raises(ConfigError, match=r"gates\.yaml"):
-        gates.load(tmp_path)
+        load_gates(tmp_path)
 
 
 # -- promotions in a real repository ---------------------------------------------------

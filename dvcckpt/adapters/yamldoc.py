@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dvcckpt.core.limits import DEFAULT_MAX_BYTES
 from dvcckpt.errors import CardError
 
-DEFAULT_MAX_BYTES = 1 << 20
 _ALLOWED_TAGS = {
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
 }

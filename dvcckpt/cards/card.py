@@ -15,6 +15,7 @@ from typing import Any
 
 from dvcckpt.adapters import atomic, yamldoc
 from dvcckpt.core import schema
+from dvcckpt.core.limits import DEFAULT_MAX_BYTES
 from dvcckpt.errors import CardError, StateError
 
 HEADER = f"# yaml-language-server: $schema={schema.SCHEMA_URL}"
@@ -43,7 +44,7 @@ class Card:
 
 def read(
     path: Path,
-    max_bytes: int = yamldoc.DEFAULT_MAX_BYTES,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     editable: bool = False,
     full_validation: bool = True,
 ) -> Card:

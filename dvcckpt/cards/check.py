@@ -21,6 +21,7 @@ from dvcckpt.core.config import CONFIG_FILE, ProjectConfig
 from dvcckpt.core.gates import GATES_FILE
 from dvcckpt.core.policy import Finding
 from dvcckpt.errors import CardError, ConfigError, StateError
+from dvcckpt.project import load_config, load_gates
 
 HOOK_MARKER = "# installed by dvcckpt install-hook"
 
@@ -88,7 +89,7 @@ def check(
 
 def _config(root: Path, report: Report) -> ProjectConfig:
     try:
-        return config_module.load(root)
+        return load_config(root)
     except ConfigError as exc:
         report.findings.append(
             Finding(CONFIG_FILE, "", exc.message.removeprefix(f"{root / CONFIG_FILE}: "))
@@ -98,10 +99,9 @@ def _config(root: Path, report: Report) -> ProjectConfig:
 
 def _gates_findings(root: Path) -> list[Finding]:
     """A broken gates.yaml would only surface at promotion time; catch it at commit time."""
-    from dvcckpt.core import gates
 
     try:
-        gates.load(root)
+        load_gates(root)
     except ConfigError as exc:
         return [Finding(GATES_FILE, "", exc.message.removeprefix(f"{root / GATES_FILE}: "))]
     return []
@@ -167,12 +167,14 @@ def _check_card(
     findings = policy.schema_findings(path, card)
     if findings:
         return findings  # later rules assume a schema-valid card
-    findings += policy.location_findings(path, card, root)
+    findings += policy.location_findings(path, card) + _symlink_findings(path, card, root)
     findings += policy.naming_findings(path, card, config)
     findings += policy.required_findings(path, card, config)
     findings += policy.tombstone_findings(path, card)
     if card.get("tombstone") is None:
-        findings += policy.pointer_findings(path, card, pointer, pointer_staged)
+        findings += policy.pointer_findings(
+            path, card, _pointer_document(pointer, path), pointer_staged
+        )
     if committed is not None:
         try:
             previous = _parse(committed, path, config.card_max_bytes, validate=False)
@@ -180,6 +182,30 @@ def _check_card(
         except CardError:
             pass  # the committed version was unreadable; nothing trustworthy to compare with
     return findings
+
+
+def _symlink_findings(file: str, card: dict[str, Any], root: Path) -> list[Finding]:
+    path = str(card["checkpoint"]["path"])
+    if Path(path).is_absolute() or ".." in Path(path).parts:
+        return []  # policy.location_findings reports it
+    target = root / path
+    if target.is_symlink() and not target.resolve().is_relative_to(root.resolve()):
+        return [
+            Finding(
+                file, "checkpoint.path", f"{path!r} is a symlink leading outside the repository"
+            )
+        ]
+    return []
+
+
+def _pointer_document(content: bytes | None, card_path: str) -> Any:
+    """The parsed `.dvc` file: None if missing, `{}` if unreadable (policy reports both)."""
+    if content is None:
+        return None
+    try:
+        return yamldoc.load_fast(content.decode("utf-8", "replace"), _pointer(card_path))
+    except CardError:
+        return {}
 
 
 def _parse(text: bytes, path: str, max_bytes: int, validate: bool = True) -> dict[str, Any]:

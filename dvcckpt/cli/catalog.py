@@ -106,11 +106,11 @@ def log_command(
     metrics and their change against the previous row.
     """
     from dvcckpt.catalog import Catalog
-    from dvcckpt.core.config import load
     from dvcckpt.present import text as render
+    from dvcckpt.project import load_config
 
     catalog = Catalog()
-    chosen = list(metrics) or [m for m in [load(catalog.root).primary_metric] if m]
+    chosen = list(metrics) or [m for m in [load_config(catalog.root).primary_metric] if m]
     rows = catalog.log(target, metrics=chosen, rev=rev, all_refs=all_refs, limit=limit)
     if plot_to is not None:
         from dvcckpt.present import plot
@@ -158,11 +158,11 @@ def find_command(fmt: str | None, **options: Any) -> None:
     """Find checkpoints by metrics, phase, tags, owner and dates."""
     from dvcckpt.catalog import Catalog
     from dvcckpt.catalog.log import metric_path
-    from dvcckpt.core.config import load
     from dvcckpt.present import text as render
+    from dvcckpt.project import load_config
 
     catalog = Catalog()
-    primary = load(catalog.root).primary_metric
+    primary = load_config(catalog.root).primary_metric
     columns = [metric_path(primary)] if primary else []
     for spec in filter(None, [options.get("by"), *(options.get("sort") or "").split(",")]):
         field = spec.strip().lstrip("-+")

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import yamldoc
 from dvcckpt.core import naming
-from dvcckpt.errors import CardError, ConfigError
+from dvcckpt.core.limits import DEFAULT_MAX_BYTES
 
 CONFIG_FILE = "dvcckpt.yaml"
 DEFAULT_STAGES = ("dev", "staging", "production")
@@ -33,7 +32,7 @@ class ProjectConfig:
     stages: tuple[str, ...] = DEFAULT_STAGES
     require_previous_stage: bool = False
     main_branch: str | None = None
-    card_max_bytes: int = yamldoc.DEFAULT_MAX_BYTES
+    card_max_bytes: int = DEFAULT_MAX_BYTES
     source: Path | None = None
 
 
@@ -42,27 +41,11 @@ def default_project_name(root: Path) -> str:
     return cleaned or "project"
 
 
-def load(root: Path) -> ProjectConfig:
-    """The configuration of the repository at `root` (defaults if it has no file)."""
-    path = root / CONFIG_FILE
-    if not path.is_file():
-        return ProjectConfig(project=default_project_name(root))
-    try:
-        document = yamldoc.load_fast(yamldoc.read_text(path), str(path))
-    except CardError as exc:
-        raise ConfigError(exc.message, exc.hint) from exc
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings", hint=_HINT)
-    from dvcckpt.core import schema
-
-    schema.validate_config(document, str(path))
-    return _from_document(document, path)
+HINT = "see `dvcckpt schema --config` for the settings dvcckpt.yaml accepts"
 
 
-_HINT = "see `dvcckpt schema --config` for the settings dvcckpt.yaml accepts"
-
-
-def _from_document(doc: dict[str, Any], path: Path) -> ProjectConfig:
+def from_document(doc: dict[str, Any], path: Path) -> ProjectConfig:
+    """Settings from a validated `dvcckpt.yaml` document."""
     names = doc.get("naming", {})
     required = doc.get("required", {})
     config = ProjectConfig(
@@ -78,7 +61,7 @@ def _from_document(doc: dict[str, Any], path: Path) -> ProjectConfig:
         stages=tuple(doc.get("stages", DEFAULT_STAGES)),
         require_previous_stage=doc.get("promotion", {}).get("require_previous_stage", False),
         main_branch=doc.get("promotion", {}).get("main_branch"),
-        card_max_bytes=doc.get("card_max_bytes", yamldoc.DEFAULT_MAX_BYTES),
+        card_max_bytes=doc.get("card_max_bytes", DEFAULT_MAX_BYTES),
         source=path,
     )
     # Surface pattern mistakes now rather than at the first `add`.

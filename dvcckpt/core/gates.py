@@ -10,13 +10,10 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import yamldoc
 from dvcckpt.core.fields import field, is_empty
 from dvcckpt.core.fields import number as _number
-from dvcckpt.errors import CardError, ConfigError
 
 GATES_FILE = "gates.yaml"
 PASS, FAIL, MISSING = "pass", "fail", "missing"
@@ -50,28 +47,6 @@ class GateResult:
             "actual": self.actual,
             "verdict": self.verdict,
         }
-
-
-def load(root: Path) -> dict[str, Any]:
-    """The validated gates document of the repository (ConfigError if absent or invalid)."""
-    path = root / GATES_FILE
-    if not path.is_file():
-        raise ConfigError(
-            f"{path} does not exist", hint="`dvcckpt init` writes an example gates.yaml"
-        )
-    try:
-        document = yamldoc.load_fast(yamldoc.read_text(path), str(path))
-    except CardError as exc:
-        raise ConfigError(exc.message, exc.hint) from exc
-    from dvcckpt.core import schema
-
-    problems = schema.problems(document if isinstance(document, dict) else {}, "gates.v1")
-    if problems or not isinstance(document, dict):
-        raise ConfigError(
-            f"{path}: {problems[0] if problems else 'expected a mapping'}",
-            hint="see the gates schema: `dvcckpt schema --gates`",
-        )
-    return document
 
 
 def rules_for(document: Mapping[str, Any], model: str, stage: str) -> list[dict[str, Any]]:

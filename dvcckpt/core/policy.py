@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 from dvcckpt.core import layout, migrations, naming, schema
@@ -48,35 +48,31 @@ def schema_findings(file: str, card: Mapping[str, Any]) -> list[Finding]:
     return findings
 
 
-def location_findings(file: str, card: Mapping[str, Any], root: Path) -> list[Finding]:
-    """The card sits beside its checkpoint, whose path stays inside the repository."""
+def location_findings(file: str, card: Mapping[str, Any]) -> list[Finding]:
+    """The card sits beside its checkpoint, at a relative path without `..`."""
     path = str(card["checkpoint"]["path"])
-    if Path(path).is_absolute() or ".." in Path(path).parts or "\\" in path:
+    if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts or "\\" in path:
         return [Finding(file, "checkpoint.path", f"{path!r} must be relative, without `..`")]
-    findings = []
     if file != layout.card_for(path):
-        findings.append(
+        return [
             Finding(
                 file,
                 "checkpoint.path",
                 f"{path!r} does not match the card's location (expected "
                 f"{layout.checkpoint_of_card(file)!r})",
             )
-        )
-    target = root / path
-    if target.is_symlink() and not target.resolve().is_relative_to(root.resolve()):
-        findings.append(
-            Finding(
-                file, "checkpoint.path", f"{path!r} is a symlink leading outside the repository"
-            )
-        )
-    return findings
+        ]
+    return []
 
 
 def pointer_findings(
-    file: str, card: Mapping[str, Any], pointer: bytes | None, staged: bool
+    file: str, card: Mapping[str, Any], pointer: Any, staged: bool
 ) -> list[Finding]:
-    """The card's hashes agree with its `.dvc` file, which is staged or committed."""
+    """The card's hashes agree with its `.dvc` file, which is staged or committed.
+
+    `pointer` is the parsed `.dvc` document (None when the file is missing; an empty
+    mapping when it could not be parsed).
+    """
     meta = card["checkpoint"]
     expected = layout.pointer_for(meta["path"])
     if meta["dvc"]["file"] != expected:
@@ -88,16 +84,12 @@ def pointer_findings(
     if pointer is None or not staged:
         state = "not staged" if pointer is not None else "missing"
         return [Finding(file, "checkpoint.dvc", f"{expected} is {state}: run `git add {expected}`")]
-    from dvcckpt.adapters import yamldoc
-    from dvcckpt.errors import CardError
-
     try:
-        document = yamldoc.load_fast(pointer.decode("utf-8", "replace"), expected)
-        out = document["outs"][0]
+        out = pointer["outs"][0]
         if "md5" not in out and isinstance(out.get("files"), list):
             return _version_aware_findings(file, meta, out["files"], expected)
         md5, size = str(out["md5"]), out.get("size")
-    except (CardError, KeyError, IndexError, TypeError):
+    except (KeyError, IndexError, TypeError):
         return [Finding(file, "checkpoint.dvc", f"{expected} has no output with an md5")]
     findings = []
     if md5 != meta["dvc"]["md5"]:

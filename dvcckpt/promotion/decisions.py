@@ -15,7 +15,7 @@ from dvcckpt.cards import card, resolve
 from dvcckpt.core import gates
 from dvcckpt.core.gates import GateResult
 from dvcckpt.errors import CheckFailed, UsageError
-from dvcckpt.project import Project
+from dvcckpt.project import Project, load_gates
 from dvcckpt.promotion import stages
 
 
@@ -39,7 +39,7 @@ class Evaluation:
 def evaluate(project: Project, data: dict[str, Any], stage: str) -> Evaluation:
     """Gate results of a card for a stage (regression rules compare with the current holder)."""
     _check_stage(project, stage)
-    rules = gates.rules_for(gates.load(project.root), data["model"], stage)
+    rules = gates.rules_for(load_gates(project.root), data["model"], stage)
     holder = stages.holder_version_card(
         project.catalog, stages.main_branch(project), data["model"], stage
     )

@@ -21,7 +21,7 @@ from dvcckpt.core.fields import leaves
 from dvcckpt.core.fields import number as metric_number
 from dvcckpt.errors import ConfigError
 from dvcckpt.present.text import number, table
-from dvcckpt.project import Project
+from dvcckpt.project import Project, load_gates
 from dvcckpt.promotion import stages
 
 MARKER = "<!-- dvcckpt-report -->"
@@ -90,7 +90,7 @@ def _attach_gates(project: Project, entry: Entry) -> None:
         entry.gate_results = list(promotions[-1].get("gates") or [])
         return
     try:
-        document = gates.load(project.root)
+        document = load_gates(project.root)
     except ConfigError:
         return
     entry.gate_stage = project.config.stages[-1]

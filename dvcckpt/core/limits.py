@@ -1,0 +1,7 @@
+"""Resource limits on untrusted input, in one place so every reader enforces the same ones."""
+
+from __future__ import annotations
+
+# A card (or config, gates, `.dvc` file) larger than this is refused before parsing;
+# dvcckpt.yaml may lower it for cards (`card_max_bytes`).
+DEFAULT_MAX_BYTES = 1 << 20
