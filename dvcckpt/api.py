@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.cards import inputs, resolve
 from dvcckpt.cards import register as checkpoint
+from dvcckpt.cards import resolve
 from dvcckpt.cards.card import Card
 from dvcckpt.catalog import Catalog
+from dvcckpt.core import fragments
 from dvcckpt.project import Project
 
 __all__ = ["Card", "Catalog", "load_card", "save"]
@@ -65,15 +66,15 @@ def save(
         **dict(extra or {}),
     }
     if metrics:
-        fragment = inputs.merge(fragment, inputs.metrics_fragment(metrics))
+        fragment = fragments.merge(fragment, fragments.metrics_fragment(metrics))
     if resources:
-        fragment = inputs.merge(fragment, {"resources": dict(resources)})
+        fragment = fragments.merge(fragment, {"resources": dict(resources)})
     provenance = checkpoint.Provenance(
         config_file=Path(config_file) if config_file is not None else None,
         from_running_program=True,
     )
     return checkpoint.add(
-        Path(path), inputs.prune(fragment), provenance=provenance, force=force, stage=stage
+        Path(path), fragments.prune(fragment), provenance=provenance, force=force, stage=stage
     )
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dvcckpt.adapters import capture
-from dvcckpt.cards import inputs
-from dvcckpt.core import naming
+from dvcckpt.core import fragments, naming, redaction
 from dvcckpt.errors import ConfigError
 
 
@@ -57,7 +55,7 @@ def test_compact_numbers_for_run_names(value: float, text: str) -> None:
     ],
 )
 def test_strip_credentials(url: str | None, clean: str | None) -> None:
-    assert capture.strip_credentials(url) == clean
+    assert redaction.strip_credentials(url) == clean
 
 
 def test_redact_command_hides_secret_looking_values() -> None:
@@ -71,13 +69,15 @@ def test_redact_command_hides_secret_looking_values() -> None:
         "HF_TOKEN=t",
         "s3://AKIA:sec@bucket/x",
     ]
-    assert capture.redact_command(argv) == (
+    assert redaction.redact_command(argv) == (
         "train.py --lr 1e-4 --wandb-api-key '***' '--password=***' 'HF_TOKEN=***' s3://bucket/x"
     )
 
 
 def test_scalars_and_nested_assignments() -> None:
-    assert inputs.assignments(["lr=1e-4", "opt.name=adamw", "amp=true", "n=3", "x=null"], "-p") == {
+    assert fragments.assignments(
+        ["lr=1e-4", "opt.name=adamw", "amp=true", "n=3", "x=null"], "-p"
+    ) == {
         "lr": 1e-4,
         "opt": {"name": "adamw"},
         "amp": True,
@@ -87,7 +87,7 @@ def test_scalars_and_nested_assignments() -> None:
 
 
 def test_dvclive_style_metrics_split_into_sections() -> None:
-    fragment = inputs.metrics_fragment(
+    fragment = fragments.metrics_fragment(
         {"step": 9, "eval": {"f1": 0.8}, "accuracy": 0.9, "latency_ms_p95": 110}
     )
     assert fragment == {
@@ -99,7 +99,7 @@ def test_dvclive_style_metrics_split_into_sections() -> None:
 
 def test_merge_lets_explicit_values_win_and_unions_tags() -> None:
     base = {"params": {"lr": 1, "bs": 2}, "tags": ["a"], "notes": "x"}
-    assert inputs.merge(base, {"params": {"lr": 3}, "tags": ["b", "a"]}) == {
+    assert fragments.merge(base, {"params": {"lr": 3}, "tags": ["b", "a"]}) == {
         "params": {"lr": 3, "bs": 2},
         "tags": ["a", "b"],
         "notes": "x",

@@ -18,8 +18,8 @@ from typing import Any
 from dvcckpt.adapters import capture, git
 from dvcckpt.adapters import dvcrepo as store
 from dvcckpt.adapters import hashing as digest
-from dvcckpt.cards import card, inputs
-from dvcckpt.core import fields, layout, migrations, naming, schema
+from dvcckpt.cards import card
+from dvcckpt.core import fields, fragments, layout, migrations, naming, schema
 from dvcckpt.core.config import ProjectConfig
 from dvcckpt.errors import StateError, UsageError
 from dvcckpt.project import Project
@@ -70,7 +70,7 @@ def add(
     base = _captured(project, (provenance or Provenance()).completed(project.root))
     for section in replaced_sections:
         base.pop(section, None)
-    draft = _draft(project, path, inputs.merge(base, _normalized(project, path, fragment)))
+    draft = _draft(project, path, fragments.merge(base, _normalized(project, path, fragment)))
     # Validate everything the user gave before DVC moves any data.
     _check_writable(card_file.parent)
     schema.validate_card(_with_placeholders(draft), str(card_file))
@@ -154,7 +154,7 @@ def _draft(project: Project, path: Path, merged: dict[str, Any]) -> dict[str, An
     if not run.get("name"):
         # Left unset when the pattern's fields (task, key param...) are unknown.
         run["name"] = naming.render(config.run_pattern, _run_fields(config, merged))
-    return inputs.prune(merged)
+    return fragments.prune(merged)
 
 
 def _default_model(path: Path, project_name: str) -> str:

@@ -286,13 +286,12 @@ def init_command(directory: Path, project_name: str | None, as_json: bool) -> No
 @click.option("--dry-run", is_flag=True, help="Only list the cards that would be upgraded.")
 def migrate_command(files: tuple[Path, ...], dry_run: bool) -> None:
     """Upgrade cards written under an older card schema (all cards without FILES)."""
-    from dvcckpt.cards import resolve
-    from dvcckpt.core import migrations
+    from dvcckpt.cards import migrate, resolve
     from dvcckpt.project import Project
 
     project = Project.discover(require_dvc=False)
     paths = list(files) or resolve.card_files(project)
-    changed = migrations.upgrade_files(project, paths, dry_run=dry_run)
+    changed = migrate.upgrade_files(project, paths, dry_run=dry_run)
     for path, steps in changed:
         click.echo(f"{'would migrate' if dry_run else 'migrated'} {path}: {', '.join(steps)}")
     click.echo(

@@ -9,11 +9,10 @@ with its committed version *after* migrating the committed one, so running
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from dvcckpt.core import schema
-from dvcckpt.project import Project
 
 _PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib"}
 _SUFFIXES = {".safetensors": "safetensors", ".npz": "npz", ".npy": "npz", ".onnx": "onnx",
@@ -74,22 +73,3 @@ def _insert_after(mapping: MutableMapping[str, Any], anchor: str, key: str, valu
     tail = {k: mapping.pop(k) for k in keys[position:]}
     mapping[key] = value
     mapping.update(tail)
-
-
-def upgrade_files(
-    project: Project, paths: list[Path], dry_run: bool = False
-) -> list[tuple[str, list[str]]]:
-    """Migrate the given cards on disk (comments kept) and stage them; returns what changed."""
-    from dvcckpt.adapters import git
-    from dvcckpt.cards import card
-
-    changed = []
-    for path in paths:
-        current = card.read(path, project.config.card_max_bytes, editable=True)
-        steps = migrate(current.document) if needs_migration(current.document) else []
-        if steps and not dry_run:
-            card.write(path, current.document)
-            git.stage(project.root, [path])
-        if steps:
-            changed.append((project.relative(path), steps))
-    return changed

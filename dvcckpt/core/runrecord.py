@@ -11,11 +11,9 @@ The record describes the training run, so its `code` and `env` replace what
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import capture
-from dvcckpt.cards import inputs
+from dvcckpt.core import fragments, redaction
 
 _RUN_KEYS = {"run_name": "name", "task": "task", "group": "group", "hypothesis": "hypothesis",
              "owner": "owner", "run_id": "id"}  # fmt: skip
@@ -24,16 +22,6 @@ _ENV_KEYS = {"python": "python", "libs": "libraries", "libraries": "libraries", 
              "container_image": "container_image", "image": "container_image"}  # fmt: skip
 _PASSTHROUGH = ("training", "resources", "evaluation_protocol", "seeds", "parents", "evaluations")
 REPLACED_SECTIONS = ("code", "env")
-
-
-def load(path: Path) -> dict[str, Any]:
-    record = inputs.read_mapping(
-        path,
-        "--from",
-        "a JSON object describing one run",
-        '{"run_name": ..., "params": {...}, "metrics": {...}}',
-    )
-    return to_fragment(record)
 
 
 def to_fragment(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,7 +42,7 @@ def to_fragment(record: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(fragment["params"].get("seed"), int):
             fragment["seeds"] = {"seed": fragment["params"]["seed"]}
     if isinstance(record.get("metrics"), Mapping):
-        fragment = inputs.merge(fragment, inputs.metrics_fragment(record["metrics"]))
+        fragment = fragments.merge(fragment, fragments.metrics_fragment(record["metrics"]))
     if isinstance(record.get("artifacts"), list):
         fragment["artifacts"] = list(record["artifacts"])
     for key in ("tags", "notes", "model"):
@@ -62,7 +50,7 @@ def to_fragment(record: Mapping[str, Any]) -> dict[str, Any]:
             fragment[key] = record[key]
     for key in _PASSTHROUGH:
         if key in record:
-            fragment = inputs.merge(fragment, {key: record[key]})
+            fragment = fragments.merge(fragment, {key: record[key]})
     unknown = sorted(set(record) - _known_keys())
     if unknown:
         # Keep what the card has no field for rather than silently dropping it.
@@ -93,13 +81,13 @@ def _data(dataset: Mapping[str, Any]) -> dict[str, Any]:
 def _code(code: Mapping[str, Any]) -> dict[str, Any]:
     section = {k: code[k] for k in ("commit", "branch", "dirty", "script") if k in code}
     if "repo" in code:
-        section["repo"] = capture.strip_credentials(str(code["repo"]))
+        section["repo"] = redaction.strip_credentials(str(code["repo"]))
     if "command" in code:
         command = code["command"]
         section["command"] = (
-            capture.redact_command([str(arg) for arg in command])
+            redaction.redact_command([str(arg) for arg in command])
             if isinstance(command, list)
-            else capture.redact_command_text(str(command))
+            else redaction.redact_command_text(str(command))
         )
     if "config" in code or "config_file" in code:
         section["config_file"] = str(code.get("config_file", code.get("config")))

@@ -1,0 +1,192 @@
+"""Card fragments: partial cards built from user input, merged in order of precedence.
+
+Captured provenance, an imported run record and explicit options are each a
+fragment; `merge` combines them and `prune` drops unset values. Pure functions:
+reading the files that feed them is `cards.inputs`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dvcckpt.errors import UsageError
+
+# Top-level scalar "metrics" that really describe resources or position.
+RESOURCE_KEYS = {
+    "latency_ms_p50", "latency_ms_p95", "gpu_hours", "train_seconds", "peak_memory_mb",
+    "peak_vram_mb",
+}  # fmt: skip
+POSITION_KEYS = {"step", "epoch"}
+DEFAULT_SPLIT = "overall"
+
+
+def scalar(text: str) -> Any:
+    """`42` -> 42, `1e-4` -> 0.0001, `true` -> True, `null` -> None, else the string."""
+    lowered = text.strip().lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered in {"null", "none", "~"}:
+        return None
+    for convert in (int, float):
+        try:
+            value = convert(text)
+        except ValueError:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            return text
+        return value
+    return text
+
+
+def split_assignment(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(
+            f"{option} {text!r}: expected KEY=VALUE", hint=f"for example {option} lr=1e-4"
+        )
+    return key.strip(), value.strip()
+
+
+def assignments(values: Iterable[str], option: str) -> dict[str, Any]:
+    """Repeated `key=value` options into a nested dict (dotted keys nest)."""
+    result: dict[str, Any] = {}
+    for text in values:
+        key, value = split_assignment(text, option)
+        set_dotted(result, key, scalar(value), option)
+    return result
+
+
+def metric_assignments(values: Iterable[str]) -> dict[str, Any]:
+    """`-m dev.macro_f1=0.84 -m dev.class_f1.neg=0.8` -> {"dev": {...}}; values must be finite."""
+    result: dict[str, Any] = {}
+    for text in values:
+        key, raw = split_assignment(text, "--metric")
+        if "." not in key:
+            raise UsageError(
+                f"--metric {text!r}: name the split, as SPLIT.METRIC=VALUE",
+                hint="for example --metric dev.macro_f1=0.84",
+            )
+        try:
+            value = float(raw)
+        except ValueError:
+            raise UsageError(
+                f"--metric {key}: {raw!r} is not a number", hint="metric values are numbers"
+            ) from None
+        if not math.isfinite(value):
+            raise UsageError(
+                f"--metric {key}: {raw} is not a finite number",
+                hint="NaN or infinite metrics usually mean training diverged; record a real value",
+            )
+        set_dotted(result, key, value, "--metric")
+    return result
+
+
+def set_dotted(target: dict[str, Any], dotted: str, value: Any, option: str) -> None:
+    parts = dotted.split(".")
+    node = target
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UsageError(
+                f"{option} {dotted}: {part} already has a value",
+                hint=f"give {part} either a value or sub-keys, not both",
+            )
+        node = child
+    node[parts[-1]] = value
+
+
+def metrics_fragment(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Metrics as found in files (dvclive `metrics.json`, run records) -> card fragment.
+
+    Nested mappings are splits; top-level numbers are resources (latency...),
+    position (step/epoch, as dvclive writes) or metrics of the `overall` split.
+    """
+    fragment: dict[str, Any] = {"metrics": {}, "resources": {}, "checkpoint": {}}
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            fragment["metrics"][key] = dict(value)
+        elif key in RESOURCE_KEYS:
+            fragment["resources"][key] = value
+        elif key in POSITION_KEYS:
+            fragment["checkpoint"][key] = value
+        else:
+            fragment["metrics"].setdefault(DEFAULT_SPLIT, {})[key] = value
+    return {k: v for k, v in fragment.items() if v}
+
+
+def merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: mappings merge, tags union, anything else in `overlay` wins."""
+    result = dict(base)
+    for key, value in overlay.items():
+        current = result.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            result[key] = merge(current, value)
+        elif key == "tags" and isinstance(current, list) and isinstance(value, list):
+            result[key] = list(dict.fromkeys([*current, *value]))
+        else:
+            result[key] = value
+    return result
+
+
+def from_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    meta = {key: options.get(key) for key in ("phase", "kind", "step", "epoch")}
+    run = {key: options.get(key) for key in ("task", "group", "hypothesis", "owner")}
+    run["name"] = options.get("run_name")
+    fragment: dict[str, Any] = {
+        "name": options.get("name"),
+        "model": options.get("model"),
+        "checkpoint": meta,
+        "run": run,
+        "params": assignments(options.get("params", ()), "--param"),
+        "metrics": metric_assignments(options.get("metrics", ())),
+        "resources": assignments(options.get("resources", ()), "--resource"),
+        "data": _data_options(options),
+        "seeds": _seed_options(options),
+        "parents": list(options.get("parents", ())),
+        "artifacts": list(options.get("artifacts", ())),
+        "tags": list(options.get("tags", ())),
+        "notes": options.get("notes"),
+    }
+    return prune(fragment)
+
+
+def _data_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if options.get("dataset"):
+        name, sep, version = str(options["dataset"]).partition("=")
+        data["dataset"] = name.strip()
+        if sep:
+            data["version"] = version.strip()
+    splits = dict(split_assignment(text, "--split") for text in options.get("splits", ()))
+    if splits:
+        data["splits"] = splits
+    return data
+
+
+def _seed_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    seeds: dict[str, Any] = {}
+    for text in options.get("seeds", ()):
+        name, _, value = text.rpartition("=")
+        try:
+            seeds[name.strip() or "seed"] = int(value)
+        except ValueError:
+            raise UsageError(
+                f"--seed {text!r}: seeds are integers", hint="for example --seed 42"
+            ) from None
+    if options.get("deterministic") is not None:
+        seeds["deterministic"] = bool(options["deterministic"])
+    return seeds
+
+
+def prune(fragment: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop unset values so they do not override captured or default ones."""
+    result: dict[str, Any] = {}
+    for key, value in fragment.items():
+        if isinstance(value, Mapping) and key not in ("params", "metrics"):
+            value = prune(value)
+        if value is None or (isinstance(value, Mapping | list) and not value):
+            continue
+        result[key] = value
+    return result
