@@ -164,12 +164,12 @@ def stages_command(model: str | None, show_history: bool, as_json: bool) -> None
 @click.option("--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 def report_command(base: str | None, fmt: str, output: str | None) -> None:
     """Review report of this branch: checkpoints, metrics vs production, gates, decisions, lineage."""
+    from dvcckpt.present import report as render_report
     from dvcckpt.promotion import report
 
-    project = _project()
-    text = report.markdown(report.build(project, base), project)
+    text = render_report.markdown(report.build(_project(), base))
     if fmt == "html":
-        text = report.as_html(text)
+        text = render_report.as_html(text)
     _write_or_echo(text, output)
 
 
