@@ -21,11 +21,10 @@ from dvcckpt.adapters import hashing as digest
 from dvcckpt.cards import card
 from dvcckpt.core import fields, fragments, layout, migrations, naming, schema
 from dvcckpt.core.config import ProjectConfig
+from dvcckpt.core.fields import RELATIONS
 from dvcckpt.errors import StateError, UsageError
 from dvcckpt.project import Project
 
-KINDS = ("full", "weights", "optimizer", "ema")
-RELATIONS = ("resumed_from", "finetuned_from", "distilled_from")
 DEFAULT_PHASE = "train"
 DEFAULT_KIND = "full"
 _STEP_IN_NAME = re.compile(r"(?:checkpoint|step|ckpt|iter)[-_]?(\d+)", re.I)

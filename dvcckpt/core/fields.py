@@ -21,6 +21,9 @@ CHECKPOINT_FIELDS = (
 )  # fmt: skip
 
 RUN_FIELDS = ("name", "task", "group", "hypothesis", "owner", "id")
+# What a checkpoint holds, and how it relates to its parents.
+KINDS = ("full", "weights", "optimizer", "ema")
+RELATIONS = ("resumed_from", "finetuned_from", "distilled_from")
 
 
 def ordered(card: Mapping[str, Any]) -> dict[str, Any]:
