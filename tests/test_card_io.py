@@ -208,3 +208,33 @@ def _minimal_card() -> dict[str, Any]:
 def test_syntax_error_in_text_with_alias_markers_is_a_card_error(loader) -> None:
     with pytest.raises(CardError, match="line 2, column 1"):
         loader('notes: "R&D unterminated\n', "broken.yaml")
+
+
+def test_atomic_write_never_touches_the_process_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other threads of a training process must never see a temporarily cleared umask."""
+    import os
+
+    from dvcckpt.adapters import atomic
+
+    current = os.umask(0o027)
+    os.umask(current | 0o027)
+    try:
+
+        def forbidden(_mask: int) -> int:
+            raise AssertionError("atomic.write_text changed the umask")
+
+        monkeypatch.setattr(os, "umask", forbidden)
+        fresh = tmp_path / "fresh.yaml"
+        atomic.write_text(fresh, "a\n")
+        assert fresh.stat().st_mode & 0o777 == 0o666 & ~(current | 0o027)
+        kept = tmp_path / "kept.yaml"
+        kept.write_text("old\n")
+        kept.chmod(0o600)
+        atomic.write_text(kept, "new\n")
+        assert kept.stat().st_mode & 0o777 == 0o600 and kept.read_text() == "new\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.yaml", "kept.yaml"]
+    finally:
+        monkeypatch.undo()
+        os.umask(current)
