@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dvcckpt.catalog.index import Index, Stats, Version
+from dvcckpt.catalog.index import Index
+from dvcckpt.catalog.rows import Stats, Version
 
 __all__ = ["Catalog", "Stats", "Version"]
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dvcckpt.adapters import git
-from dvcckpt.catalog.index import Index, Version
+from dvcckpt.catalog.index import Index
+from dvcckpt.catalog.rows import Version
 from dvcckpt.core import layout
 from dvcckpt.core.comparison import SECTIONS, Comparison, compare_cards
 from dvcckpt.errors import StateError

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from dvcckpt.catalog.index import HOT_CHECKPOINT, HOT_SECTIONS, VERSION_ROWS, Index, Version
+from dvcckpt.catalog.index import Index
+from dvcckpt.catalog.rows import HOT_CHECKPOINT, HOT_SECTIONS, VERSION_ROWS, Version
 from dvcckpt.catalog.where import (
     Compare,
     Field,

@@ -6,7 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvcckpt.catalog.index import Index, Version
+from dvcckpt.catalog.index import Index
+from dvcckpt.catalog.rows import Version
 from dvcckpt.core.fields import field as card_field
 from dvcckpt.core.fields import number
 from dvcckpt.errors import StateError, UsageError

@@ -9,9 +9,12 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dvcckpt.catalog.log import Row
 from dvcckpt.errors import UsageError
+
+if TYPE_CHECKING:
+    from dvcckpt.catalog.log import Row
 
 _SYMBOLS = "●▲■◆✚✱○△□◇"
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")

@@ -1,0 +1,158 @@
+"""What the catalog stores: its SQLite schema, and the rows made from commits and cards.
+
+Integer keys keep joins and the latest-version window cheap; the full card sits
+in `bodies` and a slim copy of the queried sections in `cards.hot`, so a filter
+over tens of thousands of cards reads a fraction of the bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from dvcckpt.adapters import yamldoc
+from dvcckpt.errors import CardError
+
+FORMAT_VERSION = "2"
+# Integer keys keep joins and the latest-version window cheap; the full card sits in
+# `bodies` and a slim copy of the queried sections in `cards.hot`, so a filter over
+# tens of thousands of cards reads a fraction of the bytes.
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE commits (
+    id INTEGER PRIMARY KEY, sha TEXT NOT NULL UNIQUE, generation INTEGER NOT NULL,
+    parents TEXT NOT NULL, author TEXT, email TEXT, authored INTEGER, committed INTEGER,
+    subject TEXT);
+CREATE TABLE paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE cards (
+    id INTEGER PRIMARY KEY, blob TEXT NOT NULL UNIQUE, name TEXT, model TEXT, phase TEXT,
+    kind TEXT, step INTEGER, created_at TEXT, error TEXT, hot TEXT);
+CREATE TABLE bodies (id INTEGER PRIMARY KEY, card TEXT NOT NULL);
+CREATE TABLE versions (
+    commit_id INTEGER NOT NULL, path_id INTEGER NOT NULL, card_id INTEGER,
+    status TEXT NOT NULL, generation INTEGER NOT NULL, committed INTEGER NOT NULL,
+    PRIMARY KEY (commit_id, path_id));
+CREATE INDEX versions_path ON versions (path_id, generation);
+CREATE INDEX versions_card ON versions (card_id);
+CREATE INDEX cards_model ON cards (model);
+CREATE INDEX cards_name ON cards (name);
+"""
+# Sections copied into `cards.hot` (checkpoint: only its small descriptive fields).
+HOT_SECTIONS = ("name", "model", "run", "metrics", "resources", "tags", "seeds", "checkpoint")
+HOT_CHECKPOINT = ("format", "serialization", "kind", "phase", "step", "epoch", "size", "created_at")
+# One row per card version, in commit-graph order.
+VERSION_ROWS = """
+SELECT c.sha, v.generation, c.author, c.email, c.authored, v.committed, c.subject,
+       p.path, coalesce(k.blob, '0000000000000000000000000000000000000000') AS blob, v.status,
+       k.name, k.model, k.phase, k.step, k.created_at, b.card
+FROM versions v JOIN commits c ON c.id = v.commit_id JOIN paths p ON p.id = v.path_id
+LEFT JOIN cards k ON k.id = v.card_id LEFT JOIN bodies b ON b.id = v.card_id
+"""
+ORDER = "ORDER BY v.generation, v.committed, c.sha"
+
+
+@dataclass(frozen=True)
+class Stats:
+    commits_added: int
+    commits_removed: int
+    versions_added: int
+    cards_parsed: int
+    seconds: float
+    rebuilt: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass(frozen=True)
+class Version:
+    """One card version: the card as committed at `sha`."""
+
+    sha: str
+    generation: int
+    author: str
+    email: str
+    authored: int
+    committed: int
+    subject: str
+    path: str
+    blob: str
+    status: str
+    name: str | None
+    model: str | None
+    phase: str | None
+    step: int | None
+    created_at: str | None
+    card_json: str | None
+    values: tuple[Any, ...] = ()  # extra columns a query asked for
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        """The card (decoded on first use: listings rarely need all of it)."""
+        if self.card_json is None:
+            return None
+        cached = self.__dict__.get("_card")
+        if cached is None:
+            cached = json.loads(self.card_json)
+            object.__setattr__(self, "_card", cached)
+        return cached  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Version:
+        return cls(
+            sha=row["sha"],
+            generation=row["generation"],
+            author=row["author"],
+            email=row["email"],
+            authored=row["authored"],
+            committed=row["committed"],
+            subject=row["subject"],
+            path=row["path"],
+            blob=row["blob"],
+            status=row["status"],
+            name=row["name"],
+            model=row["model"],
+            phase=row["phase"],
+            step=row["step"],
+            created_at=row["created_at"],
+            card_json=row["card"],
+            values=tuple(row[k] for k in row.keys() if k.startswith("x_")),  # noqa: SIM118 (sqlite3.Row)
+        )
+
+
+def card_row(blob: str, content: bytes | None) -> tuple[tuple[Any, ...], str | None]:
+    """The `cards` row for a blob, and the full card JSON (None if unreadable)."""
+    try:
+        if content is None:
+            raise CardError("blob missing from the repository", hint="run `git fsck`")
+        card = yamldoc.load_fast(content.decode("utf-8", "replace"), blob)
+        if not isinstance(card, dict):
+            raise CardError("not a mapping", hint="see `dvcckpt schema`")
+    except CardError as exc:
+        return (blob, None, None, None, None, None, None, exc.message, None), None
+    meta: dict[str, Any] = card["checkpoint"] if isinstance(card.get("checkpoint"), dict) else {}
+    step = meta.get("step")
+    hot = {key: card[key] for key in HOT_SECTIONS if key in card}
+    hot["checkpoint"] = {key: meta[key] for key in HOT_CHECKPOINT if key in meta}
+    row = (
+        blob,
+        _text(card.get("name")),
+        _text(card.get("model")),
+        _text(meta.get("phase")),
+        _text(meta.get("kind")),
+        step if isinstance(step, int) else None,
+        _text(meta.get("created_at")),
+        None,
+        as_json(hot),
+    )
+    return row, as_json(card)
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
