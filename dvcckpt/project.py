@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvcckpt.adapters import git, yamldoc
+from dvcckpt.adapters.paths import repo_relative
 from dvcckpt.core import config as config_module
 from dvcckpt.core import schema
 from dvcckpt.core.config import CONFIG_FILE, ProjectConfig
@@ -55,14 +56,13 @@ class Project:
 
     def relative(self, path: Path) -> str:
         """Repository-relative POSIX path; refuses anything outside the work tree."""
-        resolved = path.resolve()
-        try:
-            return resolved.relative_to(self.root).as_posix()
-        except ValueError:
+        relative = repo_relative(path, self.root)
+        if relative is None:
             raise UsageError(
                 f"{path} is outside the repository {self.root}",
                 hint="checkpoints and the files they reference must live inside the repository",
-            ) from None
+            )
+        return relative
 
     def inside(self, relative: str) -> Path:
         """Absolute path of a repository-relative path taken from a card (untrusted)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import git
+from dvcckpt.adapters.paths import repo_relative
 from dvcckpt.core.redaction import redact_command, redact_command_text, strip_credentials
 from dvcckpt.errors import UsageError
 
@@ -69,8 +70,7 @@ def invocation(root: Path) -> tuple[str | None, str | None]:
 
 
 def _relative(path: Path, root: Path) -> str:
-    resolved = path.resolve()
-    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
+    return repo_relative(path, root) or str(path)
 
 
 def user(root: Path) -> dict[str, str | None]:

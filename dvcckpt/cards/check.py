@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import git, yamldoc
+from dvcckpt.adapters.paths import repo_relative
 from dvcckpt.core import config as config_module
 from dvcckpt.core import layout, policy, schema
 from dvcckpt.core.config import CONFIG_FILE, ProjectConfig
@@ -119,12 +120,7 @@ def _has_rev(root: Path, rev: str) -> bool:
 
 
 def _repo_relative(root: Path, name: str) -> str:
-    path = Path(name)
-    absolute = path if path.is_absolute() else Path.cwd() / path
-    try:
-        return absolute.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return name
+    return repo_relative(Path(name), root) or name
 
 
 def _cards_to_check(paths: list[str], root: Path, from_index: bool) -> list[str]:
