@@ -78,9 +78,15 @@ class Project:
 def load_config(root: Path) -> ProjectConfig:
     """The configuration of the repository at `root` (defaults if it has no file)."""
     path = root / CONFIG_FILE
-    if not path.is_file():
-        return ProjectConfig(project=config_module.default_project_name(root))
-    document = _policy_document(path)
+    text = _read_policy_file(path) if path.is_file() else None
+    return config_from_text(text, path, default_name=config_module.default_project_name(root))
+
+
+def config_from_text(text: str | None, path: Path, default_name: str) -> ProjectConfig:
+    """Settings from the text of a `dvcckpt.yaml` (None: the file is absent, defaults)."""
+    if text is None:
+        return ProjectConfig(project=default_name)
+    document = _policy_document(text, path)
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping of settings", hint=config_module.HINT)
     schema.validate_config(document, str(path))
@@ -94,7 +100,12 @@ def load_gates(root: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path} does not exist", hint="`dvcckpt init` writes an example gates.yaml"
         )
-    document = _policy_document(path)
+    return gates_from_text(_read_policy_file(path), path)
+
+
+def gates_from_text(text: str, path: Path) -> dict[str, Any]:
+    """A validated gates document from its text."""
+    document = _policy_document(text, path)
     problems = schema.problems(document if isinstance(document, dict) else {}, "gates.v1")
     if problems or not isinstance(document, dict):
         raise ConfigError(
@@ -104,9 +115,16 @@ def load_gates(root: Path) -> dict[str, Any]:
     return document
 
 
-def _policy_document(path: Path) -> Any:
+def _read_policy_file(path: Path) -> str:
     try:
-        return yamldoc.load_fast(yamldoc.read_text(path), str(path))
+        return yamldoc.read_text(path)
+    except CardError as exc:
+        raise ConfigError(exc.message, exc.hint) from exc
+
+
+def _policy_document(text: str, path: Path) -> Any:
+    try:
+        return yamldoc.load_fast(text, str(path))
     except CardError as exc:
         raise ConfigError(exc.message, exc.hint) from exc
 

@@ -92,3 +92,38 @@ def parse_log(output: str) -> Iterator[Commit]:
                 parts = meta.split()
                 commit.changes.append((path, parts[3], parts[4][0]))
         yield commit
+
+
+@dataclass
+class MainlineCommit:
+    """A first-parent commit and the net change it made to cards against its first parent."""
+
+    sha: str
+    parent: str | None
+    changes: list[tuple[str, str, str]] = field(default_factory=list)  # (path, old, new blob)
+
+
+def mainline(root: Path, branch: str) -> Iterator[MainlineCommit]:
+    """The first-parent chain of `branch`, oldest first, with each commit's net card changes.
+
+    A merge counts by its diff against the first parent (what a reviewer approved):
+    what exists only inside a merged branch's own commits never appears here.
+    """
+    command = ["log", "--first-parent", "--diff-merges=first-parent", "--reverse", "--raw",
+               "--no-abbrev", "--no-renames", "-z", "--format=%x1e%H%x1f%P", branch, "--"]  # fmt: skip
+    done = git.run(root, command)
+    if done.returncode != 0:
+        raise git.failure(
+            f"git log {branch}", done, "check the branch name (promotion.main_branch)"
+        )
+    for record in done.stdout.decode("utf-8", "replace").split("\x1e")[1:]:
+        header, _, raw = record.partition("\0")
+        sha, _, parents = header.partition("\x1f")
+        first = parents.split()
+        commit = MainlineCommit(sha, first[0] if first else None)
+        entries = raw.lstrip("\n").split("\0")
+        for meta, path in zip(entries[0::2], entries[1::2], strict=False):
+            if layout.is_card(path) and meta.startswith(":"):
+                parts = meta.split()
+                commit.changes.append((path, parts[2], parts[3]))
+        yield commit

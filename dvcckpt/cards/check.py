@@ -16,10 +16,12 @@ from typing import Any
 
 from dvcckpt.adapters import git, yamldoc
 from dvcckpt.adapters.paths import repo_relative
+from dvcckpt.cards import names
 from dvcckpt.core import config as config_module
 from dvcckpt.core import layout, policy, schema
 from dvcckpt.core.config import CONFIG_FILE, ProjectConfig
 from dvcckpt.core.gates import GATES_FILE
+from dvcckpt.core.limits import HARD_MAX_BYTES
 from dvcckpt.core.policy import Finding
 from dvcckpt.errors import CardError, ConfigError, StateError
 from dvcckpt.project import load_config, load_gates
@@ -43,7 +45,13 @@ def check(
     all_cards: bool = False,
     base: str = "HEAD",
     start: Path | None = None,
+    verify_decisions: bool = False,
 ) -> Report:
+    """Findings for the staged (or named) cards against `base`.
+
+    `verify_decisions` (what `check --base` in a pull request does) also judges
+    every decision the change adds under the base's policy.
+    """
     root = git.toplevel(start or Path.cwd())
     report = Report()
     config = _config(root, report)
@@ -66,26 +74,58 @@ def check(
     specs = [f":{c}" for c in cards] + [f":{_pointer(c)}" for c in cards]
     specs += [f"{base}:{c}" for c in cards] if has_base else []
     blobs = git.read_blobs(root, specs)
+    checked: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
     for card_path in cards:
         text = blobs.get(f":{card_path}") if from_index else _read(root / card_path)
         if text is None:
+            if files is not None:
+                report.findings.append(Finding(card_path, "", "no such card"))
             continue
         report.cards.append(card_path)
         staged_pointer = blobs.get(f":{_pointer(card_path)}")
         pointer = staged_pointer if from_index else _read(root / _pointer(card_path))
-        report.findings.extend(
-            _check_card(
-                card_path,
-                text,
-                blobs.get(f"{base}:{card_path}"),
-                pointer,
-                staged_pointer is not None,
-                root,
-                config,
-            )
+        findings, parsed = _check_card(
+            card_path,
+            text,
+            blobs.get(f"{base}:{card_path}"),
+            pointer,
+            staged_pointer is not None,
+            root,
+            config,
         )
+        report.findings.extend(findings)
+        if parsed is not None and not findings:
+            checked.append(parsed)
     report.findings.extend(policy.deletion_finding(path) for path in deleted)
+    if has_base and checked:
+        report.findings.extend(_cross_card_findings(root, base, checked, verify_decisions))
     return report
+
+
+def _cross_card_findings(
+    root: Path,
+    base: str,
+    checked: list[tuple[str, dict[str, Any], dict[str, Any] | None]],
+    verify_decisions: bool,
+) -> list[Finding]:
+    """Rules that need history: unique names, and (for a review) the decisions added."""
+    new = [(path, card) for path, card, old in checked if old is None]
+    with_decisions = [c for c in checked if (c[1].get("decisions") or []) != _decisions(c[2])]
+    if not new and not (verify_decisions and with_decisions):
+        return []  # the common commit touches no names or decisions: no catalog needed
+    from dvcckpt.project import Project
+
+    project = Project.discover(root, require_dvc=False)
+    findings = names.unique_name_findings(project, base, new, [p for p, _, _ in checked])
+    if verify_decisions and with_decisions:
+        from dvcckpt.promotion import review
+
+        findings += review.decision_findings(project, base, with_decisions)
+    return findings
+
+
+def _decisions(card: dict[str, Any] | None) -> list[Any]:
+    return list((card or {}).get("decisions") or [])
 
 
 def _config(root: Path, report: Report) -> ProjectConfig:
@@ -155,14 +195,15 @@ def _check_card(
     pointer_staged: bool,
     root: Path,
     config: ProjectConfig,
-) -> list[Finding]:
+) -> tuple[list[Finding], tuple[str, dict[str, Any], dict[str, Any] | None] | None]:
+    """Findings for one card, and (path, card, committed card) when it could be read."""
     try:
         card = _parse(text, path, config.card_max_bytes)
     except CardError as exc:
-        return [Finding(path, "", exc.message.removeprefix(f"{path}: "))]
+        return [Finding(path, "", exc.message.removeprefix(f"{path}: "))], None
     findings = policy.schema_findings(path, card)
     if findings:
-        return findings  # later rules assume a schema-valid card
+        return findings, None  # later rules assume a schema-valid card
     findings += policy.location_findings(path, card) + _symlink_findings(path, card, root)
     findings += policy.naming_findings(path, card, config)
     findings += policy.required_findings(path, card, config)
@@ -171,13 +212,17 @@ def _check_card(
         findings += policy.pointer_findings(
             path, card, _pointer_document(pointer, path), pointer_staged
         )
+    previous = None
     if committed is not None:
+        # Read with a fixed limit, never the change's own `card_max_bytes`; a committed
+        # version that cannot be read is a finding, never a reason to skip the comparison.
         try:
-            previous = _parse(committed, path, config.card_max_bytes, validate=False)
+            previous = _parse(committed, path, HARD_MAX_BYTES, validate=False)
             findings += policy.immutability_findings(path, previous, card)
-        except CardError:
-            pass  # the committed version was unreadable; nothing trustworthy to compare with
-    return findings
+        except CardError as exc:
+            message = exc.message.removeprefix(f"{path}: ")
+            findings.append(Finding(path, "", f"the committed version is unreadable: {message}"))
+    return findings, (path, card, previous)
 
 
 def _symlink_findings(file: str, card: dict[str, Any], root: Path) -> list[Finding]:

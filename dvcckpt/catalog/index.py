@@ -218,6 +218,40 @@ class Index:
             )
         return matches[-1]
 
+    def blobs_with_decisions(self) -> set[str]:
+        """Blob ids of card versions that record decisions."""
+        rows = self._db().execute(
+            "SELECT k.blob FROM cards k JOIN bodies b ON b.id = k.id"
+            " WHERE json_type(b.card, '$.decisions') = 'array'"
+        )
+        return {row[0] for row in rows}
+
+    def known_blobs(self) -> set[str]:
+        return {row[0] for row in self._db().execute("SELECT blob FROM cards")}
+
+    def cards_by_blob(self, blobs: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Parsed cards of indexed blobs (unreadable or unknown ones are left out)."""
+        db = self._db()
+        found: dict[str, dict[str, Any]] = {}
+        for blob in blobs:
+            row = db.execute(
+                "SELECT b.card FROM cards k JOIN bodies b ON b.id = k.id WHERE k.blob = ?", (blob,)
+            ).fetchone()
+            if row is not None:
+                found[blob] = json.loads(row[0])
+        return found
+
+    def meta(self, key: str) -> str | None:
+        """A derived value cached in the catalog (rebuilt catalogs simply recompute it)."""
+        row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str, prefix: str) -> None:
+        """Cache `value`, replacing older entries whose key starts with `prefix`."""
+        with self._write_lock(), self._db() as db:
+            db.execute("DELETE FROM meta WHERE key LIKE ? || '%'", (prefix,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def sql(self, statement: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return list(self._db().execute(statement, list(params)))
 

@@ -71,7 +71,8 @@ def show_command(reference: str, as_json: bool) -> None:
     default="HEAD",
     show_default=True,
     metavar="REV",
-    help="Revision to compare against for immutability and deletions (CI: origin/main).",
+    help="Revision to compare against (CI: origin/main). Other than HEAD, every decision the "
+    "change adds is also re-verified under that revision's gates, config and signers.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
 def check_command(files: tuple[Path, ...], all_cards: bool, base: str, as_json: bool) -> None:
@@ -85,7 +86,12 @@ def check_command(files: tuple[Path, ...], all_cards: bool, base: str, as_json: 
     from dvcckpt.cards import check as hook
     from dvcckpt.errors import CheckFailed
 
-    report = hook.check([str(f) for f in files] if files else None, all_cards=all_cards, base=base)
+    report = hook.check(
+        [str(f) for f in files] if files else None,
+        all_cards=all_cards,
+        base=base,
+        verify_decisions=base != "HEAD",
+    )
     if as_json:
         emit_json(
             {

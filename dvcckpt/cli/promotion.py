@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -70,9 +71,20 @@ def gate_command(reference: str, stage: str | None, as_json: bool) -> None:
 )
 @click.option("--override", is_flag=True, help="Promote despite failing gates (needs --reason).")
 @click.option("--reason", help="Why the failing gates are overridden.")
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SSH private key that signs the decision (default: git's user.signingkey).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the decision's gate results as JSON.")
 def promote_command(
-    reference: str, stage: str, rationale: str, override: bool, reason: str | None, as_json: bool
+    reference: str,
+    stage: str,
+    rationale: str,
+    override: bool,
+    reason: str | None,
+    key: Path | None,
+    as_json: bool,
 ) -> None:
     """Record a promotion on the card after its gates pass, and stage the card.
 
@@ -87,7 +99,7 @@ def promote_command(
         raise UsageError("--override needs --reason", hint="say why the gates are overridden")
     project = _project()
     written, evaluation = decisions.promote(
-        project, reference, stage, rationale, reason if override else None
+        project, reference, stage, rationale, reason if override else None, key
     )
     if as_json:
         emit_json(evaluation.as_dict())
@@ -103,22 +115,32 @@ def promote_command(
 @click.argument("reference", metavar="NAME")
 @click.option("--reason", required=True, help="Why the checkpoint is rejected.")
 @click.option("--stage", help="Stage it was considered for.")
-def reject_command(reference: str, reason: str, stage: str | None) -> None:
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SSH private key that signs the decision (default: git's user.signingkey).",
+)
+def reject_command(reference: str, reason: str, stage: str | None, key: Path | None) -> None:
     """Record a rejection (with its reason) on the card."""
     from dvcckpt.promotion import decisions
 
-    written = decisions.record(_project(), reference, "rejected", reason, stage)
+    written = decisions.record(_project(), reference, "rejected", reason, stage, key)
     click.echo(f"rejected {written.name}; commit to record it")
 
 
 @cli.command("archive")
 @click.argument("reference", metavar="NAME")
 @click.option("--reason", required=True, help="Why the run is archived.")
-def archive_command(reference: str, reason: str) -> None:
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SSH private key that signs the decision (default: git's user.signingkey).",
+)
+def archive_command(reference: str, reason: str, key: Path | None) -> None:
     """Archive a rejected run with its reason (it also leaves any stage it held)."""
     from dvcckpt.promotion import decisions
 
-    written = decisions.record(_project(), reference, "archived", reason)
+    written = decisions.record(_project(), reference, "archived", reason, key=key)
     click.echo(f"archived {written.name}; commit to record it")
 
 
@@ -134,7 +156,7 @@ def stages_command(model: str | None, show_history: bool, as_json: bool) -> None
     from dvcckpt.promotion import stages
 
     project = _project()
-    history = stages.decisions(project.catalog, stages.main_branch(project))
+    history = stages.decisions(project)
     if model:
         history = [d for d in history if d.model == model or d.name == model]
     holders = stages.holders(history)

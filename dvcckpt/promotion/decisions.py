@@ -8,10 +8,12 @@ the pull request is merged (see `stages`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import capture, git
+from dvcckpt.adapters import capture, git, signing
 from dvcckpt.cards import card, resolve
+from dvcckpt.core import decision as decision_format
 from dvcckpt.core import gates
 from dvcckpt.core.gates import GateResult
 from dvcckpt.errors import CheckFailed, UsageError
@@ -40,9 +42,7 @@ def evaluate(project: Project, data: dict[str, Any], stage: str) -> Evaluation:
     """Gate results of a card for a stage (regression rules compare with the current holder)."""
     _check_stage(project, stage)
     rules = gates.rules_for(load_gates(project.root), data["model"], stage)
-    holder = stages.holder_version_card(
-        project.catalog, stages.main_branch(project), data["model"], stage
-    )
+    holder = stages.holder_version_card(project, stages.main_branch(project), data["model"], stage)
     if holder is not None and holder.get("name") == data["name"]:
         holder = None  # re-evaluating the holder itself: nothing to regress against
     results = gates.evaluate(data, rules, holder)
@@ -52,7 +52,8 @@ def evaluate(project: Project, data: dict[str, Any], stage: str) -> Evaluation:
 
 
 def promote(project: Project, reference: str, stage: str, rationale: str,
-            override_reason: str | None = None) -> tuple[card.Card, Evaluation]:  # fmt: skip
+            override_reason: str | None = None,
+            key: Path | None = None) -> tuple[card.Card, Evaluation]:  # fmt: skip
     target = resolve.in_work_tree(project, reference)
     data = target.data
     evaluation = evaluate(project, data, stage)
@@ -77,11 +78,16 @@ def promote(project: Project, reference: str, stage: str, rationale: str,
     blob = _gates_blob(project)
     if blob:
         decision["gates_blob"] = blob
-    return _append(project, target, decision), evaluation
+    return _append(project, target, decision, key), evaluation
 
 
 def record(
-    project: Project, reference: str, verdict: str, reason: str, stage: str | None = None
+    project: Project,
+    reference: str,
+    verdict: str,
+    reason: str,
+    stage: str | None = None,
+    key: Path | None = None,
 ) -> card.Card:
     """A rejection or an archiving decision, with the reason."""
     if stage is not None:
@@ -90,7 +96,7 @@ def record(
     decision: dict[str, Any] = {"verdict": verdict, **({"stage": stage} if stage else {})}
     decision.update(_who_and_when(project))
     decision["reason"] = reason
-    return _append(project, target, decision)
+    return _append(project, target, decision, key)
 
 
 def _check_stage(project: Project, stage: str) -> None:
@@ -124,13 +130,17 @@ def _gates_blob(project: Project) -> str | None:
     return git.run_git(project.root, "hash-object", str(path)).strip() if path.is_file() else None
 
 
-def _append(project: Project, target: card.Card, decision: dict[str, Any]) -> card.Card:
+def _append(
+    project: Project, target: card.Card, decision: dict[str, Any], key: Path | None
+) -> card.Card:
     if target.path is None:
         raise UsageError("decisions are recorded on a card in the work tree",
                          hint="name the checkpoint without @REV")  # fmt: skip
     editable = card.read(target.path, project.config.card_max_bytes, editable=True)
     if editable.document.get("tombstone"):
         raise UsageError(f"{target.name} is retired", hint="decisions are for live checkpoints")
+    decision["card"] = decision_format.binding(editable.data, project.relative(target.path))
+    _sign(project, decision, key)
     existing = editable.document.get("decisions")
     if existing is None:
         editable.document["decisions"] = [decision]
@@ -139,3 +149,24 @@ def _append(project: Project, target: card.Card, decision: dict[str, Any]) -> ca
     written = card.write(target.path, editable.document)
     git.stage(project.root, [target.path])
     return written
+
+
+def _sign(project: Project, decision: dict[str, Any], key: Path | None) -> None:
+    """Sign the decision with `--key` or git's SSH signing key; refuse unsigned if required."""
+    found = signing.signing_key(project.root, key)
+    if found is None:
+        if project.config.require_signed:
+            raise UsageError(
+                "this repository requires signed decisions (promotion.require_signed)",
+                hint="pass --key PATH, or `git config gpg.format ssh` and "
+                "`git config user.signingkey PATH` to an SSH key listed in the allowed signers",
+            )
+        return
+    principal = git.config_value(project.root, "user.email")
+    if not principal:
+        raise UsageError(
+            "signing needs a principal: git config user.email is not set",
+            hint="git config user.email YOU@EXAMPLE.COM (as listed in the allowed signers)",
+        )
+    decision["signature"] = {"principal": principal, "namespace": decision_format.NAMESPACE}
+    decision["signature"]["sig"] = signing.sign(decision_format.payload(decision), found)

@@ -32,7 +32,7 @@ def register(project: Project, dry_run: bool = False) -> list[str]:
     existing = _existing_tags(project.root)
     versions = _versions(existing)
     done: list[str] = []
-    for decision in stages.decisions(catalog, branch):
+    for decision in stages.decisions(project, branch):
         if decision.verdict != "promoted" or not decision.stage:
             continue
         if not GTO_NAME.match(decision.model):

@@ -1,39 +1,60 @@
-"""Stages from history: who holds `dev`, `staging`, `production`, and since when.
+"""Stages from reviewed history: who holds `dev`, `staging`, `production`, and since when.
 
-A decision takes effect when it reaches the main branch, so decisions are
-ordered by the first-parent commit of main that brought them in (a merged
-pull request counts at its merge), never by their timestamps. The holder of
-a stage is the checkpoint of the latest `promoted` decision for it; archiving
-or demoting the holder leaves the stage empty.
+The holder of a stage is computed by walking the main branch's first-parent
+chain: at each commit only the net change against its first parent counts
+(what a reviewer approved at the merge), so decisions that exist only inside a
+merged branch's intermediate commits never count. Each decision that change
+adds is judged (`promotion.verify`) under the policy of that first parent; an
+invalid one is kept in the history with its reason and ignored. A decision
+takes effect at its merge, never by its timestamp.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from dvcckpt.adapters import git
+from dvcckpt.adapters import git, gitlog, yamldoc
 from dvcckpt.cards.card import Card
 from dvcckpt.catalog import Catalog
-from dvcckpt.errors import StateError, UsageError
+from dvcckpt.errors import CardError, StateError, UsageError
 from dvcckpt.project import Project
+from dvcckpt.promotion import verify
+from dvcckpt.promotion.policy import PolicyReader
+
+NULL_BLOB = "0" * 40
+_CACHE_VERSION = "replay-1"
 
 
 @dataclass(frozen=True)
 class Decision:
     model: str
     name: str
-    path: str
+    path: str  # the card's repository path
     verdict: str
     stage: str | None
     entry: Mapping[str, Any]  # the decision as recorded on the card
     commit: str  # the first-parent commit of main that brought it in
     order: int  # position of that commit on main
+    blob: str = ""  # the card version it sits on
+    status: str = verify.UNSIGNED  # verified | unsigned | invalid
+    reason: str | None = None
+    principal: str | None = None
+    binding: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> bool:
+        return self.status != verify.INVALID
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "name": self.name, "path": self.path, "verdict": self.verdict,
-                "stage": self.stage, "commit": self.commit, **dict(self.entry)}  # fmt: skip
+                "stage": self.stage, "commit": self.commit, "status": self.status,
+                "reason": self.reason, "principal": self.principal, **dict(self.entry)}  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
 
 
 def main_branch(project: Project) -> str:
@@ -46,47 +67,127 @@ def main_branch(project: Project) -> str:
     return "HEAD"
 
 
-def decisions(catalog: Catalog, branch: str) -> list[Decision]:
-    """Every decision on `branch`, in the order it reached the branch."""
-    mainline = git.run_git(
-        catalog.root, "rev-list", "--first-parent", "--reverse", branch, "--", check=False
-    ).split()
-    order = _arrival(catalog, mainline)
-    versions = [v for v in catalog.versions(commits=set(order), with_decisions=True) if v.card]
-    versions.sort(key=lambda v: (order[v.sha], v.generation))
-    seen: dict[str, int] = {}
-    found = []
-    for version in versions:
-        entries = (version.card or {}).get("decisions") or []
-        for entry in entries[seen.get(version.path, 0) :]:
-            if isinstance(entry, Mapping):
-                index = order[version.sha]
-                found.append(Decision(version.model or "?", version.name or "?", version.path,
-                                      str(entry.get("verdict")), entry.get("stage"), entry,
-                                      mainline[index], index))  # fmt: skip
-        seen[version.path] = len(entries)
+def decisions(project: Project, branch: str | None = None) -> list[Decision]:
+    """Every decision the reviewed history of `branch` brought in, judged, in order.
+
+    The result depends only on the branch tip, so it is cached in the catalog.
+    """
+    branch = branch or main_branch(project)
+    tip = git.commit_of(project.root, branch)
+    if tip is None:
+        return []
+    catalog = project.catalog
+    key = f"{_CACHE_VERSION}:{tip}"
+    cached = catalog.meta(key)
+    if cached is not None:
+        return [Decision(**d) for d in json.loads(cached)]
+    found = Replay(project, catalog).run(tip)
+    catalog.set_meta(key, json.dumps([d.to_json() for d in found], separators=(",", ":")),
+                     prefix=_CACHE_VERSION)  # fmt: skip
     return found
 
 
-def _arrival(catalog: Catalog, mainline: list[str]) -> dict[str, int]:
-    """Commit -> index of the first-parent commit of main that made it reachable."""
-    parents = catalog.parent_links()
-    arrival: dict[str, int] = {}
-    for index, tip in enumerate(mainline):
-        stack = [tip]
-        while stack:
-            sha = stack.pop()
-            if sha in arrival:
+class Replay:
+    """Walks a first-parent chain once, judging each decision its net changes add."""
+
+    def __init__(self, project: Project, catalog: Catalog) -> None:
+        self.project = project
+        self.catalog = catalog
+        self.policies = PolicyReader(project)
+        self.holders: dict[tuple[str, str], Decision] = {}
+        self.promoted: set[tuple[str, str]] = set()
+        self.found: list[Decision] = []
+
+    def run(self, tip: str) -> list[Decision]:
+        commits = list(gitlog.mainline(self.project.root, tip))
+        with_decisions = self.catalog.blobs_with_decisions()
+        known = self.catalog.known_blobs()
+        relevant = []
+        for index, commit in enumerate(commits):
+            changes = [c for c in commit.changes
+                       if c[2] != NULL_BLOB and (c[2] in with_decisions or c[2] not in known)]  # fmt: skip
+            if changes:
+                relevant.append((index, commit, changes))
+        self.policies.prefetch([commit.parent for _, commit, _ in relevant])
+        blobs = {b for _, _, changes in relevant for _, old, new in changes for b in (old, new)}
+        cards = self._cards(blobs - {NULL_BLOB})
+        for index, commit, changes in relevant:
+            for path, old, new in changes:
+                self._judge_change(index, commit, path, cards.get(old), cards.get(new), new)
+        return self.found
+
+    def _judge_change(self, index: int, commit: gitlog.MainlineCommit, path: str,
+                      old: dict[str, Any] | None, new: dict[str, Any] | None, blob: str) -> None:  # fmt: skip
+        if new is None:
+            return  # unreadable card: the hook refuses it; it holds no stage
+        before = _entries(old)
+        after = _entries(new)
+        start = len(before) if after[: len(before)] == before else 0
+        policy = self.policies.at(commit.parent)
+        for entry in after[start:]:
+            if not isinstance(entry, Mapping):
                 continue
-            arrival[sha] = index
-            stack.extend(p for p in parents.get(sha, ()) if p not in arrival)
-    return arrival
+            judgement = verify.judge(entry, new, path, policy, self._holder_card, self._promoted)
+            reason = judgement.reason
+            status = judgement.status
+            if start == 0 and before:
+                status, reason = verify.INVALID, "earlier decisions on this card were rewritten"
+            decision = Decision(str(new.get("model")), str(new.get("name")), path,
+                                str(entry.get("verdict")), entry.get("stage"), dict(entry),
+                                commit.sha, index, blob, status, reason, judgement.principal,
+                                judgement.binding)  # fmt: skip
+            self.found.append(decision)
+            if decision.counts:
+                self._apply(decision)
+
+    def _apply(self, decision: Decision) -> None:
+        if decision.verdict == "promoted" and decision.stage:
+            self.holders[(decision.model, decision.stage)] = decision
+            self.promoted.add((decision.name, decision.stage))
+        elif decision.verdict in ("demoted", "archived"):
+            for key, holder in list(self.holders.items()):
+                if holder.name == decision.name and decision.stage in (None, key[1]):
+                    del self.holders[key]
+
+    def _holder_card(self, model: str, stage: str) -> Mapping[str, Any] | None:
+        holder = self.holders.get((model, stage))
+        return self._card_cache.get(holder.blob) if holder else None
+
+    def _promoted(self, name: str, stage: str) -> bool:
+        return (name, stage) in self.promoted
+
+    def _cards(self, blobs: set[str]) -> dict[str, dict[str, Any]]:
+        cards = self.catalog.cards_by_blob(blobs)
+        missing = sorted(blobs - set(cards))
+        for blob, content in git.read_blobs(self.project.root, missing).items():
+            card = _parse(content, blob)
+            if card is not None:
+                cards[blob] = card
+        self._card_cache = cards
+        return cards
+
+
+def _entries(card: Mapping[str, Any] | None) -> list[Any]:
+    value = (card or {}).get("decisions")
+    return list(value) if isinstance(value, list) else []
+
+
+def _parse(content: bytes | None, blob: str) -> dict[str, Any] | None:
+    if content is None:
+        return None
+    try:
+        document = yamldoc.load_fast(content.decode("utf-8"), blob)
+    except (CardError, UnicodeDecodeError):
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def holders(history: list[Decision]) -> dict[tuple[str, str], Decision]:
-    """(model, stage) -> the decision that made its current holder."""
+    """(model, stage) -> the counted decision that made its current holder."""
     current: dict[tuple[str, str], Decision] = {}
     for decision in history:
+        if not decision.counts:
+            continue
         if decision.verdict == "promoted" and decision.stage:
             current[(decision.model, decision.stage)] = decision
         elif decision.verdict in ("demoted", "archived"):
@@ -97,14 +198,35 @@ def holders(history: list[Decision]) -> dict[tuple[str, str], Decision]:
 
 
 def holder_version_card(
-    catalog: Catalog, branch: str, model: str, stage: str
+    project: Project, branch: str, model: str, stage: str
 ) -> dict[str, Any] | None:
-    """The current holder's card as of the branch tip, or None when the stage is empty."""
-    holder = holders(decisions(catalog, branch)).get((model, stage))
+    """The current holder's card as of the branch tip, or None when the stage is empty.
+
+    Resolved through the decision's binding (path, sha256, md5, immutable digest),
+    never by name: a card that no longer matches the binding is an error.
+    """
+    holder = holders(decisions(project, branch)).get((model, stage))
     if holder is None:
         return None
-    version = catalog.get(holder.name, branch)
-    return version.card
+    return bound_card(project, holder, branch)
+
+
+def bound_card(project: Project, decision: Decision, branch: str) -> dict[str, Any]:
+    from dvcckpt.core import decision as decision_format
+
+    catalog = project.catalog
+    in_branch = catalog.reachable([branch])
+    versions = [v for v in catalog.versions(path=decision.path, commits=in_branch)]
+    latest = versions[-1] if versions else None
+    card = latest.card if latest and latest.status != "D" else None
+    if card is None or decision_format.binding(card, decision.path) != decision.binding:
+        raise StateError(
+            f"the card bound to {decision.model}@{decision.stage} ({decision.path}) "
+            f"no longer matches the decision that promoted it",
+            hint="the card's hashes or immutable fields changed after promotion: "
+            "run `dvcckpt audit --verify` and restore the card",
+        )
+    return card
 
 
 def holder_card(project: Project, model_or_name: str, stage: str) -> Card:
@@ -113,9 +235,8 @@ def holder_card(project: Project, model_or_name: str, stage: str) -> Card:
         raise UsageError(
             f"unknown stage {stage!r}", hint=f"stages: {', '.join(project.config.stages)}"
         )
-    catalog = project.catalog
-    model = _model_of(catalog, model_or_name)
-    card = holder_version_card(catalog, main_branch(project), model, stage)
+    model = _model_of(project.catalog, model_or_name)
+    card = holder_version_card(project, main_branch(project), model, stage)
     if card is None:
         raise StateError(f"no checkpoint of {model} holds {stage}",
                          hint=f"promote one: dvcckpt promote NAME --to {stage} --rationale TEXT")  # fmt: skip
