@@ -1,21 +1,47 @@
 """Content hashes recorded on cards (sha256; DVC itself only keeps md5).
 
-A directory checkpoint is hashed through a manifest in `sha256sum` format over
-its sorted relative paths, so the digest is independent of walk order and
-file-system metadata, and anyone can recompute it with standard tools.
+A directory checkpoint is hashed through the manifest of `core.manifest`, so
+the digest is independent of walk order and file-system metadata, and anyone
+can recompute it with standard tools.
+
+Every file dvcckpt hashes (registering, verifying, checking cache objects) is
+read by `feed`: one loop that runs on Python 3.10 (no `hashlib.file_digest`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
+from dvcckpt.core import manifest
 from dvcckpt.errors import UsageError
 
-_CHUNK = 1 << 20
+
+def _cpus() -> int:
+    # The CPUs this process may run on (a container or taskset may allow fewer than exist).
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+# Threads hashing local files: one per core, at most 4, since beyond that they only
+# contend for the same disk.
+LOCAL_WORKERS = max(1, min(4, _cpus()))
+# Few GIL hand-offs per GB, little memory per thread.
+_CHUNK = 8 << 20
+
+
+class Digest(Protocol):
+    """What `feed` needs of a hashlib object."""
+
+    def update(self, data: memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -26,17 +52,49 @@ class ContentDigest:
     names: list[str] | None = None  # relative paths, for directories
 
 
+def feed(
+    handle: IO[bytes],
+    digest: Digest,
+    count: Callable[[int], None] | None = None,
+    size: int | None = None,
+) -> None:
+    """Hash a binary stream in large chunks through one buffer, reused for every chunk.
+
+    hashlib releases the GIL while it hashes a large buffer, so several threads
+    hash at once and overlap with the main thread's work (DVC's, during `add`).
+    `count` is told each chunk's length (for progress bars); `size`, when known,
+    keeps the buffer of a small file small.
+    """
+    length = _CHUNK if size is None else max(1, min(_CHUNK, size))
+    buffer = memoryview(bytearray(length))
+    readinto = getattr(handle, "readinto", None)
+    while True:
+        chunk = buffer[: readinto(buffer)] if readinto else memoryview(handle.read(length))
+        if not chunk.nbytes:
+            return
+        digest.update(chunk)
+        if count is not None:
+            count(chunk.nbytes)
+
+
+def hash_file(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file (md5 for DVC cache objects, sha256 for cards)."""
+    digest = hashlib.new(algorithm)
+    # Unbuffered: the chunks are large, so a Python-side buffer would only add a copy.
+    with path.open("rb", buffering=0) as handle:
+        feed(handle, digest, size=os.fstat(handle.fileno()).st_size)
+    return digest.hexdigest()
+
+
 def sha256_file(path: Path) -> str:
-    # hashlib releases the GIL on large buffers, so this overlaps with DVC's work.
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    return hash_file(path, "sha256")
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def content_digest(path: Path, workers: int = 2) -> ContentDigest:
+def content_digest(path: Path, workers: int = LOCAL_WORKERS) -> ContentDigest:
     """sha256, total size and file count of a checkpoint file or directory."""
     if path.is_symlink():
         raise UsageError(
@@ -49,9 +107,9 @@ def content_digest(path: Path, workers: int = 2) -> ContentDigest:
         raise UsageError(f"{path} is an empty directory", hint="save the checkpoint files first")
     with ThreadPoolExecutor(max_workers=workers) as pool:
         digests = list(pool.map(sha256_file, (path / rel for rel in files)))
-    manifest = "".join(f"{d}  {rel}\n" for d, rel in zip(digests, files, strict=True))
     size = sum((path / rel).stat().st_size for rel in files)
-    return ContentDigest(sha256_bytes(manifest.encode()), size, len(files), files)
+    sha256 = manifest.manifest_sha256(zip(files, digests, strict=True))
+    return ContentDigest(sha256, size, len(files), files)
 
 
 def _tree_files(root: Path) -> list[str]:
