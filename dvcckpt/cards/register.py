@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import capture, git
+from dvcckpt.adapters import capture, dvcfiles, git
 from dvcckpt.adapters import dvcrepo as store
 from dvcckpt.adapters import hashing as digest
 from dvcckpt.cards import card
@@ -182,7 +182,7 @@ def _with_placeholders(draft: dict[str, Any]) -> dict[str, Any]:
 
 
 def _hashes(
-    project: Project, content: digest.ContentDigest, pointer: store.DvcPointer
+    project: Project, content: digest.ContentDigest, pointer: dvcfiles.DvcPointer
 ) -> dict[str, Any]:
     dvc: dict[str, Any] = {
         "file": project.relative(pointer.file),

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
 
+from dvcckpt.adapters import dvcconfig, dvcerrors, dvcfiles
 from dvcckpt.adapters import dvcrepo as store
 from dvcckpt.cards import card as card_module
 from dvcckpt.cards import resolve as resolver
@@ -333,7 +334,7 @@ def _judge(plan: _Plan, results: dict[Any, Future[str]]) -> Copy:
         try:
             digests.append((leaf.relpath, results[leaf.identity or id(leaf)].result()))
         except Exception as exc:
-            if store.is_missing(exc):
+            if dvcerrors.is_missing(exc):
                 what = f"{leaf.relpath} is missing" if leaf.relpath else "not found"
                 return Copy(plan.where, MISSING, plan.location, what)
             raise _read_failure(plan, exc) from exc
@@ -352,7 +353,7 @@ def _read_failure(plan: _Plan, exc: Exception) -> StateError:
     if isinstance(exc, OSError) and exc.filename and not plan.remote:
         return StateError(f"cannot read {exc.filename}: {exc.strerror or exc}",
                           hint="check the file's permissions")  # fmt: skip
-    return store.remote_failure("read from", plan.remote or plan.location, exc, [])
+    return dvcerrors.remote_failure("read from", plan.remote or plan.location, exc, [])
 
 
 def _local_leaf(path: Path, relpath: str) -> Leaf:
@@ -385,7 +386,7 @@ def _path_plan(path: Path, ckpt: Checkpoint, where: str, location: str) -> _Plan
 
 
 def _cache_plan(project: Project, ckpt: Checkpoint, cache: Path) -> _Plan:
-    top = store.cache_object(cache, ckpt.md5)
+    top = dvcfiles.cache_object(cache, ckpt.md5)
     plan = _Plan(ckpt, "cache", _shown(project, top))
     if not ckpt.directory:
         if top.is_file():
@@ -401,11 +402,11 @@ def _cache_plan(project: Project, ckpt: Checkpoint, cache: Path) -> _Plan:
     if entries is None:
         plan.missing = "not in the cache"
         return plan
-    absent = [rel for rel, md5 in entries if not store.cache_object(cache, md5).is_file()]
+    absent = [rel for rel, md5 in entries if not dvcfiles.cache_object(cache, md5).is_file()]
     if absent:
         plan.missing = f"{len(absent)} of {len(entries)} files not in the cache ({absent[0]}, ...)"
         return plan
-    plan.leaves = [_local_leaf(store.cache_object(cache, md5), rel) for rel, md5 in entries]
+    plan.leaves = [_local_leaf(dvcfiles.cache_object(cache, md5), rel) for rel, md5 in entries]
     return plan
 
 
@@ -416,7 +417,7 @@ def _tree_entries(project: Project, ckpt: Checkpoint, top: Path) -> list[tuple[s
     then lists the files itself.
     """
     if top.is_file():
-        return store.parse_tree(top.read_bytes())
+        return dvcfiles.parse_tree(top.read_bytes())
     try:
         out = _pointer_out(project, ckpt)
     except FileNotFoundError:
@@ -432,7 +433,7 @@ def _remote_plan(project: Project, ckpt: Checkpoint, remote: store.RemoteStore) 
     try:
         objects = remote.objects(_out_key(project, ckpt), ckpt.md5, _pointer_out(project, ckpt))
     except Exception as exc:
-        if not store.is_missing(exc):
+        if not dvcerrors.is_missing(exc):
             raise _read_failure(plan, exc) from exc
         plan.missing = f"not on remote {remote.name!r}" + (f" ({exc})" if str(exc) else "")
         return plan
@@ -452,7 +453,7 @@ def _pointer_out(project: Project, ckpt: Checkpoint) -> dict[str, Any]:
     dvc_file = project.inside(ckpt.dvc_file)
     if not layout.is_pointer(dvc_file.name) or not dvc_file.is_file():
         return {}
-    out = store.read_out(dvc_file)
+    out = dvcfiles.read_out(dvc_file)
     if out.get("md5") not in (None, ckpt.md5):
         raise FileNotFoundError(f"{ckpt.dvc_file} tracks another version")
     return out
@@ -473,7 +474,7 @@ def verify(
     check_remote: bool = False,
 ) -> list[Verdict]:
     """sha256 of each copy of each checkpoint compared with its card."""
-    cache = store.cache_dir(project.dvc_root)
+    cache = dvcfiles.cache_dir(project.dvc_root)
     plans: list[_Plan] = []
     for ckpt in checkpoints:
         if "workspace" in local:
@@ -559,7 +560,7 @@ def _quarantine_checkpoint(
     workspace = project.inside(ckpt.path)
     if workspace.exists():
         moved.append(_shown(project, _move(workspace, folder, ckpt.path)))
-    cache = store.cache_dir(project.dvc_root)
+    cache = dvcfiles.cache_dir(project.dvc_root)
     for md5, obj in _cache_objects(cache, ckpt.md5):
         if obj.is_file() and _md5(obj) != md5.removesuffix(".dir"):
             relative = obj.relative_to(cache).as_posix()
@@ -569,13 +570,13 @@ def _quarantine_checkpoint(
 
 
 def _cache_objects(cache: Path, md5: str) -> list[tuple[str, Path]]:
-    top = store.cache_object(cache, md5)
+    top = dvcfiles.cache_object(cache, md5)
     found = [(md5, top)]
     if md5.endswith(".dir") and top.is_file():
         # A corrupted manifest is itself moved (its md5 is wrong); its files stay.
         with suppress(ValueError):
-            entries = store.parse_tree(top.read_bytes())
-            found += [(m, store.cache_object(cache, m)) for _, m in entries]
+            entries = dvcfiles.parse_tree(top.read_bytes())
+            found += [(m, dvcfiles.cache_object(cache, m)) for _, m in entries]
     return found
 
 
@@ -646,8 +647,8 @@ def pull(
     name = store.default_remote(project.dvc_root, remote)
     for ckpt in checkpoints:
         _require_pointer(project, ckpt)
-    cache = store.cache_dir(project.dvc_root)
-    cached_before = {c.name for c in checkpoints if store.cache_object(cache, c.md5).is_file()}
+    cache = dvcfiles.cache_dir(project.dvc_root)
+    cached_before = {c.name for c in checkpoints if dvcfiles.cache_object(cache, c.md5).is_file()}
     progress = transfer_progress(
         f"Downloading from {name}", sum(c.size for c in checkpoints), "wchar"
     )
@@ -665,7 +666,7 @@ def _require_pointer(project: Project, ckpt: Checkpoint) -> None:
     dvc_file = project.inside(ckpt.dvc_file)
     if not layout.is_pointer(dvc_file.name):
         return  # a pipeline output (dvc.yaml): DVC resolves the output path itself
-    out = store.read_out(dvc_file) if dvc_file.is_file() else None
+    out = dvcfiles.read_out(dvc_file) if dvc_file.is_file() else None
     if out is None or out.get("md5") not in (None, ckpt.md5):
         state = "another version of" if out else "no DVC pointer for"
         raise StateError(
@@ -808,7 +809,7 @@ def add_remote(
     sse: str | None = None,
     version_aware: bool = False,
     force: bool = False,
-) -> store.RemoteConfig:
+) -> dvcconfig.RemoteConfig:
     """Configure a remote; credentials go to the git-ignored `.dvc/config.local`."""
     s3_only = {"--endpoint": endpoint, "--sse": sse, "--access-key-id": access_key_id,
                "--version-aware": version_aware or None}  # fmt: skip
@@ -865,7 +866,7 @@ def remote_warnings(dvc_root: Path) -> list[RemoteWarning]:
         encrypted = {"sse", "sse_kms_key_id", "sse_customer_key"} & set(remote.settings)
         if remote.url.startswith("s3://") and not encrypted:
             found.append(RemoteWarning(remote.name, "remote.sse", "no server-side encryption"))
-        if any(remote.levels.get(k) == "repo" for k in store.CREDENTIAL_KEYS):
+        if any(remote.levels.get(k) == "repo" for k in dvcconfig.CREDENTIAL_KEYS):
             found.append(RemoteWarning(remote.name, "remote.credentials",
                                        "credentials in the committed .dvc/config"))  # fmt: skip
     return found
