@@ -74,11 +74,11 @@ def diagnose(project: Project) -> list[Diagnosis]:
 
 
 def _remotes(project: Project) -> list[Diagnosis]:
-    """One entry per remote with warnings, after the cards (keys in remote.REMOTE_FIXES)."""
-    from dvcckpt.storage import remote
+    """One entry per remote with warnings, after the cards (keys in remotes.REMOTE_FIXES)."""
+    from dvcckpt.storage import remotes
 
     try:
-        warnings = remote.remote_warnings(project.dvc_root)
+        warnings = remotes.remote_warnings(project.dvc_root)
     except DvcckptError as exc:
         return [Diagnosis(".dvc/config", "remotes", [], exc.message)]
     by_remote: dict[str, list[str]] = {}
@@ -89,7 +89,7 @@ def _remotes(project: Project) -> list[Diagnosis]:
 
 def fix_for(field_name: str) -> str:
     if field_name.startswith("remote."):
-        from dvcckpt.storage.remote import REMOTE_FIXES
+        from dvcckpt.storage.remotes import REMOTE_FIXES
 
         return REMOTE_FIXES[field_name]
     return RECOMMENDED[field_name][1]

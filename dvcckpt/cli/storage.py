@@ -1,6 +1,6 @@
 """Remote storage commands (push, pull, get, verify, remote); registered on the main CLI.
 
-Each command parses its options, calls `dvcckpt.storage.remote` and renders the result;
+Each command parses its options, calls a `dvcckpt.storage` module and renders the result;
 nothing heavy is imported until a command runs.
 """
 
@@ -64,11 +64,11 @@ def push_command(
     with its card first: a corrupted copy is never uploaded (exit 1).
     Re-running after an interruption sends only what is missing.
     """
-    from dvcckpt.storage import remote as storage
+    from dvcckpt.storage import select, transfer
 
     project = _project()
-    chosen = storage.select(project, references, everything, stage)
-    result = storage.push(project, chosen, remote, jobs, skip_missing=everything)
+    chosen = select.select(project, references, everything, stage)
+    result = transfer.push(project, chosen, remote, jobs, skip_missing=everything)
     _summary(result, f"pushed to {result.remote}:", as_json)
 
 
@@ -88,11 +88,11 @@ def pull_command(
     mismatch the bad copy is moved to .dvc/tmp/dvcckpt-quarantine/ for
     inspection and the command exits 1; nothing is deleted on the remote.
     """
-    from dvcckpt.storage import remote as storage
+    from dvcckpt.storage import select, transfer
 
     project = _project()
-    chosen = storage.select(project, references, everything)
-    result = storage.pull(project, chosen, remote, jobs)
+    chosen = select.select(project, references, everything)
+    result = transfer.pull(project, chosen, remote, jobs)
     _summary(result, f"pulled from {result.remote}:", as_json)
 
 
@@ -113,9 +113,9 @@ def get_command(repo_url: str, reference: str, out: Path, force: bool, as_json: 
     Remote credentials come from that repository's .dvc/config.local (local
     paths) or the AWS_* variables.
     """
-    from dvcckpt.storage import remote as storage
+    from dvcckpt.storage import transfer
 
-    result = storage.get(repo_url, reference, out, force=force)
+    result = transfer.get(repo_url, reference, out, force=force)
     if as_json:
         emit_json(result.as_dict())
     else:
@@ -153,13 +153,13 @@ def verify_command(
     missing.
     """
     from dvcckpt.errors import CheckFailed
-    from dvcckpt.storage import remote as storage
+    from dvcckpt.storage import verify
 
     check_remote = check_remote or remote_name is not None
-    verdicts = storage.verify_references(
+    verdicts = verify.verify_references(
         _project(), references, everything, remote=remote_name, check_remote=check_remote
     )
-    bad = storage.failed(verdicts, remote_required=check_remote)
+    bad = verify.failed(verdicts, remote_required=check_remote)
     if as_json:
         emit_json({"ok": not bad, "checkpoints": [v.as_dict() for v in verdicts]})
     else:
@@ -214,12 +214,12 @@ def remote_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the remote (secrets masked) as JSON.")
 def remote_add_command(name: str, url: str, **options: Any) -> None:
     """Add a DVC remote, e.g. s3://bucket/path with --endpoint for S3-compatible stores."""
-    from dvcckpt.storage import remote as storage
+    from dvcckpt.storage import remotes
 
     as_json = options.pop("as_json")
     if options["access_key_id"] and not options["secret_access_key"]:
         options["secret_access_key"] = click.prompt("Secret access key", hide_input=True)
-    added = storage.add_remote(_project(), name, url, **options)
+    added = remotes.add_remote(_project(), name, url, **options)
     if as_json:
         emit_json(added.as_dict())
         return
