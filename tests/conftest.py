@@ -1,4 +1,8 @@
-"""Shared fixtures: real git + DVC repositories, prepared once and copied per test."""
+"""Shared fixtures: real git + DVC repositories, prepared once and copied per test.
+
+Every test runs hermetically: git and DVC read no user or system configuration and
+no caller's repository leaks in through GIT_* variables (see `hermetic_env`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,12 @@ from dvcckpt.adapters import dvcrepo as store
 from dvcckpt.cli import main
 
 BIN = Path(sys.executable).parent
+GIT_CONFIG = (
+    "[user]\n\tname = Ada Trainer\n\temail = ada@example.com\n[init]\n\tdefaultBranch = main\n"
+)
+# Inherited variables that would point git at a caller's repository, index, objects,
+# identity, dates or configuration (a suite started from a git hook has several set).
+KEEP_GIT_VARIABLES = frozenset({"GIT_EXEC_PATH"})
 
 
 @dataclass
@@ -30,6 +40,44 @@ def git(root: Path, *args: str) -> str:
         ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
     )
     return done.stdout
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Point git's and DVC's configuration and DVC's site cache at fresh folders in `home`."""
+    for name in [n for n in os.environ if n.startswith("GIT_") and n not in KEEP_GIT_VARIABLES]:
+        monkeypatch.delenv(name)
+    home.mkdir(parents=True, exist_ok=True)
+    gitconfig = home / "gitconfig"
+    gitconfig.write_text(GIT_CONFIG)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for variable, folder in (
+        ("DVC_GLOBAL_CONFIG_DIR", "dvc-global"),
+        ("DVC_SYSTEM_CONFIG_DIR", "dvc-system"),
+        ("DVC_SITE_CACHE_DIR", "dvc-site-cache"),
+    ):
+        (home / folder).mkdir(exist_ok=True)
+        monkeypatch.setenv(variable, str(home / folder))
+    monkeypatch.setenv("DVC_TEST", "true")
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The same isolation for session-scoped fixtures (set up before any test's own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        isolate(patch, tmp_path_factory.mktemp("env-session"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(
+    hermetic_session: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fresh global git config and DVC config/cache folders for every test, undone after it."""
+    isolate(monkeypatch, tmp_path_factory.mktemp("env"))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,17 +98,19 @@ def test_update_equals_rebuild_through_branches_merges_tags_and_a_rebase(repo: P
     assert not [v for v in Catalog(repo).versions() if v.name and "step000500" in v.name]
 
 
-def test_log_order_follows_the_commit_graph_not_timestamps(repo: Path) -> None:
-    env = {**os.environ}
+def test_log_order_follows_the_commit_graph_not_timestamps(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for step, date in (
         (1, "2030-01-01T00:00:00"),
         (2, "2001-01-01T00:00:00"),
         (3, "2015-06-01T00:00:00"),
     ):
-        os.environ["GIT_AUTHOR_DATE"] = os.environ["GIT_COMMITTER_DATE"] = date
+        monkeypatch.setenv("GIT_AUTHOR_DATE", date)
+        monkeypatch.setenv("GIT_COMMITTER_DATE", date)
         commit_card(repo, "clf", step, {"dev": {"acc": step / 10}})
-    os.environ.clear()
-    os.environ.update(env)
+    monkeypatch.delenv("GIT_AUTHOR_DATE")
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
     history = Catalog(repo).log("clf", metrics=["dev.acc"])
     assert [r.step for r in history] == [3, 2, 1]  # newest first by graph, despite the dates
     assert [r.deltas["dev.acc"] for r in history][:2] == [pytest.approx(0.1), pytest.approx(0.1)]
