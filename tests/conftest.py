@@ -6,11 +6,14 @@ no caller's repository leaks in through GIT_* variables (see `hermetic_env`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from dvcckpt.adapters import dvcrepo as store
 from dvcckpt.cli import main
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
 GIT_CONFIG = (
     "[user]\n\tname = Ada Trainer\n\temail = ada@example.com\n[init]\n\tdefaultBranch = main\n"
 )
@@ -78,6 +82,115 @@ def hermetic_env(
 ) -> None:
     """Fresh global git config and DVC config/cache folders for every test, undone after it."""
     isolate(monkeypatch, tmp_path_factory.mktemp("env"))
+
+
+@dataclass(frozen=True)
+class PreCommit:
+    """This project's source as a pre-commit hook repository, and the environment to use it."""
+
+    repository: Path
+    env: dict[str, str]
+
+
+# What the hook repository holds: what pre-commit needs to `pip install` the hook.
+HOOK_SOURCES = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "dvcckpt", "schemas",
+                "templates")  # fmt: skip
+
+
+def pre_commit_config(repository: Path) -> str:
+    config = f"repos:\n  - repo: {repository}\n    rev: v0\n    hooks:\n"
+    return config + "      - id: dvcckpt-check\n"
+
+
+def pre_commit_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder per pytest run, shared by all pytest-xdist workers (each has its own
+    basetemp inside the run's)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "pre-commit"
+
+
+def pre_commit_env(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    return {"PRE_COMMIT_HOME": str(folder / "home"), "PATH": f"{BIN}{os.pathsep}{environ['PATH']}"}
+
+
+def prepare_pre_commit(folder: Path, environ: Mapping[str, str], wait: bool = True) -> bool:
+    """Build the hook repository and install its hook environment, once per run.
+
+    pre-commit builds a virtualenv for the hook and pip-installs this project into it
+    (tens of seconds). Whoever takes the file lock first builds; the others wait
+    (`wait`) or return False at once. Every command gets `environ` explicitly, so this
+    also runs in a background thread while tests patch os.environ.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**environ, **pre_commit_env(folder, environ)}
+
+    def run(*command: str, cwd: Path) -> None:
+        subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
+
+    with (folder / "lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        ready = folder / "ready"
+        if ready.exists():
+            return True
+        repository = folder / "hookrepo" / "dvcckpt"
+        shutil.rmtree(folder / "hookrepo", ignore_errors=True)  # from a build that failed
+        repository.mkdir(parents=True)
+        for name in HOOK_SOURCES:
+            source = ROOT / name
+            if source.is_dir():
+                ignore = shutil.ignore_patterns("__pycache__")
+                shutil.copytree(source, repository / name, ignore=ignore)
+            else:
+                shutil.copy2(source, repository / name)
+        run("git", "init", "--quiet", cwd=repository)
+        run("git", "add", "--all", cwd=repository)
+        run("git", "-c", "user.name=ci", "-c", "user.email=ci@example.com", "commit", "-qm", "v0",
+            cwd=repository)  # fmt: skip
+        run("git", "tag", "v0", cwd=repository)
+        warm = folder / "warm"
+        shutil.rmtree(warm, ignore_errors=True)
+        warm.mkdir()
+        run("git", "init", "--quiet", cwd=warm)
+        (warm / ".pre-commit-config.yaml").write_text(pre_commit_config(repository))
+        run(str(BIN / "pre-commit"), "install-hooks", cwd=warm)
+        ready.touch()
+        return True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pre_commit_warm_up(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    hermetic_session: None,
+) -> Iterator[None]:
+    """Start building the hook environment in the background as the session starts, if
+    any collected test needs it, so that tests run meanwhile instead of waiting."""
+    items = request.session.items
+    if not any("pre_commit" in getattr(item, "fixturenames", ()) for item in items):
+        yield
+        return
+    folder, environ = pre_commit_folder(tmp_path_factory), dict(os.environ)
+
+    def build() -> None:
+        # On failure the `pre_commit` fixture builds again and reports what went wrong.
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            prepare_pre_commit(folder, environ, wait=False)
+
+    builder = threading.Thread(target=build, name="pre-commit warm-up", daemon=True)
+    builder.start()
+    yield
+    builder.join()  # another worker may be waiting for this build
+
+
+@pytest.fixture(scope="session")
+def pre_commit(tmp_path_factory: pytest.TempPathFactory, hermetic_session: None) -> PreCommit:
+    """The hook repository and a PRE_COMMIT_HOME with its environment installed."""
+    folder = pre_commit_folder(tmp_path_factory)
+    prepare_pre_commit(folder, os.environ)
+    return PreCommit(folder / "hookrepo" / "dvcckpt", pre_commit_env(folder, os.environ))
 
 
 @pytest.fixture(scope="session")

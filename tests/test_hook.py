@@ -3,48 +3,24 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from dvcckpt.cards import card
-from tests.conftest import BIN, Result, git, write_checkpoint
-
-ROOT = Path(__file__).resolve().parent.parent
-SOURCES = (
-    "pyproject.toml",
-    "README.md",
-    ".pre-commit-hooks.yaml",
-    "dvcckpt",
-    "schemas",
-    "templates",
-)
+from tests.conftest import BIN, PreCommit, Result, git, pre_commit_config, write_checkpoint
 
 
 @pytest.fixture(scope="session")
-def hook_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hook_repository(pre_commit: PreCommit) -> Path:
     """This project's current source as a hook repository at tag v0 (what `rev:` points at)."""
-    target = tmp_path_factory.mktemp("hookrepo") / "dvcckpt"
-    target.mkdir()
-    for name in SOURCES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target / name)
-    git(target, "init", "--quiet")
-    git(target, "add", "--all")
-    git(target, "-c", "user.name=ci", "-c", "user.email=ci@example.com", "commit", "-qm", "v0")
-    git(target, "tag", "v0")
-    return target
+    return pre_commit.repository
 
 
 @pytest.fixture(scope="session")
-def hook_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("pre-commit-home")
-    return {"PRE_COMMIT_HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+def hook_env(pre_commit: PreCommit) -> dict[str, str]:
+    return pre_commit.env
 
 
 def commit(repo: Path, env: dict[str, str], message: str = "change") -> Result:
@@ -62,8 +38,7 @@ def commit(repo: Path, env: dict[str, str], message: str = "change") -> Result:
 @pytest.fixture(params=["pre-commit framework", "dvcckpt install-hook"])
 def hooked(request, repo: Path, hook_repository: Path, hook_env: dict[str, str], cli) -> Path:
     if request.param == "pre-commit framework":
-        config = f"repos:\n  - repo: {hook_repository}\n    rev: v0\n    hooks:\n"
-        (repo / ".pre-commit-config.yaml").write_text(config + "      - id: dvcckpt-check\n")
+        (repo / ".pre-commit-config.yaml").write_text(pre_commit_config(hook_repository))
         subprocess.run(
             [str(BIN / "pre-commit"), "install"],
             cwd=repo,
