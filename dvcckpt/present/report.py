@@ -1,9 +1,37 @@
-"""Rendering the review report (`promotion.report`) as Markdown for a PR comment, or HTML."""
+"""Rendering the review report (`promotion.report`) as Markdown for a PR comment, or HTML.
+
+Card text is untrusted: whoever opens a pull request writes it. Every card-sourced
+string (names, model, phase, paths, metric names, gate rule / required / actual,
+dataset, parents and relations, a decision's verdict, stage, author, time, rationale,
+reason, notes, changed file names) goes through one helper, `md_text`, which makes it
+plain text in every place dvcckpt puts it (paragraph, list item, heading, table cell):
+
+- control characters, line and paragraph separators and runs of white space become
+  one space, and invisible format characters (bidi overrides, zero-width) are dropped,
+  so a value stays on its line and cannot add rows, items or blocks; long values are cut;
+- `&` and `<` become entities, so no tag, HTML comment (`<!--`) or autolink can start;
+  a `>` elsewhere is inert and stays readable (`>=` in gate rules), a leading one
+  becomes `&gt;`, as do a leading `#`, `-`, `+` and `=`;
+- characters that could open code, emphasis, links, images, tables, math or
+  strike-through (`` ` * [ ] | \\ ~ $ `` and `_` unless between letters or digits)
+  become numeric entities, which Markdown shows as the literal character;
+- `@` is followed by a zero-width joiner, so it never mentions anyone.
+
+Card text is never put inside a code span as is (entities show verbatim there):
+`_code` wraps a value in backticks only when escaping left it unchanged, and shows
+the escaped text plainly otherwise. Free text (rationale, reason, notes) is shown
+as escaped plain text. Mermaid labels keep only letters, digits and `-_.:/ `
+(`_label`); node ids are ASCII and unique within a graph (`_ids`).
+
+`as_html` renders that Markdown as a page: it HTML-escapes each line, then restores
+the entities `md_text` wrote, so they render as the character (never `&amp;lt;`).
+"""
 
 from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -13,41 +41,101 @@ from dvcckpt.core.fields import number as metric_number
 from dvcckpt.present.text import number, table
 
 if TYPE_CHECKING:
-    from dvcckpt.promotion.report import Entry, Report
+    from dvcckpt.promotion.report import DecisionStatus, Entry, Report
 
 MARKER = "<!-- dvcckpt-report -->"
+POLICY_TITLE = "⚠️ Policy changes in this pull request (need owner approval)"
+FREE_TEXT_LIMIT = 600  # characters of a rationale, reason or note shown in the comment
+POLICY_LIST_LIMIT = 100
+
+_ENTITIES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    "`": "&#96;",
+    "*": "&#42;",
+    "[": "&#91;",
+    "]": "&#93;",
+    "|": "&#124;",
+    "\\": "&#92;",
+    "~": "&#126;",
+    "$": "&#36;",
+}
+_LEADING = {">": "&gt;", "#": "&#35;", "-": "&#45;", "+": "&#43;", "=": "&#61;"}
+_ZWJ = "\u200d"
+_DROPPED = {"Cf", "Co", "Cs"}  # format (bidi, zero-width), private use, surrogates
+_SPACES = {"Cc", "Zl", "Zp"}  # control characters and line / paragraph separators
+
+
+def md_text(value: object, limit: int = 300) -> str:
+    """`value` as Markdown that renders as exactly that text, on one line (see the module doc)."""
+    raw = value if isinstance(value, str) else str(value)
+    kept = []
+    for char in raw:
+        category = unicodedata.category(char)
+        if category in _SPACES:
+            kept.append(" ")
+        elif category not in _DROPPED:
+            kept.append(char)
+    flat = " ".join("".join(kept).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1].rstrip() + "…"
+    out = []
+    for i, char in enumerate(flat):
+        if i == 0 and char in _LEADING:
+            out.append(_LEADING[char])
+        elif char in _ENTITIES:
+            out.append(_ENTITIES[char])
+        elif char == "_" and not (_word(flat, i - 1) and _word(flat, i + 1)):
+            out.append("&#95;")
+        elif char == "@":
+            out.append("@" + _ZWJ)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _word(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and text[index].isascii() and text[index].isalnum()
+
+
+def _code(value: object, suffix: str = "") -> str:
+    """A card value in a code span when it needs no escaping; escaped plain text otherwise."""
+    text = md_text(value)
+    return f"`{text}{suffix}`" if text and text == str(value) else text + suffix
 
 
 def markdown(report: Report) -> str:
-    out = [MARKER, f"## dvcckpt report: `{report.base}..{report.head}`", ""]
+    title = f"## dvcckpt report: {_code(f'{report.base}..{report.head}')}"
+    out = [MARKER, title, "", *_policy(report)]
     if not report.entries:
         return "\n".join([*out, "No checkpoint cards were added or changed on this branch.", ""])
     out.append(
         f"{len(report.entries)} checkpoint card(s) added or changed; metrics are compared "
-        f"with the current **{report.reference_stage}** holder on `{report.base}`."
+        f"with the current **{md_text(report.reference_stage)}** holder on {_code(report.base)}."
     )
     for entry in report.entries:
-        out += ["", f"### {entry.name} ({entry.status})", ""]
+        out += ["", f"### {md_text(entry.name)} ({entry.status})", ""]
         out += _provenance(entry)
-        holder_name = entry.holder.get("name") if entry.holder else "none"
-        out += ["", f"**Metrics vs {report.reference_stage} holder** (`{holder_name}`)", ""]
+        holder_name = _code(entry.holder.get("name")) if entry.holder else "`none`"
+        stage = md_text(report.reference_stage)
+        out += ["", f"**Metrics vs {stage} holder** ({holder_name})", ""]
         out.append(
-            _md_table(
-                ["metric", "this", report.reference_stage, "Δ"],
-                metric_deltas(entry.card, entry.holder),
-            )
+            _md_table(["metric", "this", stage, "Δ"], metric_deltas(entry.card, entry.holder))
         )
+        trusted = not _gates_distrusted(entry)
         if entry.gate_stage:
-            out += ["", f"**Gates for {entry.gate_stage}**", ""]
+            out += ["", f"**Gates for {md_text(entry.gate_stage)}**", ""]
+            if _gates_distrusted(entry):
+                out += ["❌ recorded by a promotion that does not verify (below): not trusted", ""]
             out.append(
                 _md_table(
                     ["", "rule", "required", "actual"],
                     [
                         [
-                            "✅" if g.get("verdict") == "pass" else "❌",
-                            str(g.get("rule")),
-                            str(g.get("required")),
-                            str(g.get("actual")),
+                            ("✅" if trusted else "⚠️") if g.get("verdict") == "pass" else "❌",
+                            md_text(g.get("rule")),
+                            md_text(g.get("required")),
+                            md_text(g.get("actual")),
                         ]
                         for g in entry.gate_results
                     ],
@@ -57,39 +145,92 @@ def markdown(report: Report) -> str:
             )
         if entry.new_decisions:
             out += ["", "**Decisions on this branch**", ""]
-            out += [_decision_line(d) for d in entry.new_decisions]
+            for index, decision in enumerate(entry.new_decisions):
+                status = entry.verification[index] if index < len(entry.verification) else None
+                out += _decision_lines(decision, status)
         if entry.card.get("parents") or any(
-            d.get("verdict") == "promoted" for d in entry.new_decisions
+            isinstance(d, Mapping) and d.get("verdict") == "promoted" for d in entry.new_decisions
         ):
             out += ["", "**Lineage**", "", "```mermaid", mermaid(entry.name, entry.lineage), "```"]
     return "\n".join(out) + "\n"
 
 
+def _gates_distrusted(entry: Entry) -> bool:
+    """Gate results recorded by a promotion that is invalid (they may be forged)."""
+    index = entry.gate_decision
+    if index is None:
+        return False
+    status = entry.verification[index] if index < len(entry.verification) else None
+    return status is None or status.status == "invalid"
+
+
+def _policy(report: Report) -> list[str]:
+    """The policy files the change edits, first thing under the title."""
+    if report.policy_problem:
+        reason = md_text(report.policy_problem)
+        return [f"**⚠️ Policy changes could not be listed** ({reason}): review every file.", ""]
+    if not report.policy_changes:
+        return []
+    shown = report.policy_changes[:POLICY_LIST_LIMIT]
+    lines = [f"**{POLICY_TITLE}**", "", *(f"- {_code(path)}" for path in shown)]
+    if len(report.policy_changes) > len(shown):
+        lines.append(f"- … and {len(report.policy_changes) - len(shown)} more")
+    return [*lines, ""]
+
+
 def _provenance(entry: Entry) -> list[str]:
     card = entry.card
-    code = card.get("code") or {}
-    data = card.get("data") or {}
-    seeds = card.get("seeds") or {}
-    commit = str(code.get("commit") or "unknown")[:12] + (" (dirty)" if code.get("dirty") else "")
-    dataset = " ".join(str(x) for x in (data.get("dataset"), data.get("version")) if x) or "unknown"
-    return [
-        f"- model `{entry.model}`, phase `{card['checkpoint'].get('phase')}`, step "
-        f"{card['checkpoint'].get('step', '?')}, sha256 `{card['checkpoint'].get('sha256', '')[:16]}…`",
-        f"- code `{commit}`, data `{dataset}`, seed `{seeds.get('seed', 'unknown')}`",
+    checkpoint = _mapping(card.get("checkpoint"))
+    code = _mapping(card.get("code"))
+    data = _mapping(card.get("data"))
+    seeds = _mapping(card.get("seeds"))
+    commit = _code(str(code.get("commit") or "unknown")[:12]) + (
+        " (dirty)" if code.get("dirty") else ""
+    )
+    dataset = " ".join(str(x) for x in (data.get("dataset"), data.get("version")) if x)
+    sha256 = _code(str(checkpoint.get("sha256", ""))[:16], "…")
+    lines = [
+        f"- model {_code(entry.model)}, phase {_code(checkpoint.get('phase'))}, step "
+        f"{md_text(checkpoint.get('step', '?'))}, sha256 {sha256}",
+        f"- code {commit}, data {_code(dataset or 'unknown')}, "
+        f"seed {_code(seeds.get('seed', 'unknown'))}",
     ]
+    if card.get("notes"):
+        lines.append(f"- notes: {md_text(card['notes'], FREE_TEXT_LIMIT)}")
+    return lines
 
 
-def _decision_line(decision: Mapping[str, Any]) -> str:
-    who = (decision.get("by") or {}).get("name") or "?"
-    stage = f" → **{decision.get('stage')}**" if decision.get("stage") else ""
-    text = f"- **{decision.get('verdict')}**{stage} by {who} at {decision.get('at')}"
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _decision_lines(decision: Any, status: DecisionStatus | None) -> list[str]:
+    if not isinstance(decision, Mapping):
+        return ["- (unreadable decision)", f"  - {_status(status)}"]
+    who = md_text(_mapping(decision.get("by")).get("name") or "?")
+    stage = f" → **{md_text(decision['stage'])}**" if decision.get("stage") else ""
+    verdict, at = md_text(decision.get("verdict") or "?"), md_text(decision.get("at"))
+    text = f"- **{verdict}**{stage} by {who} at {at}"
     if decision.get("rationale"):
-        text += f": {decision['rationale']}"
+        text += f": {md_text(decision['rationale'], FREE_TEXT_LIMIT)}"
+    lines = [text, f"  - {_status(status)}"]
+    reason = md_text(decision.get("reason") or "", FREE_TEXT_LIMIT)
     if decision.get("override"):
-        text += f"\n  - ⚠️ **OVERRIDE** of failing gates: {decision.get('reason')}"
-    elif decision.get("reason"):
-        text += f": {decision['reason']}"
-    return text
+        lines.append(f"  - ⚠️ **OVERRIDE** of failing gates: {reason}")
+    elif reason:
+        lines[0] += f": {reason}"
+    return lines
+
+
+def _status(status: DecisionStatus | None) -> str:
+    """Whether the decision will count when the change merges (never ✅ without a check)."""
+    if status is None:
+        return "❌ invalid: not verified"
+    if status.status == "invalid":
+        return f"❌ invalid: {md_text(status.reason or 'unknown reason', FREE_TEXT_LIMIT)}"
+    if status.status == "verified":
+        return f"✅ verified (signed by {md_text(status.principal)})"
+    return "unsigned"
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -99,38 +240,40 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 def as_html(markdown_text: str) -> str:
     """A standalone page for the same report (tables, headings, lists and Mermaid blocks)."""
     body: list[str] = []
-    in_table = in_code = False
+    block = ""  # the open element: "table", "ul", "pre" or none
     for line in markdown_text.splitlines():
+        if block == "pre":
+            if line.startswith("```"):
+                body.append("</pre>")
+                block = ""
+            else:
+                body.append(html.escape(line))
+            continue
+        kind = "table" if line.startswith("|") else "ul" if line.strip().startswith("- ") else ""
+        if block and block != kind:
+            body.append(f"</{block}>")
+            block = ""
+        if kind and not block:
+            body.append(f"<{kind}>")
+            block = kind
         if line.startswith("```"):
-            body.append("</pre>" if in_code else '<pre class="mermaid">')
-            in_code = not in_code
-        elif in_code:
-            body.append(html.escape(line))
-        elif line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            body.append('<pre class="mermaid">')
+            block = "pre"
+        elif kind == "table":
             if set(line) <= set("|-"):
                 continue
-            tag = "th" if not in_table else "td"
-            body.append(
-                ("<table>" if not in_table else "")
-                + "<tr>"
-                + "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in cells)
-                + "</tr>"
-            )
-            in_table = True
-            continue
+            tag = "th" if body[-1] == "<table>" else "td"
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            body.append("<tr>" + "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in cells) + "</tr>")
+        elif kind == "ul":
+            body.append(f"<li>{_inline(line.strip()[2:])}</li>")
         elif line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
             body.append(f"<h{level}>{_inline(line[level:].strip())}</h{level}>")
-        elif line.strip().startswith("- "):
-            body.append(f"<li>{_inline(line.strip()[2:])}</li>")
         elif line.strip() and not line.startswith("<!--"):
             body.append(f"<p>{_inline(line)}</p>")
-        if in_table and not line.startswith("|"):
-            body.insert(len(body) - 1, "</table>")
-            in_table = False
-    if in_table:
-        body.append("</table>")
+    if block:
+        body.append(f"</{block}>")
     style = "body{font-family:sans-serif;margin:2em;max-width:70em}td,th{padding:3px 10px;border-bottom:1px solid #ddd}"
     return (
         f"<!doctype html><meta charset='utf-8'><title>dvcckpt report</title><style>{style}</style>\n"
@@ -139,15 +282,22 @@ def as_html(markdown_text: str) -> str:
     )
 
 
+_OWN_ENTITY = re.compile(r"&amp;(amp|lt|gt|#\d{1,5});")
+
+
 def _inline(text: str) -> str:
-    escaped = html.escape(text)
+    """One Markdown line as HTML: escaped, `md_text`'s entities restored, bold and code."""
+    escaped = _OWN_ENTITY.sub(r"&\1;", html.escape(text, quote=False))
     escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
 
 
 def metric_deltas(card: Mapping[str, Any], holder: Mapping[str, Any] | None) -> list[list[str]]:
     rows = []
-    for split, metrics in (card.get("metrics") or {}).items():
+    metrics_by_split = card.get("metrics")
+    for split, metrics in (
+        metrics_by_split if isinstance(metrics_by_split, Mapping) else {}
+    ).items():
         for name, value in leaves(metrics):
             if value == {}:
                 continue
@@ -157,23 +307,60 @@ def metric_deltas(card: Mapping[str, Any], holder: Mapping[str, Any] | None) -> 
             )
             delta = mine - theirs if mine is not None and theirs is not None else None
             rows.append(
-                [f"{split}.{name}", number(mine), number(theirs), number(delta, signed=True)]
+                [
+                    md_text(f"{split}.{name}"),
+                    number(mine),
+                    number(theirs),
+                    number(delta, signed=True),
+                ]
             )
     return rows
 
 
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/ ")
+_MERMAID_WORDS = {
+    "end", "graph", "flowchart", "subgraph", "style", "class", "classdef", "click",
+    "linkstyle", "direction", "default", "call", "href",
+}  # fmt: skip
+
+
 def mermaid(root: str, edges: list[tuple[str, str, str]]) -> str:
     """Mermaid flowchart of lineage edges (a lone node when there are none)."""
+    ids = _ids([root, *(name for child, _, parent in edges for name in (child, parent))])
     lines = ["flowchart BT"]
-    lines += [
-        f'    {_node(child)} -- "{relation}" --> {_node(parent)}'
-        for child, relation, parent in edges
-    ]
+    for child, relation, parent in edges:
+        label = _label(relation)
+        arrow = f'-- "{label}" -->' if label else "-->"
+        lines.append(f"    {_node(child, ids)} {arrow} {_node(parent, ids)}")
     if len(lines) == 1:
-        lines.append(f"    {_node(root)}")
+        lines.append(f"    {_node(root, ids)}")
     return "\n".join(lines)
 
 
-def _node(name: str) -> str:
-    ident = "".join(c if c.isalnum() else "_" for c in name)
-    return f'{ident}["{name}"]'
+def _label(text: str, limit: int = 120) -> str:
+    """Only letters, digits and `-_.:/ ` survive: no quotes, brackets, backticks, newlines."""
+    kept = "".join(c if c in _LABEL_CHARS else " " for c in str(text))
+    return " ".join(kept.split())[:limit].strip()
+
+
+def _ids(names: list[str]) -> dict[str, str]:
+    """An ASCII node id per distinct name, never a Mermaid keyword, never shared by two names."""
+    ids: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        if name in ids:
+            continue
+        ident = "".join(c if c.isascii() and c.isalnum() else "_" for c in name)[:80] or "node"
+        if ident.lower() in _MERMAID_WORDS or not ident[0].isalpha():
+            ident = f"n_{ident}"
+        candidate, suffix = ident, 1
+        while candidate in taken:
+            suffix += 1
+            candidate = f"{ident}_{suffix}"
+        ids[name] = candidate
+        taken.add(candidate)
+    return ids
+
+
+def _node(name: str, ids: dict[str, str]) -> str:
+    return f'{ids[name]}["{_label(name) or "unnamed"}"]'

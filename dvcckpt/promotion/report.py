@@ -3,20 +3,45 @@
 Checkpoints added or changed on the branch against its base, the current
 production holder to compare with, gate results, decisions and lineage,
 gathered as plain data; `present.report` renders it as Markdown or HTML.
+
+Two things a reviewer must not miss are gathered here too:
+- the policy files the change edits (gates, config, allowed signers, DVC config,
+  CODEOWNERS, workflows), from one `git diff BASE...HEAD` against the merge base;
+- whether each decision the branch adds will count when it merges, judged the way
+  `check --base` judges it: the card rules of the hook that need no files on disk
+  (schema, location, naming, required fields, tombstone, immutability against the
+  base's version) and `review.decision_findings` under the base's policy. Anything
+  that cannot be judged is reported invalid, never verified.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dvcckpt.adapters import git
 from dvcckpt.catalog import Catalog, Version
-from dvcckpt.core import gates
-from dvcckpt.errors import ConfigError
+from dvcckpt.core import gates, policy
+from dvcckpt.core.config import CONFIG_FILE
+from dvcckpt.core.gates import GATES_FILE
+from dvcckpt.core.policy import Finding
+from dvcckpt.errors import ConfigError, DvcckptError
 from dvcckpt.project import Project, load_gates
-from dvcckpt.promotion import stages
+from dvcckpt.promotion import review, stages
+from dvcckpt.promotion.policy import PolicyReader
+
+VERIFIED, UNSIGNED, INVALID = "verified", "unsigned", "invalid"
+CODEOWNERS = ("CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS")
+POLICY_FOLDERS = (".github/workflows/", ".github/actions/")
+
+
+@dataclass(frozen=True)
+class DecisionStatus:
+    status: str  # verified | unsigned | invalid
+    reason: str | None = None  # why it is invalid
+    principal: str | None = None  # who signed it (verified only)
 
 
 @dataclass
@@ -27,11 +52,16 @@ class Entry:
     status: str  # added | changed
     card: dict[str, Any]
     holder: dict[str, Any] | None
-    new_decisions: list[dict[str, Any]]
+    new_decisions: list[Any]
     gate_stage: str | None
     gate_results: list[dict[str, Any]] = field(default_factory=list)
+    # index in new_decisions of the promotion whose recorded results these are (else evaluated)
+    gate_decision: int | None = None
     # (child, relation, parent) names, followed through the catalog
     lineage: list[tuple[str, str, str]] = field(default_factory=list)
+    # one per new decision, in order: will it count once the change merges?
+    verification: list[DecisionStatus] = field(default_factory=list)
+    base_card: dict[str, Any] | None = None
 
 
 @dataclass
@@ -40,6 +70,9 @@ class Report:
     head: str
     reference_stage: str
     entries: list[Entry]
+    # policy files the change edits (against the merge base with `base`)
+    policy_changes: list[str] = field(default_factory=list)
+    policy_problem: str | None = None  # why the policy changes could not be listed
 
 
 def build(project: Project, base: str | None = None) -> Report:
@@ -57,7 +90,8 @@ def build(project: Project, base: str | None = None) -> Report:
         if version.status == "D" or version.card is None:
             continue
         before = [v for v in catalog.versions(path=path, commits=in_base) if v.card is not None]
-        old_decisions = len((before[-1].card or {}).get("decisions") or []) if before else 0
+        base_card = before[-1].card if before else None
+        old_decisions = _decisions(base_card)
         holder_decision = holders.get((version.model or "", reference_stage))
         holder = catalog.get(holder_decision.name, base).card if holder_decision else None
         entry = Entry(
@@ -67,22 +101,45 @@ def build(project: Project, base: str | None = None) -> Report:
             "changed" if before else "added",
             version.card,
             holder if holder and holder.get("name") != version.name else None,
-            list((version.card.get("decisions") or [])[old_decisions:]),
+            _decisions(version.card)[len(old_decisions) :],
             None,
+            base_card=base_card,
         )
         _attach_gates(project, entry)
         entry.lineage = lineage(version.card, catalog)
         entries.append(entry)
+    _verify(project, base, entries)
     head = git.run_git(project.root, "rev-parse", "--short", "HEAD").strip()
-    return Report(base, head, reference_stage, entries)
+    report = Report(base, head, reference_stage, entries)
+    try:
+        report.policy_changes = policy_changes(project, base)
+    except DvcckptError as exc:
+        report.policy_problem = exc.message
+    return report
+
+
+def _decisions(card: Mapping[str, Any] | None) -> list[Any]:
+    found = (card or {}).get("decisions")
+    return list(found) if isinstance(found, list) else []
 
 
 def _attach_gates(project: Project, entry: Entry) -> None:
     """Recorded gate results of a promotion on the branch; otherwise a fresh evaluation."""
-    promotions = [d for d in entry.new_decisions if d.get("verdict") == "promoted"]
+    promotions = [
+        i
+        for i, d in enumerate(entry.new_decisions)
+        if isinstance(d, Mapping) and d.get("verdict") == "promoted"
+    ]
     if promotions:
-        entry.gate_stage = promotions[-1].get("stage")
-        entry.gate_results = list(promotions[-1].get("gates") or [])
+        entry.gate_decision = promotions[-1]
+        promotion = entry.new_decisions[promotions[-1]]
+        entry.gate_stage = promotion.get("stage")
+        recorded = promotion.get("gates")
+        entry.gate_results = [
+            dict(g)
+            for g in (recorded if isinstance(recorded, list) else [])
+            if isinstance(g, Mapping)
+        ]
         return
     try:
         document = load_gates(project.root)
@@ -91,6 +148,90 @@ def _attach_gates(project: Project, entry: Entry) -> None:
     entry.gate_stage = project.config.stages[-1]
     rules = gates.rules_for(document, entry.model, entry.gate_stage)
     entry.gate_results = [r.as_dict() for r in gates.evaluate(entry.card, rules, entry.holder)]
+
+
+# -- will the decisions count? -----------------------------------------------------------
+
+
+def _verify(project: Project, base: str, entries: list[Entry]) -> None:
+    """Fill each entry's `verification`: invalid unless every rule `check --base` applies passes."""
+    deciding = [e for e in entries if e.new_decisions]
+    if not deciding:
+        return
+    card_level = {e.path: _card_findings(project, e) for e in deciding}
+    judged = [e for e in deciding if not card_level[e.path]]
+    try:
+        findings = review.decision_findings(
+            project, base, [(e.path, e.card, e.base_card) for e in judged]
+        )
+    except DvcckptError as exc:
+        card_level.update({e.path: [Finding(e.path, "", exc.message)] for e in judged})
+        findings = []
+    per_decision: dict[tuple[str, str], list[str]] = {}
+    for finding in findings:
+        per_decision.setdefault((finding.file, finding.field), []).append(finding.message)
+    for entry in deciding:
+        offset = len(_decisions(entry.card)) - len(entry.new_decisions)
+        entry.verification = []
+        for index, decision in enumerate(entry.new_decisions, start=offset):
+            if card_level[entry.path]:
+                reason = "the card fails check: " + "; ".join(
+                    str(f) for f in card_level[entry.path][:3]
+                )
+                entry.verification.append(DecisionStatus(INVALID, reason))
+            elif not isinstance(decision, Mapping):
+                entry.verification.append(DecisionStatus(INVALID, "not a mapping"))
+            elif problems := per_decision.get((entry.path, f"decisions[{index}]")):
+                entry.verification.append(DecisionStatus(INVALID, "; ".join(problems)))
+            else:
+                signature = decision.get("signature")
+                principal = signature.get("principal") if isinstance(signature, Mapping) else None
+                if principal:
+                    entry.verification.append(DecisionStatus(VERIFIED, principal=str(principal)))
+                else:
+                    entry.verification.append(DecisionStatus(UNSIGNED))
+
+
+def _card_findings(project: Project, entry: Entry) -> list[Finding]:
+    """The hook's card rules that need no files on disk (pointer and symlink checks do)."""
+    path, card = entry.path, entry.card
+    findings = policy.schema_findings(path, card)
+    if findings:
+        return findings  # later rules assume a schema-valid card
+    findings += policy.location_findings(path, card)
+    findings += policy.naming_findings(path, card, project.config)
+    findings += policy.required_findings(path, card, project.config)
+    findings += policy.tombstone_findings(path, card)
+    if entry.base_card is not None:
+        findings += policy.immutability_findings(path, entry.base_card, card)
+    return findings
+
+
+# -- policy files the change edits -------------------------------------------------------
+
+
+def policy_changes(project: Project, base: str) -> list[str]:
+    """Changed paths (against the merge base of `base` and HEAD) that are policy."""
+    out = git.run_git(project.root, "diff", "--name-only", "--no-renames", "-z", f"{base}...HEAD")
+    changed = [p for p in out.split("\0") if p]
+    commit = git.run_git(project.root, "rev-parse", "--verify", f"{base}^{{commit}}").strip()
+    watched = {CONFIG_FILE, GATES_FILE, *CODEOWNERS}
+    for config in (PolicyReader(project).at(commit).config, project.config):
+        if config.allowed_signers:
+            watched.add(posixpath.normpath(config.allowed_signers))
+    return [p for p in changed if _is_policy(p, watched)]
+
+
+def _is_policy(path: str, watched: set[str]) -> bool:
+    return (
+        path in watched
+        or path == ".dvc/config"
+        or path.endswith("/.dvc/config")
+        or path.startswith(POLICY_FOLDERS)
+    )
+
+
+# -- lineage -----------------------------------------------------------------------------
 
 
 def lineage(
@@ -106,7 +247,10 @@ def lineage(
         if name in seen or level > depth:
             continue
         seen.add(name)
-        for parent in node.get("parents") or []:
+        parents = node.get("parents")
+        for parent in parents if isinstance(parents, list) else []:
+            if not isinstance(parent, Mapping):
+                continue
             edges.append((name, str(parent.get("relation", "")), str(parent.get("name"))))
             found = [v for v in catalog.versions(name=str(parent.get("name"))) if v.card]
             if found:
