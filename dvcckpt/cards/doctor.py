@@ -3,7 +3,8 @@
 The list follows practitioners' self-check: seeds, split hashes, per-class
 metrics, environment, the config file, latency, code version, diagnostics.
 DVC remotes are checked too: plain http to another host, no server-side
-encryption, credentials in the committed `.dvc/config`.
+encryption, credentials in the committed `.dvc/config`. So are promotions that
+count unsigned decisions (`promotion.require_signed` off, or no allowed signers).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def diagnose(project: Project) -> list[Diagnosis]:
             continue
         missing = [name for name, (present, _) in RECOMMENDED.items() if not present(data)]
         results.append(Diagnosis(relative, data["name"], missing))
-    return results + _remotes(project)
+    return results + _remotes(project) + _signing(project)
 
 
 def _remotes(project: Project) -> list[Diagnosis]:
@@ -87,7 +88,34 @@ def _remotes(project: Project) -> list[Diagnosis]:
     return [Diagnosis(".dvc/config", f"remote {name}", keys) for name, keys in by_remote.items()]
 
 
+SIGNING_FIXES = {
+    "promotion.require_signed": "count only SSH-signed decisions: git config gpg.format ssh, "
+    "git config user.signingkey KEY, list the key in promotion.allowed_signers and set "
+    "promotion.require_signed: true (README, Trust model)",
+    "promotion.allowed_signers": "commit an allowed-signers file, e.g. promotion.allowed_signers: "
+    '.dvcckpt/allowed_signers with lines PRINCIPAL namespaces="dvcckpt" KEYTYPE BASE64',
+}
+
+
+def _signing(project: Project) -> list[Diagnosis]:
+    """A warning when decisions may count unsigned, or signed ones cannot verify."""
+    config = project.config
+    if not config.require_signed:
+        return [Diagnosis("dvcckpt.yaml", "promotion signing", ["promotion.require_signed"])]
+    signers = project.root / config.allowed_signers if config.allowed_signers else None
+    text = (
+        signers.read_text(encoding="utf-8", errors="replace")
+        if signers and signers.is_file()
+        else ""
+    )
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
+        return [Diagnosis("dvcckpt.yaml", "promotion signing", ["promotion.allowed_signers"])]
+    return []
+
+
 def fix_for(field_name: str) -> str:
+    if field_name.startswith("promotion."):
+        return SIGNING_FIXES[field_name]
     if field_name.startswith("remote."):
         from dvcckpt.storage.remotes import REMOTE_FIXES
 
