@@ -6,6 +6,11 @@ checkpoint, on a commit whose `dvc.yaml` `artifacts:` entry names that
 checkpoint (so `dvc artifacts get MODEL` fetches it), and `MODEL#STAGE#N` per
 promotion on the same commit (which is how GTO ties a stage to a version).
 Safe to re-run: existing tags are recognised by their messages.
+
+With an SSH signing key configured in git (`gpg.format ssh` and
+`user.signingkey`, the key decisions are signed with), the tags are signed
+(`git tag -s`, git's namespace), so `git tag -v` checks them; otherwise they
+are plain annotated tags.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import atomic, git, yamldoc
+from dvcckpt.adapters import atomic, git, signing, yamldoc
 from dvcckpt.errors import UsageError
 from dvcckpt.project import Project
 from dvcckpt.promotion import stages
@@ -29,6 +34,7 @@ def register(project: Project, dry_run: bool = False) -> list[str]:
     if git.current_branch(project.root) != branch:
         raise UsageError(f"run `dvcckpt tag` on {branch}", hint=f"git switch {branch} && git pull")
     catalog = project.catalog
+    key = signing.signing_key(project.root)
     existing = _existing_tags(project.root)
     versions = _versions(existing)
     done: list[str] = []
@@ -58,6 +64,7 @@ def register(project: Project, dry_run: bool = False) -> list[str]:
                 dry_run,
                 done,
                 existing,
+                key,
             )
             known[decision.name] = tag
         message = (
@@ -67,7 +74,7 @@ def register(project: Project, dry_run: bool = False) -> list[str]:
             count = sum(1 for t in existing if t.startswith(f"{decision.model}#"))
             stage_tag = f"{decision.model}#{decision.stage}#{count + 1}"
             # GTO reads a stage tag as assigning the version tagged on the same commit.
-            _tag(project, stage_tag, known[decision.name], message, dry_run, done, existing)
+            _tag(project, stage_tag, known[decision.name], message, dry_run, done, existing, key)
     return done
 
 
@@ -89,11 +96,16 @@ def _tag(
     dry_run: bool,
     done: list[str],
     existing: dict[str, str],
+    key: Path | None,
 ) -> None:
+    """An annotated tag, signed with `key` (an SSH key file) when there is one."""
     if not dry_run:
-        git.run_git(project.root, "tag", "-a", tag, "-m", message, f"{target}^{{commit}}")
+        sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "tag", "-s"]
+        command = sign if key is not None else ["tag", "-a"]
+        git.run_git(project.root, *command, tag, "-m", message, f"{target}^{{commit}}")
     existing[tag] = message
-    done.append(f"{'would tag' if dry_run else 'tagged'} {tag}")
+    signed = " (signed)" if key is not None else ""
+    done.append(f"{'would tag' if dry_run else 'tagged'} {tag}{signed}")
 
 
 def _registration_commit(project: Project, model: str, card: dict[str, Any]) -> str:
