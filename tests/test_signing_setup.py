@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dvcckpt.adapters import signing
 from dvcckpt.core.config import Owner
@@ -167,10 +168,22 @@ def merged_promotion(repo: Path, cli) -> None:
     git(repo, "merge", "-q", "--no-ff", "promote", "-m", "Merge promote")
 
 
+def decision(repo: Path) -> dict[str, object]:
+    card = yaml.safe_load((repo / "models/sentiment/step-100.pt.ckpt.yaml").read_text())
+    last: dict[str, object] = card["decisions"][-1]
+    return last
+
+
+def holder(cli) -> str:
+    return str(
+        json.loads(cli("stages", "sentiment", "--json").out)["holders"]["sentiment@dev"]["name"]
+    )
+
+
 def test_tag_signs_gto_tags_with_the_configured_key(repo: Path, cli, key: Path) -> None:
     merged_promotion(repo, cli)
-    audit = json.loads(cli("audit", "--json").out)
-    assert [d["status"] for d in audit["decisions"]] == ["verified"]  # init's policy holds
+    assert "signature" in decision(repo)
+    assert holder(cli) == "sentiment-train-full-step000100"  # counted under init's policy
     tagged = cli("tag")
     assert tagged.code == 0, tagged.err
     assert "tagged sentiment@v0.1.0 (signed)" in tagged.out
@@ -191,8 +204,8 @@ def test_tag_signs_gto_tags_with_the_configured_key(repo: Path, cli, key: Path) 
 
 def test_tag_without_a_key_writes_unsigned_annotated_tags(repo: Path, cli) -> None:
     merged_promotion(repo, cli)
-    audit = json.loads(cli("audit", "--json").out)
-    assert [d["status"] for d in audit["decisions"]] == ["unsigned"]
+    assert "signature" not in decision(repo)
+    assert holder(cli) == "sentiment-train-full-step000100"  # unsigned counts: not required
     tagged = cli("tag")
     assert tagged.code == 0 and "tagged sentiment@v0.1.0\n" in tagged.out + "\n"
     assert "(signed)" not in tagged.out
