@@ -14,6 +14,8 @@ Measured side by side in one run:
 from __future__ import annotations
 
 import argparse
+import random
+import re
 import resource
 import shutil
 import subprocess
@@ -21,9 +23,10 @@ import time
 from pathlib import Path
 
 from common import median, scratch, timed, tool
-from gen_history import generate
+from gen_history import card, card_path, generate
 
 CARD = ".ckpt.yaml"
+STEP = re.compile(r"/step-(\d+)\.pt\.ckpt\.yaml$")
 
 
 def floor(repo: Path) -> float:
@@ -75,6 +78,34 @@ def peak_rss_mb(command: list[str], cwd: Path) -> tuple[float, float]:
     return elapsed, max(before, after) / 1024
 
 
+def last_step(repo: Path, model: str) -> int:
+    """The highest step of `model` on any ref, so a new card never collides with one."""
+    names = subprocess.run(
+        ["git", "log", "--all", "--format=", "--name-only", "--", f"models/{model}/"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    steps = [int(match[1]) for name in names if (match := STEP.search(name))]
+    return max(steps, default=0)
+
+
+def commit_one_more_card(repo: Path, commit_index: int) -> None:
+    """One new commit on main with one new card, as a training run would add it."""
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=repo, check=True)
+    step = last_step(repo, "sentiment") + 500  # a new card on every run, also with --keep
+    target = repo / card_path("sentiment", step)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(card(random.Random(step), "sentiment", step, commit_index))
+    subprocess.run(["git", "add", "--all"], cwd=repo, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@e", "commit", "-qm", "one more"],
+        cwd=repo,
+        check=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--commits", type=int, default=10_000)
@@ -100,26 +131,7 @@ def main() -> None:
             elapsed, peak = peak_rss_mb([dvcckpt, "catalog", "rebuild"], repo)
             rebuilds.append(elapsed)
             rss = max(rss, peak)
-        # One new commit on main, then an update.
-        card = (
-            next((repo / "models/sentiment").glob("*.ckpt.yaml"))
-            if (repo / "models/sentiment").exists()
-            else None
-        )
-        subprocess.run(["git", "checkout", "-q", "main"], cwd=repo, check=True)
-        stamp = str(time.time_ns())  # a new card on every run, also with --keep
-        target = repo / f"models/sentiment/step-{stamp}.pt.ckpt.yaml"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source = card.read_text() if card else (next(repo.rglob("*" + CARD))).read_text()
-        target.write_text(
-            source.replace("step: ", f"step: {stamp}").replace("-step", f"-step{stamp}", 1)
-        )
-        subprocess.run(["git", "add", "--all"], cwd=repo, check=True)
-        subprocess.run(
-            ["git", "-c", "user.name=b", "-c", "user.email=b@e", "commit", "-qm", "one more"],
-            cwd=repo,
-            check=True,
-        )
+        commit_one_more_card(repo, args.commits)
         update = timed([dvcckpt, "catalog", "update"], repo)
         log_time = median(
             [

@@ -120,7 +120,7 @@ def card(rng: random.Random, model: str, step: int, commit_index: int) -> bytes:
         "size": rng.randrange(10**8, 10**9),
         "sha": f"{rng.getrandbits(256):064x}",
         "md5": f"{rng.getrandbits(128):032x}",
-        "created": f"2026-{1 + commit_index * 11 // 10_000:02d}-15T10:00:00Z",
+        "created": f"2026-{1 + commit_index * 11 // 10_000 % 12:02d}-15T10:00:00Z",
         "author": rng.choice(("ada", "grace", "alan", "barbara")),
         "commit": f"{rng.getrandbits(160):040x}",
         "lr": rng.choice(("1e-4", "3e-5", "5e-5")),
@@ -144,6 +144,10 @@ def card(rng: random.Random, model: str, step: int, commit_index: int) -> bytes:
     return TEMPLATE.format(**values).encode()
 
 
+def card_path(model: str, step: int) -> str:
+    return f"models/{model}/step-{step:07d}.pt.ckpt.yaml"
+
+
 def stream(commits: int, per_commit: int, seed: int = 7) -> bytes:
     rng = random.Random(seed)
     out: list[bytes] = []
@@ -162,7 +166,7 @@ def stream(commits: int, per_commit: int, seed: int = 7) -> bytes:
             mark += 1
             blob = card(rng, model, steps[model], index)
             out.append(b"blob\nmark :%d\ndata %d\n%s\n" % (mark, len(blob), blob))
-            files.append((mark, f"models/{model}/step-{steps[model]:07d}.pt.ckpt.yaml"))
+            files.append((mark, card_path(model, steps[model])))
         mark += 1
         when = 1_767_000_000 + index * 600
         message = f"Checkpoints at commit {index}".encode()
