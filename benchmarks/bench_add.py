@@ -2,8 +2,9 @@
 
 Target: dvcckpt add <= 1.15x dvc add wall time (1 GB file). Each round builds two
 fresh repositories holding identical files and alternates which tool goes first.
+Peak memory of each command is shown too.
 
-    python benchmarks/bench_add.py [--size-mb 1024] [--rounds 3]
+    python benchmarks/bench_add.py [--size-mb 1024] [--rounds 3] [--settle 3] [--toy]
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import median, new_repo, scratch, timed, tool
+from common import Figure, Sample, new_repo, parse_args, run_measured, scratch, tool, verdict
 
 TARGET_RATIO = 1.15
 
@@ -31,10 +32,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--settle", type=float, default=3.0, help="seconds to let the disk settle before each run"
+    )
+    args = parse_args(parser, toy={"size_mb": 2, "rounds": 2, "settle": 0.0})
     work = scratch()
-    dvc_times: list[float] = []
-    ckpt_times: list[float] = []
+    dvc_runs: list[Sample] = []
+    ckpt_runs: list[Sample] = []
     try:
         for round_index in range(args.rounds):
             plain = new_repo(work, f"dvc-{round_index}")
@@ -43,24 +47,26 @@ def main() -> None:
             (ours / "models/m").mkdir(parents=True)
             shutil.copyfile(plain / "models/m/big.pt", ours / "models/m/big.pt")
             runs = [
-                (dvc_times, [tool("dvc"), "add", "-q", "models/m/big.pt"], plain),
-                (ckpt_times, [tool("dvcckpt"), "add", "models/m/big.pt", "--step", "1"], ours),
+                (dvc_runs, [tool("dvc"), "add", "-q", "models/m/big.pt"], plain),
+                (ckpt_runs, [tool("dvcckpt"), "add", "models/m/big.pt", "--step", "1"], ours),
             ]
-            for times, command, cwd in runs if round_index % 2 == 0 else reversed(runs):
+            for samples, command, cwd in runs if round_index % 2 == 0 else reversed(runs):
                 os.sync()  # flush the previous run's cache writes so neither run pays for them
-                time.sleep(3)  # and let the VM's disk settle after the flush
-                times.append(timed(command, cwd))
-            print(f"round {round_index + 1}: dvc add {dvc_times[-1]:.2f} s, "
-                  f"dvcckpt add {ckpt_times[-1]:.2f} s")  # fmt: skip
+                time.sleep(args.settle)  # and let the VM's disk settle after the flush
+                samples.append(run_measured(command, cwd))
+            print(f"round {round_index + 1}: dvc add {dvc_runs[-1].seconds:.2f} s, "
+                  f"dvcckpt add {ckpt_runs[-1].seconds:.2f} s")  # fmt: skip
             shutil.rmtree(plain)
             shutil.rmtree(ours)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    ratio = median(ckpt_times) / median(dvc_times)
-    print(f"{args.size_mb} MiB: dvc add median {median(dvc_times):.2f} s, "
-          f"dvcckpt add median {median(ckpt_times):.2f} s, ratio {ratio:.3f} "
-          f"(target <= {TARGET_RATIO})")  # fmt: skip
-    print("PASS" if ratio <= TARGET_RATIO else "FAIL")
+    plain_figure, ours_figure = Figure(tuple(dvc_runs)), Figure(tuple(ckpt_runs))
+    ratio = ours_figure.seconds / plain_figure.seconds
+    for label, figure in (("dvc add", plain_figure), ("dvcckpt add", ours_figure)):
+        print(f"{args.size_mb} MiB, {label + ':':<12} median {figure.seconds:6.2f} s, "
+              f"peak RSS {figure.rss_mb:6.1f} MB ({figure.runs()})")  # fmt: skip
+    print(f"ratio dvcckpt add / dvc add: {ratio:.3f} (target <= {TARGET_RATIO})")
+    print(verdict(ratio <= TARGET_RATIO))
 
 
 if __name__ == "__main__":

