@@ -223,3 +223,39 @@ def tag_command(dry_run: bool) -> None:
 
     actions = interop.register(_project(), dry_run=dry_run)
     click.echo("\n".join(actions) if actions else "nothing to tag")
+
+
+@cli.command("audit")
+@click.argument("model", required=False)
+@click.option(
+    "--verify",
+    "strict",
+    is_flag=True,
+    help="Exit 1 if any decision fails verification or a holder no longer matches its card.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print every decision as JSON.")
+def audit_command(model: str | None, strict: bool, as_json: bool) -> None:
+    """Every decision on the main branch: card, stage, verdict, signer, when, why, and status.
+
+    Status is `verified` (validly signed by an owner), `unsigned` (counted only
+    while promotion.require_signed is false) or `invalid` (ignored, with the reason).
+
+    Example: dvcckpt audit sentiment --verify
+    """
+    from dvcckpt.errors import CheckFailed
+    from dvcckpt.present import text as render
+    from dvcckpt.promotion import audit
+
+    result = audit.audit(_project(), model)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        click.echo(render.audit_table(audit.rows(result), result.broken_holders))
+    if strict and not result.ok:
+        bad = [d for d in result.decisions if not d.counts]
+        raise CheckFailed(
+            f"audit of {result.branch}: {len(bad)} invalid decision(s), "
+            f"{len(result.broken_holders)} broken stage holder(s)",
+            hint="an invalid decision was merged without review or history was rewritten; "
+            "`dvcckpt audit --json` shows each reason",
+        )

@@ -289,7 +289,27 @@ def stage_table(holders: Any, order: Any, history: Any = None) -> str:
         lines = [
             f"{d.commit[:8]}  {d.verdict:<9} {d.stage or '-':<11} {d.name}  "
             f"{(d.entry.get('by') or {}).get('name', '?')}: {d.entry.get('rationale') or d.entry.get('reason') or ''}"
+            + ("" if d.counts else f"  [INVALID, ignored: {d.reason}]")
             for d in history
         ]
         out += "\n\nhistory (oldest first)\n" + "\n".join(lines)
     return out
+
+
+def audit_table(rows: list[dict[str, Any]], broken: list[str]) -> str:
+    if not rows:
+        return "no decisions on the main branch yet"
+    body = [
+        [
+            r["commit"][:8],
+            r["card"],
+            r["stage"] or "-",
+            r["verdict"] + (" (override)" if r["override"] else ""),
+            r["principal"] or r["by"] or "?",
+            str(r["at"] or ""),
+            r["status"] + (f": {r['reason']}" if r["reason"] else ""),
+        ]
+        for r in rows
+    ]
+    out = table(["commit", "card", "stage", "verdict", "who", "when", "status"], body)
+    return "\n".join([out, *(f"broken holder: {line}" for line in broken)])
