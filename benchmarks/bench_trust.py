@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import measure, parse_args, scratch, tool, verdict  # noqa: E402
-from gen_history import generate  # noqa: E402
+from common import measure, parse_args, scratch, tool, verdict
+from gen_history import generate
 
-from dvcckpt.adapters import signing, yamldoc  # noqa: E402
-from dvcckpt.core import decision as decision_format  # noqa: E402
+from dvcckpt.adapters import signing, yamldoc
+from dvcckpt.core import decision as decision_format
 
 PRINCIPAL = "bench@example.com"
 CONFIG = (
