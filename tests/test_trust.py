@@ -271,6 +271,9 @@ def test_a_reused_name_is_refused_and_cannot_take_over_a_stage(registry: Path, c
     commit(registry, "impostor forced in")
     shown = json.loads(cli("show", "sentiment@dev", "--json").out)
     assert shown["checkpoint"]["path"] == "models/sentiment/step-200.pt"
+    for ambiguous in (name(200), f"{name(200)}@HEAD"):
+        refused = cli("show", ambiguous)
+        assert refused.code == 4 and "used by several cards" in refused.err, refused.err
 
 
 def test_audit_verify_catches_a_history_rewritten_after_promotion(registry: Path, cli) -> None:

@@ -216,6 +216,13 @@ class Index:
                 f"no checkpoint named {name!r} in the history of {rev or 'HEAD'}",
                 hint="list checkpoints with `dvcckpt find`",
             )
+        paths = sorted({v.path for v in matches})
+        if len(paths) > 1:
+            raise StateError(
+                f"checkpoint name {name!r} is used by several cards: {', '.join(paths)}",
+                hint="name the card by its path instead (names are unique for ever; "
+                "`dvcckpt check` refuses a reused one)",
+            )
         return matches[-1]
 
     def blobs_with_decisions(self) -> set[str]:

@@ -59,7 +59,8 @@ def select(
         cards = [resolve(project, ref) for ref in refs]
     else:
         raise UsageError("name at least one checkpoint", hint="pass NAME... or --all (see --help)")
-    unique = {c.name: Checkpoint.of(c) for c in cards}
+    # Keyed by path, not name: two cards sharing a name are still two checkpoints to move.
+    unique = {(c.path, c.name): Checkpoint.of(c) for c in cards}
     if everything and not unique:
         raise StateError(f"no checkpoints registered in {project.root}", hint="dvcckpt add PATH")
     return list(unique.values())
