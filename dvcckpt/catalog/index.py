@@ -68,7 +68,7 @@ class Index:
             db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
             tips = history.tips(self.root)
             added, versions, parsed = self._ingest(db, sorted(set(tips.values())), [])
-            _set_tips(db, tips)
+            rows.set_tips(db, tips)
             db.commit()
         finally:
             db.close()
@@ -82,7 +82,7 @@ class Index:
             db = self._open_or_none()
             if db is None:
                 return self._rebuild_locked()
-            stored = _stored_tips(db)
+            stored = rows.stored_tips(db)
             tips = history.tips(self.root)
             if stored == tips:
                 return Stats(0, 0, 0, 0, time.perf_counter() - start, False)
@@ -92,9 +92,9 @@ class Index:
             new = sorted(set(tips.values()))
             gone = history.rev_list(self.root, old, new)
             with db:
-                _delete_commits(db, gone)
+                rows.delete_commits(db, gone)
                 added, versions, parsed = self._ingest(db, new, old)
-                _set_tips(db, tips)
+                rows.set_tips(db, tips)
         return Stats(added, len(gone), versions, parsed, time.perf_counter() - start, False)
 
     def status(self) -> dict[str, Any]:
@@ -106,7 +106,7 @@ class Index:
         return {
             "path": str(self.path),
             "bytes": self.path.stat().st_size,
-            "refs": len(_stored_tips(db)),
+            "refs": len(rows.stored_tips(db)),
             **counts,
             "unreadable_cards": db.execute(
                 "SELECT count(*) FROM cards WHERE error IS NOT NULL"
@@ -199,7 +199,7 @@ class Index:
         return self._parent_map
 
     def _tips(self) -> dict[str, str]:
-        return _stored_tips(self._db())
+        return rows.stored_tips(self._db())
 
     def _resolve(self, rev: str) -> str:
         sha = git.commit_of(self.root, rev)
@@ -232,6 +232,17 @@ class Index:
             " WHERE json_type(b.card, '$.decisions') = 'array'"
         )
         return {row[0] for row in rows}
+
+    def model_of(self, model_or_name: str) -> str | None:
+        """The model a model name or checkpoint name refers to (an indexed lookup)."""
+        db = self._db()
+        if db.execute("SELECT 1 FROM cards WHERE model = ? LIMIT 1", (model_or_name,)).fetchone():
+            return model_or_name
+        row = db.execute(
+            "SELECT model FROM cards WHERE name = ? AND model IS NOT NULL LIMIT 1",
+            (model_or_name,),
+        ).fetchone()
+        return str(row[0]) if row else None
 
     def known_blobs(self) -> set[str]:
         return {row[0] for row in self._db().execute("SELECT blob FROM cards")}
@@ -271,7 +282,7 @@ class Index:
         self, db: sqlite3.Connection, include: list[str], exclude: list[str]
     ) -> tuple[int, int, int]:
         self._parent_map = None
-        generations = _generations(db)
+        generations = rows.generations(db)
         commits = list(history.walk(self.root, include, exclude))
         commit_rows: list[tuple[Any, ...]] = []
         for commit in commits:
@@ -386,29 +397,3 @@ def _connect(path: Path) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA synchronous = NORMAL")
     return db
-
-
-def _generations(db: sqlite3.Connection) -> dict[str, int]:
-    return {
-        sha: generation for sha, generation in db.execute("SELECT sha, generation FROM commits")
-    }
-
-
-def _stored_tips(db: sqlite3.Connection) -> dict[str, str]:
-    row = db.execute("SELECT value FROM meta WHERE key = 'tips'").fetchone()
-    stored: dict[str, str] = json.loads(row[0]) if row else {}
-    return stored
-
-
-def _set_tips(db: sqlite3.Connection, tips: dict[str, str]) -> None:
-    db.execute(
-        "INSERT OR REPLACE INTO meta VALUES ('tips', ?)", (json.dumps(tips, sort_keys=True),)
-    )
-
-
-def _delete_commits(db: sqlite3.Connection, shas: list[str]) -> None:
-    db.executemany(
-        "DELETE FROM versions WHERE commit_id = (SELECT id FROM commits WHERE sha = ?)",
-        ((s,) for s in shas),
-    )
-    db.executemany("DELETE FROM commits WHERE sha = ?", ((s,) for s in shas))

@@ -156,3 +156,29 @@ def as_json(value: Any) -> str:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def generations(db: sqlite3.Connection) -> dict[str, int]:
+    return {
+        sha: generation for sha, generation in db.execute("SELECT sha, generation FROM commits")
+    }
+
+
+def stored_tips(db: sqlite3.Connection) -> dict[str, str]:
+    row = db.execute("SELECT value FROM meta WHERE key = 'tips'").fetchone()
+    stored: dict[str, str] = json.loads(row[0]) if row else {}
+    return stored
+
+
+def set_tips(db: sqlite3.Connection, tips: dict[str, str]) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('tips', ?)", (json.dumps(tips, sort_keys=True),)
+    )
+
+
+def delete_commits(db: sqlite3.Connection, shas: list[str]) -> None:
+    db.executemany(
+        "DELETE FROM versions WHERE commit_id = (SELECT id FROM commits WHERE sha = ?)",
+        ((s,) for s in shas),
+    )
+    db.executemany("DELETE FROM commits WHERE sha = ?", ((s,) for s in shas))

@@ -244,9 +244,4 @@ def holder_card(project: Project, model_or_name: str, stage: str) -> Card:
 
 
 def _model_of(catalog: Catalog, model_or_name: str) -> str:
-    if catalog.versions(model=model_or_name):
-        return model_or_name
-    named = catalog.versions(name=model_or_name)
-    if named and named[-1].model:
-        return named[-1].model
-    return model_or_name
+    return catalog.model_of(model_or_name) or model_or_name
