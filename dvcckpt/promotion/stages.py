@@ -19,6 +19,7 @@ from typing import Any
 from dvcckpt.adapters import git, gitlog, yamldoc
 from dvcckpt.cards.card import Card
 from dvcckpt.catalog import Catalog
+from dvcckpt.core import decision as decision_format
 from dvcckpt.errors import CardError, StateError, UsageError
 from dvcckpt.project import Project
 from dvcckpt.promotion import verify
@@ -54,7 +55,7 @@ class Decision:
                 "reason": self.reason, "principal": self.principal, **dict(self.entry)}  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return dict(self.__dict__)
 
 
 def main_branch(project: Project) -> str:
@@ -97,6 +98,7 @@ class Replay:
         self.holders: dict[tuple[str, str], Decision] = {}
         self.promoted: set[tuple[str, str]] = set()
         self.found: list[Decision] = []
+        self.cards: dict[str, dict[str, Any]] = {}
 
     def run(self, tip: str) -> list[Decision]:
         commits = list(gitlog.mainline(self.project.root, tip))
@@ -110,10 +112,11 @@ class Replay:
                 relevant.append((index, commit, changes))
         self.policies.prefetch([commit.parent for _, commit, _ in relevant])
         blobs = {b for _, _, changes in relevant for _, old, new in changes for b in (old, new)}
-        cards = self._cards(blobs - {NULL_BLOB})
+        self.cards = cards_by_blob(self.project, blobs - {NULL_BLOB})
         for index, commit, changes in relevant:
             for path, old, new in changes:
-                self._judge_change(index, commit, path, cards.get(old), cards.get(new), new)
+                self._judge_change(index, commit, path, self.cards.get(old),
+                                   self.cards.get(new), new)  # fmt: skip
         return self.found
 
     def _judge_change(self, index: int, commit: gitlog.MainlineCommit, path: str,
@@ -141,30 +144,27 @@ class Replay:
                 self._apply(decision)
 
     def _apply(self, decision: Decision) -> None:
+        apply(self.holders, decision)
         if decision.verdict == "promoted" and decision.stage:
-            self.holders[(decision.model, decision.stage)] = decision
             self.promoted.add((decision.name, decision.stage))
-        elif decision.verdict in ("demoted", "archived"):
-            for key, holder in list(self.holders.items()):
-                if holder.name == decision.name and decision.stage in (None, key[1]):
-                    del self.holders[key]
 
     def _holder_card(self, model: str, stage: str) -> Mapping[str, Any] | None:
         holder = self.holders.get((model, stage))
-        return self._card_cache.get(holder.blob) if holder else None
+        return self.cards.get(holder.blob) if holder else None
 
     def _promoted(self, name: str, stage: str) -> bool:
         return (name, stage) in self.promoted
 
-    def _cards(self, blobs: set[str]) -> dict[str, dict[str, Any]]:
-        cards = self.catalog.cards_by_blob(blobs)
-        missing = sorted(blobs - set(cards))
-        for blob, content in git.read_blobs(self.project.root, missing).items():
-            card = _parse(content, blob)
-            if card is not None:
-                cards[blob] = card
-        self._card_cache = cards
-        return cards
+
+def cards_by_blob(project: Project, blobs: set[str]) -> dict[str, dict[str, Any]]:
+    """Parsed cards of blob ids: from the catalog, else from git (a blob only a merge made)."""
+    cards = project.catalog.cards_by_blob(blobs)
+    missing = sorted(blobs - set(cards))
+    for blob, content in git.read_blobs(project.root, missing).items():
+        card = _parse(content, blob)
+        if card is not None:
+            cards[blob] = card
+    return cards
 
 
 def _entries(card: Mapping[str, Any] | None) -> list[Any]:
@@ -186,15 +186,19 @@ def holders(history: list[Decision]) -> dict[tuple[str, str], Decision]:
     """(model, stage) -> the counted decision that made its current holder."""
     current: dict[tuple[str, str], Decision] = {}
     for decision in history:
-        if not decision.counts:
-            continue
-        if decision.verdict == "promoted" and decision.stage:
-            current[(decision.model, decision.stage)] = decision
-        elif decision.verdict in ("demoted", "archived"):
-            for key, holder in list(current.items()):
-                if holder.name == decision.name and decision.stage in (None, key[1]):
-                    del current[key]
+        if decision.counts:
+            apply(current, decision)
     return current
+
+
+def apply(current: dict[tuple[str, str], Decision], decision: Decision) -> None:
+    """Update stage holders with one counted decision (archiving or demoting vacates)."""
+    if decision.verdict == "promoted" and decision.stage:
+        current[(decision.model, decision.stage)] = decision
+    elif decision.verdict in ("demoted", "archived"):
+        for key, holder in list(current.items()):
+            if holder.name == decision.name and decision.stage in (None, key[1]):
+                del current[key]
 
 
 def holder_version_card(
@@ -212,8 +216,6 @@ def holder_version_card(
 
 
 def bound_card(project: Project, decision: Decision, branch: str) -> dict[str, Any]:
-    from dvcckpt.core import decision as decision_format
-
     catalog = project.catalog
     in_branch = catalog.reachable([branch])
     versions = [v for v in catalog.versions(path=decision.path, commits=in_branch)]
