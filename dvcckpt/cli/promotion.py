@@ -9,6 +9,13 @@ import click
 
 from dvcckpt.cli.group import cli, emit_json
 
+# Decisions are signed with this key (see the README's Trust model).
+_KEY = click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SSH private key that signs the decision (default: git's user.signingkey).",
+)
+
 
 def _project() -> Any:
     from dvcckpt.project import Project
@@ -71,11 +78,7 @@ def gate_command(reference: str, stage: str | None, as_json: bool) -> None:
 )
 @click.option("--override", is_flag=True, help="Promote despite failing gates (needs --reason).")
 @click.option("--reason", help="Why the failing gates are overridden.")
-@click.option(
-    "--key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SSH private key that signs the decision (default: git's user.signingkey).",
-)
+@_KEY
 @click.option("--json", "as_json", is_flag=True, help="Print the decision's gate results as JSON.")
 def promote_command(
     reference: str,
@@ -115,11 +118,7 @@ def promote_command(
 @click.argument("reference", metavar="NAME")
 @click.option("--reason", required=True, help="Why the checkpoint is rejected.")
 @click.option("--stage", help="Stage it was considered for.")
-@click.option(
-    "--key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SSH private key that signs the decision (default: git's user.signingkey).",
-)
+@_KEY
 def reject_command(reference: str, reason: str, stage: str | None, key: Path | None) -> None:
     """Record a rejection (with its reason) on the card."""
     from dvcckpt.promotion import decisions
@@ -131,11 +130,7 @@ def reject_command(reference: str, reason: str, stage: str | None, key: Path | N
 @cli.command("archive")
 @click.argument("reference", metavar="NAME")
 @click.option("--reason", required=True, help="Why the run is archived.")
-@click.option(
-    "--key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SSH private key that signs the decision (default: git's user.signingkey).",
-)
+@_KEY
 def archive_command(reference: str, reason: str, key: Path | None) -> None:
     """Archive a rejected run with its reason (it also leaves any stage it held)."""
     from dvcckpt.promotion import decisions
