@@ -6,6 +6,7 @@ library on the fast paths (`--help`, the pre-commit hook).
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -154,3 +155,9 @@ def existing_objects(root: Path, shas: list[str]) -> set[str]:
     done = run(root, ["cat-file", "--batch-check"], "".join(f"{sha}\n" for sha in shas).encode())
     lines = done.stdout.decode("utf-8", "replace").splitlines()
     return {line.split()[0] for line in lines if not line.endswith("missing")}
+
+
+def blob_id(content: bytes) -> str:
+    """Git's blob id of a file's content (what `git hash-object` prints), without a process."""
+    header = b"blob %d\0" % len(content)
+    return hashlib.sha1(header + content, usedforsecurity=False).hexdigest()

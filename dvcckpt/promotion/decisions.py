@@ -127,7 +127,7 @@ def _who_and_when(project: Project) -> dict[str, Any]:
 def _gates_blob(project: Project) -> str | None:
     """Git blob id of the gates.yaml used: the exact rules stay retrievable from history."""
     path = project.root / gates.GATES_FILE
-    return git.run_git(project.root, "hash-object", str(path)).strip() if path.is_file() else None
+    return git.blob_id(path.read_bytes()) if path.is_file() else None
 
 
 def _append(

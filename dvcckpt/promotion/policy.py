@@ -8,7 +8,6 @@ Policy files that cannot be read there make every decision they govern invalid.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,7 +99,7 @@ class PolicyReader:
                 document = gates_from_text(text, Path(f"{rev[:8]}:{GATES_FILE}"))
             except DvcckptError as exc:
                 problem = f"{GATES_FILE} at {rev[:8]} is invalid: {exc.message}"
-        blob = _blob_id(gates_content) if gates_content is not None else None
+        blob = git.blob_id(gates_content) if gates_content is not None else None
         text = (signers or b"").decode("utf-8", "replace")
         return Policy(rev, config, document, blob, text, problem)
 
@@ -114,8 +113,3 @@ def _text(content: bytes | None, name: str) -> str | None:
         return content.decode("utf-8")
     except UnicodeDecodeError:
         raise DvcckptError(f"{name} is not UTF-8 text", hint="") from None
-
-
-def _blob_id(content: bytes) -> str:
-    """Git's blob id of a file's content (what `git hash-object` prints)."""
-    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
