@@ -70,7 +70,7 @@ def test_redact_command_hides_secret_looking_values() -> None:
         "s3://AKIA:sec@bucket/x",
     ]
     assert redaction.redact_command(argv) == (
-        "train.py --lr 1e-4 --wandb-api-key '***' '--password=***' 'HF_TOKEN=***' s3://bucket/x"
+        "train.py --lr 1e-4 --wandb-api-key '***' '--password=***' 'HF_TOKEN=***' 's3://***@bucket/x'"
     )
 
 

@@ -23,7 +23,12 @@ from typing import Any
 
 from dvcckpt.adapters import git
 from dvcckpt.adapters.paths import repo_relative
-from dvcckpt.core.redaction import redact_command, redact_command_text, strip_credentials
+from dvcckpt.core.redaction import (
+    portable_path,
+    redact_command,
+    redact_command_text,
+    strip_credentials,
+)
 from dvcckpt.errors import UsageError
 
 # Libraries whose version decides whether a checkpoint loads and behaves the same.
@@ -49,13 +54,13 @@ def code(
         "commit": git.head_commit(root),
         "branch": git.current_branch(root),
         "dirty": git.is_dirty(root),
-        "script": script,
+        "script": recorded_path(script, root) if script else None,
         "command": redact_command_text(command) if command else None,
     }
     if config_file is not None:
         if not config_file.is_file():
             raise UsageError(f"config file {config_file}: no such file", hint="check the path")
-        section["config_file"] = _relative(config_file, root)
+        section["config_file"] = recorded_path(str(config_file), root)
         section["config_sha256"] = hashlib.sha256(config_file.read_bytes()).hexdigest()
     return section
 
@@ -65,12 +70,19 @@ def invocation(root: Path) -> tuple[str | None, str | None]:
     argv = sys.argv
     if not argv or not argv[0] or argv[0] == "-c":
         return None, None
-    script = _relative(Path(argv[0]), root) if Path(argv[0]).exists() else Path(argv[0]).name
-    return script, redact_command([Path(sys.executable).name, *argv])
+    script = recorded_path(argv[0], root)
+    return script, redact_command([Path(sys.executable).name, script, *argv[1:]])
 
 
-def _relative(path: Path, root: Path) -> str:
-    return repo_relative(path, root) or str(path)
+def recorded_path(path: str, root: Path) -> str:
+    """A path as a card records it: relative to the repository, never naming a home folder."""
+    try:
+        inside = repo_relative(Path(path), root)
+        resolved = str(Path(path).resolve())
+        home = str(Path.home())
+    except (OSError, RuntimeError, ValueError):  # unresolvable: a name without a folder
+        return portable_path(path)
+    return inside if inside is not None else portable_path(resolved, home)
 
 
 def user(root: Path) -> dict[str, str | None]:

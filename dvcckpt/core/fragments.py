@@ -1,8 +1,10 @@
 """Card fragments: partial cards built from user input, merged in order of precedence.
 
 Captured provenance, an imported run record and explicit options are each a
-fragment; `merge` combines them and `prune` drops unset values. Pure functions:
-reading the files that feed them is `cards.inputs`.
+fragment; `merge` combines them and `prune` drops unset values. Fragments built
+here pass through `redaction.redact_tree`, so no secret typed into an option
+(`-p hf_token=...`, `--split train=https://u:TOKEN@...`) reaches a card. Pure
+functions: reading the files that feed them is `cards.inputs`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from dvcckpt.core import redaction
 from dvcckpt.errors import UsageError
 
 # Top-level scalar "metrics" that really describe resources or position.
@@ -113,7 +116,8 @@ def metrics_fragment(metrics: Mapping[str, Any]) -> dict[str, Any]:
             fragment["checkpoint"][key] = value
         else:
             fragment["metrics"].setdefault(DEFAULT_SPLIT, {})[key] = value
-    return {k: v for k, v in fragment.items() if v}
+    redacted: dict[str, Any] = redaction.redact_tree({k: v for k, v in fragment.items() if v})
+    return redacted
 
 
 def merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,7 +153,8 @@ def from_options(options: Mapping[str, Any]) -> dict[str, Any]:
         "tags": list(options.get("tags", ())),
         "notes": options.get("notes"),
     }
-    return prune(fragment)
+    redacted: dict[str, Any] = redaction.redact_tree(prune(fragment))
+    return redacted
 
 
 def _data_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,9 @@
      "artifacts": [...], "tags": [...], "notes": ...}
 
 The record describes the training run, so its `code` and `env` replace what
-`add` would capture on the machine that registers the checkpoint.
+`add` would capture on the machine that registers the checkpoint. Everything it
+holds, keys the card has no field for included, passes through the redactor:
+records are written by training scripts that often log their secrets too.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def to_fragment(record: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         # Keep what the card has no field for rather than silently dropping it.
         fragment["x-run-record"] = {key: record[key] for key in unknown}
-    return fragment
+    redacted: dict[str, Any] = redaction.redact_tree(fragment)
+    return redacted
 
 
 def _known_keys() -> set[str]:
@@ -79,7 +82,9 @@ def _data(dataset: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _code(code: Mapping[str, Any]) -> dict[str, Any]:
-    section = {k: code[k] for k in ("commit", "branch", "dirty", "script") if k in code}
+    section = {k: code[k] for k in ("commit", "branch", "dirty") if k in code}
+    if "script" in code:
+        section["script"] = redaction.portable_path(str(code["script"]))
     if "repo" in code:
         section["repo"] = redaction.strip_credentials(str(code["repo"]))
     if "command" in code:
@@ -90,7 +95,9 @@ def _code(code: Mapping[str, Any]) -> dict[str, Any]:
             else redaction.redact_command_text(str(command))
         )
     if "config" in code or "config_file" in code:
-        section["config_file"] = str(code.get("config_file", code.get("config")))
+        section["config_file"] = redaction.portable_path(
+            str(code.get("config_file", code.get("config")))
+        )
     if isinstance(section.get("commit"), str):
         section["commit"] = section["commit"].lower()
     return section
