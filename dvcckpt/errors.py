@@ -6,6 +6,8 @@ The CLI boundary (`dvcckpt.cli.main`) is the one place that turns these into
 
 from __future__ import annotations
 
+import errno
+
 
 class DvcckptError(Exception):
     """Base of every expected failure: a message naming the file/field and a fix."""
@@ -49,3 +51,47 @@ class CardError(ConfigError):
     def __init__(self, message: str, hint: str, problems: list[str] | None = None) -> None:
         super().__init__(message, hint, details=(problems or [])[1:])
         self.problems = problems or []
+
+
+# Faults of the machine, never of dvcckpt: whatever operation met them, the user's
+# fix is the same (free space, fix permissions, shorten the path), so one mapping at
+# the boundary covers every reader and writer. errno -> (what happened, the fix).
+_SPACE = ("no space left", "free disk space (or raise the quota) and re-run the command")
+_ACCESS = ("permission denied", "check the file's permissions and ownership, then re-run")
+_FILES = ("too many open files", "raise the open-file limit (`ulimit -n`) and re-run")
+_ENVIRONMENT: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: _SPACE,
+    errno.EDQUOT: ("disk quota exceeded", _SPACE[1]),
+    errno.EFBIG: ("file too large for this file system", _SPACE[1]),
+    errno.EACCES: _ACCESS,
+    errno.EPERM: ("operation not permitted", _ACCESS[1]),
+    errno.EROFS: ("read-only file system", "run the command where the repository is writable"),
+    errno.ENAMETOOLONG: ("file name too long", "use a shorter name or a shallower folder"),
+    errno.ELOOP: ("too many levels of symbolic links", "fix the symlink loop on that path"),
+    errno.EMFILE: _FILES,
+    errno.ENFILE: _FILES,
+    errno.EIO: ("input/output error", "check the disk (`dmesg`) and re-run the command"),
+    errno.EBUSY: ("device or resource busy", "wait for the other program and re-run"),
+    errno.ETXTBSY: ("file is busy", "wait for the other program and re-run"),
+    errno.ENOMEM: ("out of memory", "free memory and re-run the command"),
+}
+
+
+def environment_error(exc: BaseException) -> StateError | None:
+    """A StateError for an OS fault that is the environment's, not a dvcckpt bug.
+
+    Looks through explicit causes (`raise ... from`), since libraries such as DVC
+    wrap the OSError they met.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _ENVIRONMENT:
+            what, hint = _ENVIRONMENT[current.errno]
+            where = current.filename
+            if isinstance(where, bytes):
+                where = where.decode("utf-8", "replace")
+            return StateError(f"{where}: {what}" if where else what, hint=hint)
+        current = current.__cause__
+    return None

@@ -6,6 +6,7 @@ and `gates.yaml` (quality gates, evaluated by `core.gates`); both are read here.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dvcckpt.adapters import git, yamldoc
 from dvcckpt.adapters.paths import repo_relative
 from dvcckpt.core import config as config_module
-from dvcckpt.core import schema
+from dvcckpt.core import gates, schema
 from dvcckpt.core.config import CONFIG_FILE, ProjectConfig
 from dvcckpt.core.gates import GATES_FILE
 from dvcckpt.errors import CardError, ConfigError, StateError, UsageError
@@ -78,7 +79,7 @@ class Project:
 def load_config(root: Path) -> ProjectConfig:
     """The configuration of the repository at `root` (defaults if it has no file)."""
     path = root / CONFIG_FILE
-    text = _read_policy_file(path) if path.is_file() else None
+    text = _read_policy_file(path) if os.path.lexists(path) else None
     return config_from_text(text, path, default_name=config_module.default_project_name(root))
 
 
@@ -89,14 +90,16 @@ def config_from_text(text: str | None, path: Path, default_name: str) -> Project
     document = _policy_document(text, path)
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping of settings", hint=config_module.HINT)
+    _refuse(path, config_module.unknown_fields(document, schema.CONFIG_SCHEMA), HINT_CONFIG)
     schema.validate_config(document, str(path))
+    _refuse(path, config_module.setting_problems(document), HINT_CONFIG)
     return config_module.from_document(document, path)
 
 
 def load_gates(root: Path) -> dict[str, Any]:
     """The validated gates document of the repository (ConfigError if absent or invalid)."""
     path = root / GATES_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ConfigError(
             f"{path} does not exist", hint="`dvcckpt init` writes an example gates.yaml"
         )
@@ -104,22 +107,47 @@ def load_gates(root: Path) -> dict[str, Any]:
 
 
 def gates_from_text(text: str, path: Path) -> dict[str, Any]:
-    """A validated gates document from its text."""
+    """A validated gates document from its text.
+
+    Unknown keys and rules mixing kinds are reported before the schema (whose
+    messages for them are vague), non-finite thresholds after it.
+    """
     document = _policy_document(text, path)
-    problems = schema.problems(document if isinstance(document, dict) else {}, "gates.v1")
-    if problems or not isinstance(document, dict):
-        raise ConfigError(
-            f"{path}: {problems[0] if problems else 'expected a mapping'}",
-            hint="see the gates schema: `dvcckpt schema --gates`",
-        )
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping with `version` and `gates`", HINT_GATES)
+    _refuse(path, config_module.unknown_fields(document, "gates.v1"), HINT_GATES)
+    _refuse(path, gates.shape_problems(document), HINT_GATES)
+    _refuse(path, schema.problems(document, "gates.v1"), HINT_GATES)
+    _refuse(path, gates.value_problems(document), HINT_GATES)
     return document
 
 
+HINT_CONFIG = "fix dvcckpt.yaml; `dvcckpt schema --config` prints its schema"
+HINT_GATES = "fix gates.yaml; `dvcckpt schema --gates` prints its schema"
+
+
+def _refuse(path: Path, problems: list[str], hint: str) -> None:
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(f"{path}: {problems[0]}{more}", hint=hint, details=problems[1:])
+
+
 def _read_policy_file(path: Path) -> str:
+    """The text of a policy file; anything but a readable UTF-8 file is a ConfigError naming it."""
+    if path.is_symlink() or not path.is_file():
+        raise ConfigError(
+            f"{path}: not a regular file",
+            hint=f"{path.name} must be a plain file committed at the repository root",
+        )
     try:
         return yamldoc.read_text(path)
     except CardError as exc:
         raise ConfigError(exc.message, exc.hint) from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot be read ({exc.strerror or exc})",
+            hint=f"check that {path.name} is readable by you",
+        ) from exc
 
 
 def _policy_document(text: str, path: Path) -> Any:

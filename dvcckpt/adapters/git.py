@@ -7,6 +7,7 @@ library on the fast paths (`--help`, the pre-commit hook).
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 from pathlib import Path
 
@@ -75,7 +76,13 @@ def current_branch(root: Path) -> str | None:
 def is_dirty(root: Path) -> bool:
     """Whether tracked code differs from HEAD (registry bookkeeping files excluded)."""
     out = run_git(root, "status", "--porcelain=v1", "-z", "--untracked-files=no", check=False)
-    changed = [entry[3:] for entry in out.split("\0") if len(entry) > 3]
+    entries = iter(out.split("\0"))
+    changed = []
+    for entry in entries:
+        if len(entry) > 3:
+            changed.append(entry[3:])
+            if entry[0] in "RC":  # a rename or copy: the next field is the original path
+                next(entries, None)
     return any(not path.endswith(_BOOKKEEPING_SUFFIXES) for path in changed)
 
 
@@ -94,34 +101,65 @@ def config_value(root: Path, key: str) -> str | None:
 def stage(root: Path, paths: list[Path]) -> None:
     existing = [str(p.resolve().relative_to(root)) for p in paths if p.exists()]
     if existing:
-        run_git(root, "add", "--", *existing)
+        # Literal: a card path holding `*` or `[` must stage that file, not a glob's matches.
+        run_git(root, "--literal-pathspecs", "add", "--", *existing)
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+# With this format a found object's header never contains its name, so a name holding
+# spaces (or looking like a header) cannot be misread; only a missing one is echoed.
+_BATCH_FORMAT = "%(objectname) %(objecttype) %(objectsize)"
 
 
 def read_blobs(root: Path, specs: list[str]) -> dict[str, bytes | None]:
-    """Contents of many `REV:path` / `:path` (index) objects through one `git cat-file`."""
+    """Contents of many `REV:path` / `:path` (index) / blob-id objects through one
+    `git cat-file`; None for what is missing or not a file.
+
+    Any path is read correctly: spaces, quotes, non-ASCII and leading dashes travel
+    as they are; a name git's line-based input cannot carry (a newline, a trailing
+    carriage return) is first resolved to its object id.
+    """
     if not specs:
         return {}
-    done = run(root, ["cat-file", "--batch"], "".join(f"{spec}\n" for spec in specs).encode())
-    if done.returncode != 0:
-        raise failure(
-            "git cat-file", done, "check that the repository is not corrupted (`git fsck`)"
+    names = {spec: _batch_name(root, spec) for spec in dict.fromkeys(specs)}
+    wanted = [name for name in names.values() if name is not None]
+    out = b""
+    if wanted:
+        done = run(
+            root,
+            ["cat-file", f"--batch={_BATCH_FORMAT}"],
+            "".join(f"{name}\n" for name in wanted).encode("utf-8", "surrogateescape"),
         )
-    out = done.stdout
-    blobs: dict[str, bytes | None] = {}
+        if done.returncode != 0:
+            raise failure(
+                "git cat-file", done, "check that the repository is not corrupted (`git fsck`)"
+            )
+        out = done.stdout
+    contents: dict[str, bytes | None] = {}
     offset = 0
-    for spec in specs:
-        end = out.index(b"\n", offset)
-        header = out[offset:end].split()
-        offset = end + 1
-        if len(header) != 3 or header[1] != b"blob":
-            blobs[spec] = None  # missing, or not a file
-            if len(header) == 3:
-                offset += int(header[2]) + 1
-            continue
-        size = int(header[2])
-        blobs[spec] = out[offset : offset + size]
-        offset += size + 1
-    return blobs
+    for name in wanted:
+        contents[name], offset = _batch_entry(out, offset, name)
+    return {spec: None if name is None else contents[name] for spec, name in names.items()}
+
+
+def _batch_name(root: Path, spec: str) -> str | None:
+    """What to send `git cat-file --batch` for `spec` (None: it names no object)."""
+    if "\n" not in spec and not spec.endswith("\r"):
+        return spec
+    out = run_git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", spec, check=False)
+    return out.strip() or None
+
+
+def _batch_entry(out: bytes, offset: int, name: str) -> tuple[bytes | None, int]:
+    """The object at `offset` of `cat-file --batch` output, and the offset after it."""
+    for status in ("missing", "ambiguous"):
+        echoed = f"{name} {status}\n".encode("utf-8", "surrogateescape")
+        if out.startswith(echoed, offset):
+            return None, offset + len(echoed)
+    end = out.index(b"\n", offset)
+    _oid, kind, size = out[offset:end].split(b" ")
+    start, stop = end + 1, end + 1 + int(size)
+    return (out[start:stop] if kind == b"blob" else None), stop + 1
 
 
 def staged_changes(root: Path, base: str | None = "HEAD") -> dict[str, str]:
@@ -150,6 +188,7 @@ def hooks_path(root: Path) -> Path:
 
 def existing_objects(root: Path, shas: list[str]) -> set[str]:
     """The subset of `shas` present in the object database (one `git cat-file` call)."""
+    shas = [sha for sha in shas if _OBJECT_ID.fullmatch(sha)]  # anything else names no object
     if not shas:
         return set()
     done = run(root, ["cat-file", "--batch-check"], "".join(f"{sha}\n" for sha in shas).encode())

@@ -6,14 +6,18 @@ the file, when present, is validated against `schemas/config.v1.schema.json`.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dvcckpt.core import naming
 from dvcckpt.core.limits import DEFAULT_MAX_BYTES
+from dvcckpt.core.resources import load_schema
+from dvcckpt.errors import ConfigError
 
 CONFIG_FILE = "dvcckpt.yaml"
 DEFAULT_STAGES = ("dev", "staging", "production")
@@ -88,10 +92,83 @@ def from_document(doc: dict[str, Any], path: Path) -> ProjectConfig:
         card_max_bytes=doc.get("card_max_bytes", DEFAULT_MAX_BYTES),
         source=path,
     )
-    # Surface pattern mistakes now rather than at the first `add`.
-    naming.placeholders(config.run_pattern)
-    naming.placeholders(config.checkpoint_pattern)
     return config
+
+
+# Stage names end up in git tag names and command lines: the same rule as gates.yaml's.
+_STAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# A branch name git accepts and no command line can take for an option.
+_BRANCH = re.compile(r"(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}")
+
+
+def setting_problems(doc: Mapping[str, Any]) -> list[str]:
+    """What a schema-valid `dvcckpt.yaml` still gets wrong, as `field: message`.
+
+    Checked here rather than at the first `add` or `promote`, so the hook refuses
+    the commit that introduces the mistake.
+    """
+    found = []
+    stages = doc.get("stages")
+    if stages is not None and not stages:
+        found.append("stages: lists no stage (remove it for dev, staging, production)")
+    for index, stage in enumerate(stages or ()):
+        if not _STAGE.fullmatch(stage):
+            found.append(
+                f"stages[{index}]: {stage[:40]!r} is not a stage name "
+                "(a letter or digit, then letters, digits, '.', '_' or '-')"
+            )
+    branch = doc.get("promotion", {}).get("main_branch")
+    if branch is not None and not _BRANCH.fullmatch(branch):
+        found.append(f"promotion.main_branch: {branch[:40]!r} is not a branch name")
+    for key in ("run", "checkpoint"):
+        pattern = doc.get("naming", {}).get(key)
+        if pattern is None:
+            continue
+        try:
+            naming.placeholders(pattern, where=f"naming.{key}:")
+        except ConfigError as exc:
+            found.append(exc.message)
+    return found
+
+
+def unknown_fields(instance: Any, schema_name: str) -> list[str]:
+    """Keys a shipped schema does not know, each as `field: unknown field (did you mean …)`.
+
+    Checked before the schema itself, whose messages for a misspelt key are vague.
+    """
+    schema = load_schema(schema_name)
+    found: list[str] = []
+    _walk(instance, schema, schema, "", found)
+    return found
+
+
+def _walk(
+    instance: Any, node: Mapping[str, Any], root: Mapping[str, Any], at: str, found: list[str]
+) -> None:
+    while "$ref" in node:  # local references only: `#/$defs/name`
+        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(instance, list) and isinstance(node.get("items"), Mapping):
+        for index, item in enumerate(instance):
+            _walk(item, node["items"], root, f"{at}[{index}]", found)
+    if not isinstance(instance, Mapping):
+        return
+    known = node.get("properties", {})
+    extra = node.get("additionalProperties", True)
+    for key, value in instance.items():
+        where = f"{at}.{key}" if at else str(key)
+        if key in known:
+            _walk(value, known[key], root, where, found)
+        elif any(re.search(p, str(key)) for p in node.get("patternProperties", {})):
+            continue
+        elif extra is False:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            found.append(
+                f"{where}: unknown field"
+                + (f" (did you mean `{close[0]}`?)" if close else "")
+                + (" (extensions go under `x-` keys)" if node.get("patternProperties") else "")
+            )
+        elif isinstance(extra, Mapping):
+            _walk(value, extra, root, where, found)
 
 
 def may_decide(config: ProjectConfig, principal: str, model: str, stage: str | None) -> bool:

@@ -7,6 +7,7 @@ nothing passes silently.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,6 +48,89 @@ class GateResult:
             "actual": self.actual,
             "verdict": self.verdict,
         }
+
+
+# Each kind of rule and the keys it may carry; a rule is of exactly one kind.
+_KINDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required, optional)
+    "metric": ({"metric", "op", "value"}, set()),
+    "each": ({"each", "op", "value"}, set()),
+    "subsets": ({"subsets", "metric", "max_relative_drop"}, {"reference"}),
+    "regression": ({"regression"}, {"margin", "higher_is_better"}),
+    "require": ({"require"}, set()),
+    "artifact": ({"artifact"}, set()),
+}
+_COMMON = {"name", "description"}
+
+
+def _kinds_of(rule: Mapping[str, Any]) -> list[str]:
+    kinds = [kind for kind in _KINDS if kind != "metric" and kind in rule]
+    return kinds or (["metric"] if "metric" in rule else [])
+
+
+def shape_problems(document: Mapping[str, Any]) -> list[str]:
+    """Rules that mix kinds, lack a kind's keys or carry another kind's, as `field: message`.
+
+    A rule with both `metric` and `each` would otherwise be judged as one of them
+    and the other silently ignored. Duplicate rule names within a stage are refused
+    too: the later one would silently replace the earlier.
+    """
+    found = []
+    sets = document.get("gates")
+    names: dict[tuple[str, str], set[str]] = {}
+    for index, gate_set in enumerate(sets if isinstance(sets, list) else []):
+        rules = gate_set.get("rules") if isinstance(gate_set, Mapping) else None
+        if not isinstance(rules, list):
+            continue
+        seen = names.setdefault(
+            (str(gate_set.get("model", "*")), str(gate_set.get("stage"))), set()
+        )
+        for number, rule in enumerate(rules):
+            if not isinstance(rule, Mapping):
+                continue
+            where = f"gates[{index}].rules[{number}]" + _label(gate_set, rule)
+            found += [f"{where}: {problem}" for problem in _rule_shape(rule)]
+            name = str(rule.get("name"))
+            if name in seen:
+                found.append(f"{where}: the rule name {name[:40]!r} is used twice for this stage")
+            seen.add(name)
+    return found
+
+
+def _label(gate_set: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
+    """` (stage production, rule f1)`: where a problem is, in the words of the file."""
+    stage, name = str(gate_set.get("stage", "?"))[:40], str(rule.get("name", "?"))[:40]
+    return f" (stage {stage}, rule {name})"
+
+
+def _rule_shape(rule: Mapping[str, Any]) -> list[str]:
+    kinds = _kinds_of(rule)
+    if len(kinds) > 1:
+        both = " and ".join(f"`{k}`" for k in kinds)
+        return [f"{both} cannot be combined: a rule checks one thing (split it into two rules)"]
+    if not kinds:
+        return ["names no check: give it one of " + ", ".join(f"`{k}`" for k in _KINDS)]
+    required, optional = _KINDS[kinds[0]]
+    missing = sorted(required - set(rule))
+    if missing:
+        return [f"a `{kinds[0]}` rule needs `{missing[0]}`"]
+    stray = sorted(set(rule) - required - optional - _COMMON)
+    if stray:
+        return [f"`{stray[0]}` does not apply to a `{kinds[0]}` rule"]
+    return []
+
+
+def value_problems(document: Mapping[str, Any]) -> list[str]:
+    """Thresholds, margins and drops that are not finite numbers (NaN never compares false
+    the way a reader expects, and `1e999` is infinity)."""
+    found = []
+    for index, gate_set in enumerate(document.get("gates", [])):
+        for number, rule in enumerate(gate_set["rules"]):
+            for key in ("value", "margin", "max_relative_drop"):
+                value = rule.get(key)
+                if isinstance(value, float) and not math.isfinite(value):
+                    where = f"gates[{index}].rules[{number}]{_label(gate_set, rule)}.{key}"
+                    found.append(f"{where}: {value} is not a finite number")
+    return found
 
 
 def rules_for(document: Mapping[str, Any], model: str, stage: str) -> list[dict[str, Any]]:
@@ -99,7 +183,12 @@ def _threshold(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
         return GateResult(rule["name"], "metric", required, "missing", MISSING)
     actual, shown = value, f"{value:g}"
     ci = raw.get("ci") if isinstance(raw, Mapping) else None
-    if isinstance(ci, list) and len(ci) == 2 and rule["op"] in (">=", ">", "<=", "<"):
+    if (
+        isinstance(ci, list)
+        and len(ci) == 2
+        and all(isinstance(b, int | float) and not isinstance(b, bool) for b in ci)
+        and rule["op"] in (">=", ">", "<=", "<")
+    ):
         # Confidence-aware: the bound on the unfavourable side must clear the threshold.
         bound = ci[0] if rule["op"] in (">=", ">") else ci[1]
         actual, shown = (

@@ -1,66 +1,141 @@
 """Naming conventions: render run and checkpoint names from patterns, parse them back.
 
 A pattern is a `str.format` template over known placeholders, e.g.
-`{model}-{phase}-{kind}-step{step:06d}`. Parsing compiles the same pattern into
-an anchored regular expression so a name yields its model, phase, kind and step.
+`{model}-{phase}-{kind}-step{step:06d}`. Parsing reads a name back into its
+model, phase, kind and step.
+
+Parsing is linear in the name's length whatever the pattern: instead of a
+backtracking regular expression (`{project}-{task}-{model}` over a long name of
+dashes takes hours), one backward pass marks where the rest of the pattern can
+still match, then one forward pass picks each placeholder's value with the same
+preference a regex would (shortest for names, longest for numbers).
+
+The pattern language is deliberately small, so every pattern can be read back:
+each placeholder at most once, a literal separator between two placeholders,
+format specs only on integers and only a bounded zero-padded width (`{step:06d}`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dvcckpt.errors import ConfigError, UsageError
 
 DEFAULT_RUN_PATTERN = "{project}_{task}_{model}_{keyparam}_{date}"
 DEFAULT_CHECKPOINT_PATTERN = "{model}-{phase}-{kind}-step{step:06d}"
+# A pattern longer than this is refused; names longer than NAME_MAX never match one.
+PATTERN_MAX = 200
+NAME_MAX = 1000
+WIDTH_MAX = 20  # `{step:020d}` at most: a step fits in 19 digits (SQLite's integer range)
 
-_FIELD_REGEX = {
-    "project": r"[A-Za-z0-9][A-Za-z0-9.-]*?",
-    "task": r"[A-Za-z0-9][A-Za-z0-9.-]*?",
-    "model": r"[A-Za-z0-9][A-Za-z0-9._-]*?",
-    "keyparam": r"[A-Za-z0-9][A-Za-z0-9.+-]*?",
-    "date": r"\d{4}-\d{2}-\d{2}",
-    "phase": r"[a-z][a-z0-9_]*?",
-    "kind": r"full|weights|optimizer|ema",
-    "step": r"\d+",
-    "epoch": r"\d+",
-    "seed": r"\d+",
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_DIGITS = "0123456789"
+# Placeholder -> (first character, further characters, lazy): a run of characters,
+# shortest first when lazy (a name part), longest first otherwise (a number).
+_RUNS: dict[str, tuple[str, str, bool]] = {
+    "project": (_ALNUM, _ALNUM + ".-", True),
+    "task": (_ALNUM, _ALNUM + ".-", True),
+    "model": (_ALNUM, _ALNUM + "._-", True),
+    "keyparam": (_ALNUM, _ALNUM + ".+-", True),
+    "phase": (_LOWER, _LOWER + _DIGITS + "_", True),
+    "step": (_DIGITS, _DIGITS, False),
+    "epoch": (_DIGITS, _DIGITS, False),
+    "seed": (_DIGITS, _DIGITS, False),
 }
+_WORDS = {"kind": ("full", "weights", "optimizer", "ema")}
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+PLACEHOLDERS = (*_RUNS, *_WORDS, "date")
 _INTEGER_FIELDS = {"step", "epoch", "seed"}
+_SPEC = re.compile(r"0?([1-9][0-9]*)?d")
+
+_PATTERN_HINT = (
+    "placeholders are "
+    + ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+    + f"; put a separator between two of them; integers take a width up to {WIDTH_MAX} "
+    "(e.g. {step:06d})"
+)
 
 
-def placeholders(pattern: str) -> list[str]:
+def placeholders(pattern: str, where: str = "naming pattern") -> list[str]:
+    """The placeholders of a valid pattern; ConfigError naming `where` otherwise."""
+    return [name for _literal, name, _spec in _parts(pattern, where) if name]
+
+
+def _parts(pattern: str, where: str = "naming pattern") -> list[tuple[str, str | None, str]]:
+    """(literal, placeholder or None, format spec) triples of a valid pattern."""
+
+    def refuse(problem: str) -> ConfigError:
+        shown = pattern if len(pattern) <= 80 else pattern[:77] + "..."
+        return ConfigError(f"{where} {shown!r}: {problem}", hint=_PATTERN_HINT)
+
+    if len(pattern) > PATTERN_MAX:
+        raise refuse(f"longer than {PATTERN_MAX} characters")
     try:
-        names = [field for _, field, _, _ in string.Formatter().parse(pattern) if field]
+        parsed = list(string.Formatter().parse(pattern))
     except ValueError as exc:
-        raise ConfigError(f"naming pattern {pattern!r}: {exc}", hint=_PATTERN_HINT) from exc
-    unknown = sorted(set(names) - set(_FIELD_REGEX))
-    if unknown:
-        raise ConfigError(
-            f"naming pattern {pattern!r} uses unknown placeholder {{{unknown[0]}}}",
-            hint=_PATTERN_HINT,
-        )
-    return names
+        raise refuse(str(exc)) from None
+    parts: list[tuple[str, str | None, str]] = []
+    for literal, name, spec, conversion in parsed:
+        problem = _placeholder_problem(name, spec or "", conversion, parts, literal)
+        if problem:
+            raise refuse(problem)
+        parts.append((literal, name, spec or ""))
+    return parts
 
 
-_PATTERN_HINT = "placeholders are " + ", ".join("{" + name + "}" for name in _FIELD_REGEX)
+def _placeholder_problem(
+    name: str | None,
+    spec: str,
+    conversion: str | None,
+    before: list[tuple[str, str | None, str]],
+    literal: str,
+) -> str | None:
+    if name is None:
+        return None
+    if name not in PLACEHOLDERS:
+        return f"unknown placeholder {{{name}}}"
+    if conversion:
+        return f"{{{name}}} takes no conversion (!{conversion})"
+    if spec and name not in _INTEGER_FIELDS:
+        return f"{{{name}}} takes no format ({spec[:20]!r})"
+    width = _SPEC.fullmatch(spec)
+    if spec and width is None:
+        return f"{{{name}}} takes only a zero-padded width such as {{{name}:06d}}"
+    digits = width.group(1) or "" if width else ""
+    if len(digits) > 2 or int(digits or 0) > WIDTH_MAX:  # never int() of a huge text
+        return f"{{{name}}}: a width of {digits[:20]} is more than {WIDTH_MAX} digits"
+    if any(name == seen for _, seen, _ in before):
+        return f"{{{name}}} appears twice"
+    if before and before[-1][1] and not literal:
+        return f"{{{before[-1][1]}}}{{{name}}} needs a separator between them"
+    return None
 
 
 def render(pattern: str, values: Mapping[str, Any]) -> str | None:
     """The name for `values`, or None when a placeholder has no value."""
-    fields = placeholders(pattern)
-    if any(values.get(name) in (None, "") for name in fields):
+    parts = _parts(pattern)
+    if any(values.get(name) in (None, "") for _, name, _ in parts if name):
         return None
-    try:
-        return pattern.format_map({name: values[name] for name in fields})
-    except (ValueError, TypeError) as exc:
-        raise UsageError(
-            f"cannot fill naming pattern {pattern!r}: {exc}", hint=_PATTERN_HINT
-        ) from exc
+    pieces = []
+    for literal, name, spec in parts:
+        pieces.append(literal)
+        if name is None:
+            continue
+        value = values[name]
+        if spec and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UsageError(
+                f"cannot fill naming pattern {pattern!r}: {{{name}}} needs an integer, "
+                f"got {str(value)[:40]!r}",
+                hint=_PATTERN_HINT,
+            )
+        pieces.append(format(value, spec) if spec else str(value))
+    return "".join(pieces)
 
 
 def missing_fields(pattern: str, values: Mapping[str, Any]) -> list[str]:
@@ -69,29 +144,88 @@ def missing_fields(pattern: str, values: Mapping[str, Any]) -> list[str]:
 
 def parse(pattern: str, name: str) -> dict[str, str | int] | None:
     """Fields encoded in `name` according to `pattern`, or None if it does not match."""
-    match = _compile(pattern).fullmatch(name)
-    if match is None:
+    parts = _parts(pattern)
+    if len(name) > NAME_MAX:
+        return None
+    ends = [_candidates(field) for _, field, _ in parts]
+    # possible[k][i]: parts k.. can match name[i:] exactly (computed backwards).
+    possible = [[False] * (len(name) + 2) for _ in range(len(parts) + 1)]
+    possible[len(parts)][len(name)] = True
+    for k in range(len(parts) - 1, -1, -1):
+        literal, rest, following = parts[k][0], ends[k], _prefix_sums(possible[k + 1])
+        for i in range(len(name) + 1):
+            if name.startswith(literal, i):
+                start = i + len(literal)
+                possible[k][i] = rest(name, start, following)
+    if not possible[0][0]:
         return None
     fields: dict[str, str | int] = {}
-    for key, value in match.groupdict().items():
-        fields[key] = int(value) if key in _INTEGER_FIELDS else value
+    position = 0
+    for k, (literal, field, _spec) in enumerate(parts):
+        start = position + len(literal)
+        if field is None:
+            position = start
+            continue
+        position = next(j for j in _ordered(field, name, start) if possible[k + 1][j])
+        text = name[start:position]
+        fields[field] = int(text) if field in _INTEGER_FIELDS else text
     return fields
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
-    regex = ""
-    seen: set[str] = set()
-    for literal, field, _spec, _conv in string.Formatter().parse(pattern):
-        regex += re.escape(literal)
-        if field is None:
-            continue
-        placeholders(f"{{{field}}}")
-        if field in seen:
-            regex += f"(?P={field})"
-        else:
-            regex += f"(?P<{field}>{_FIELD_REGEX[field]})"
-            seen.add(field)
-    return re.compile(regex)
+# A part's matcher: whether some end of the placeholder starting at `start` is followed
+# by a position where the rest matches (`following` are prefix sums of that row).
+_Matcher = Callable[[str, int, Sequence[int]], bool]
+
+
+def _prefix_sums(row: list[bool]) -> list[int]:
+    sums = [0]
+    for flag in row:
+        sums.append(sums[-1] + flag)
+    return sums
+
+
+def _candidates(field: str | None) -> _Matcher:
+    if field is None:
+        return lambda name, start, following: following[start + 1] > following[start]
+    if field in _RUNS:
+        cache = [0]
+
+        def run(name: str, start: int, following: Sequence[int]) -> bool:
+            end = _run_end(field, name, start, cache)
+            return end > start and following[end + 1] > following[start + 1]
+
+        return run
+    return lambda name, start, following: any(
+        following[j + 1] > following[j] for j in _ordered(field, name, start)
+    )
+
+
+def _run_end(field: str, name: str, start: int, cache: list[int]) -> int:
+    """Where the longest run for `field` starting at `start` ends (== start: none).
+
+    Called for ascending `start` during one parse, so remembering in `cache` where
+    the current run of allowed characters ends keeps the whole pass linear.
+    """
+    first, rest, _lazy = _RUNS[field]
+    if start >= len(name) or name[start] not in first:
+        return start
+    if cache[0] <= start:
+        end = start + 1
+        while end < len(name) and name[end] in rest:
+            end += 1
+        cache[0] = end
+    return cache[0]
+
+
+def _ordered(field: str, name: str, start: int) -> list[int]:
+    """Ends of `field` at `start` in the order a regex would try them."""
+    if field in _RUNS:
+        end = _run_end(field, name, start, [0])
+        options = range(start + 1, end + 1)
+        return list(options if _RUNS[field][2] else reversed(options))
+    if field in _WORDS:
+        return [start + len(w) for w in _WORDS[field] if name.startswith(w, start)]
+    return [start + 10] if _DATE.match(name, start) else []
 
 
 def keyparam_token(key: str | None, params: Mapping[str, Any]) -> str | None:
@@ -102,8 +236,13 @@ def keyparam_token(key: str | None, params: Mapping[str, Any]) -> str | None:
 
 
 def compact_number(value: Any) -> str:
+    """A short spelling of a parameter; never fails (NaN, infinity, huge integers)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
+        return str(value)[:100]
+    if isinstance(value, int) and not -(10**15) < value < 10**15:
+        value = float(value) if value.bit_length() < 1000 else math.copysign(math.inf, value)
+    if not math.isfinite(value):
+        return str(value)  # nan, inf, -inf
     if isinstance(value, float) and value != 0 and not 1e-3 <= abs(value) < 1e5:
         mantissa, exponent = f"{value:e}".split("e")
         mantissa = mantissa.rstrip("0").rstrip(".")
