@@ -3,8 +3,11 @@
 The list follows practitioners' self-check: seeds, split hashes, per-class
 metrics, environment, the config file, latency, code version, diagnostics.
 DVC remotes are checked too: plain http to another host, no server-side
-encryption, credentials in the committed `.dvc/config`. So are promotions that
-count unsigned decisions (`promotion.require_signed` off, or no allowed signers).
+encryption, and credentials in the committed `.dvc/config`: every credential
+option of DVC's remote schema (`redaction.DVC_CREDENTIAL_OPTIONS`) and any
+credential inside a setting's value (`https://user:PW@...`, a token). So are
+promotions that count unsigned decisions (`promotion.require_signed` off, or no
+allowed signers).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dvcckpt.cards import card, resolve
+from dvcckpt.core import redaction
 from dvcckpt.core.fields import field, is_empty
 from dvcckpt.errors import CardError, DvcckptError
 from dvcckpt.project import Project
@@ -53,9 +57,11 @@ class Diagnosis:
     name: str
     missing: list[str]
     error: str | None = None
+    settings: tuple[str, ...] = ()  # for remotes: the committed settings holding credentials
 
     def as_dict(self) -> dict[str, Any]:
-        return {"card": self.card, "name": self.name, "missing": self.missing, "error": self.error}
+        shown = {"card": self.card, "name": self.name, "missing": self.missing, "error": self.error}
+        return {**shown, "settings": list(self.settings)} if self.settings else shown
 
 
 def diagnose(project: Project) -> list[Diagnosis]:
@@ -76,16 +82,60 @@ def diagnose(project: Project) -> list[Diagnosis]:
 
 def _remotes(project: Project) -> list[Diagnosis]:
     """One entry per remote with warnings, after the cards (keys in remotes.REMOTE_FIXES)."""
+    from dvcckpt.adapters import dvcrepo
     from dvcckpt.storage import remotes
 
+    if not (project.dvc_root / ".dvc").is_dir():
+        return []
     try:
         warnings = remotes.remote_warnings(project.dvc_root)
+        configured = dvcrepo.remote_settings(project.dvc_root).remotes.values()
     except DvcckptError as exc:
         return [Diagnosis(".dvc/config", "remotes", [], exc.message)]
     by_remote: dict[str, list[str]] = {}
     for warning in warnings:
-        by_remote.setdefault(warning.remote, []).append(warning.key)
-    return [Diagnosis(".dvc/config", f"remote {name}", keys) for name, keys in by_remote.items()]
+        if warning.key != "remote.credentials":  # checked below, over every option
+            by_remote.setdefault(warning.remote, []).append(warning.key)
+    committed: dict[str, tuple[str, ...]] = {}
+    for remote in configured:
+        options, embedded = committed_credentials(remote.settings, remote.levels)
+        keys = by_remote.setdefault(remote.name, [])
+        if options:
+            keys.append("remote.credentials")
+        if embedded:
+            keys.append("remote.url_credentials")
+        committed[remote.name] = options + embedded
+    return [
+        Diagnosis(".dvc/config", f"remote {name}", keys, settings=committed.get(name, ()))
+        for name, keys in by_remote.items()
+        if keys
+    ]
+
+
+def committed_credentials(
+    settings: Mapping[str, Any], levels: Mapping[str, str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(credential options, settings with a credential in their value) in `.dvc/config`."""
+    committed = {key: value for key, value in settings.items() if levels.get(key) == "repo"}
+    options = tuple(sorted(
+        key for key, value in committed.items()
+        if key in redaction.DVC_CREDENTIAL_OPTIONS and value not in (None, "")
+    ))  # fmt: skip
+    embedded = tuple(sorted(
+        key for key, value in committed.items()
+        if key not in options and isinstance(value, str) and redaction.redact_text(value) != value
+    ))  # fmt: skip
+    return options, embedded
+
+
+CREDENTIAL_FIXES = {
+    "remote.credentials": "move credentials out of the committed .dvc/config: "
+    "dvc remote modify --local NAME OPTION VALUE for each setting listed (doctor --json), "
+    "then delete them from .dvc/config and rotate them if they were ever pushed",
+    "remote.url_credentials": "remove the user:password@ (or token) from the URL in "
+    ".dvc/config; give it with dvc remote modify --local NAME user/password VALUE "
+    "(or the remote's credential options) and rotate it if it was ever pushed",
+}
 
 
 SIGNING_FIXES = {
@@ -116,6 +166,8 @@ def _signing(project: Project) -> list[Diagnosis]:
 def fix_for(field_name: str) -> str:
     if field_name.startswith("promotion."):
         return SIGNING_FIXES[field_name]
+    if field_name in CREDENTIAL_FIXES:
+        return CREDENTIAL_FIXES[field_name]
     if field_name.startswith("remote."):
         from dvcckpt.storage.remotes import REMOTE_FIXES
 

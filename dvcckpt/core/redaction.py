@@ -210,3 +210,18 @@ def portable_path(path: str, home: str | None = None) -> str:
     if collapsed != path or not _ABSOLUTE.match(path):
         return collapsed
     return re.split(r"[\\/]", path.rstrip("/\\"))[-1] or path
+
+
+# DVC remote options that hold a credential, or name a file holding one: they belong in
+# the git-ignored `.dvc/config.local` (`dvc remote modify --local`), never in the
+# committed `.dvc/config`. From DVC's remote schema (dvc/config_schema.py, REMOTE_SCHEMAS).
+DVC_CREDENTIAL_OPTIONS = frozenset({
+    "access_key_id", "secret_access_key", "session_token", "sse_customer_key",  # s3
+    "credentialpath",  # s3, gs: a credentials file
+    "password", "passphrase", "keyfile", "kerb_ticket",  # ssh, http, hdfs, webhdfs
+    "token", "bearer_token_command", "key_path", "cert_path",  # webdav, webhdfs
+    "connection_string", "sas_token", "account_key", "client_secret",  # azure
+    "oss_key_id", "oss_key_secret",  # oss
+    "gdrive_client_secret", "gdrive_user_credentials_file",  # gdrive
+    "gdrive_service_account_json_file_path",
+})  # fmt: skip
