@@ -12,9 +12,74 @@ from dvcckpt.cards import resolve
 from dvcckpt.cards.card import Card
 from dvcckpt.catalog import Catalog
 from dvcckpt.core import fragments
+from dvcckpt.errors import UsageError
 from dvcckpt.project import Project
 
-__all__ = ["Card", "Catalog", "load_card", "save"]
+__all__ = ["Card", "Catalog", "SaveArgumentError", "load_card", "save"]
+
+
+class SaveArgumentError(UsageError, TypeError):
+    """An argument of `save()` has the wrong type (also a TypeError)."""
+
+
+_NUMBER = (int, float)
+# Expected types of save()'s arguments (None is always allowed): a str is a Sequence,
+# so `tags="abc"` must be refused explicitly instead of becoming three tags.
+_EXPECTED: dict[str, tuple[tuple[type, ...], str]] = {
+    "model": ((str,), "a string"),
+    "phase": ((str,), "a string"),
+    "kind": ((str,), "a string"),
+    "name": ((str,), "a string"),
+    "notes": ((str,), "a string"),
+    "step": ((int,), "an integer"),
+    "epoch": (_NUMBER, "a number"),
+    "metrics": ((Mapping,), "a mapping of split -> metric -> value"),
+    "params": ((Mapping,), "a mapping of parameter names to values"),
+    "run": ((str, Mapping), "a run name or a mapping"),
+    "data": ((Mapping,), "a mapping"),
+    "seeds": ((int, Mapping), "an integer or a mapping of names to seeds"),
+    "parents": ((Sequence,), "a list of RELATION=NAME strings or mappings"),
+    "artifacts": ((Sequence,), "a list of paths or mappings"),
+    "resources": ((Mapping,), "a mapping"),
+    "training": ((Mapping,), "a mapping"),
+    "tags": ((Sequence,), "a list of strings"),
+    "config_file": ((str, os.PathLike), "a path"),
+    "extra": ((Mapping,), "a mapping of x- sections"),
+    "force": ((bool,), "True or False"),
+    "stage": ((bool,), "True or False"),
+}
+
+
+def _check_arguments(arguments: Mapping[str, Any]) -> None:
+    for name, (types, expected) in _EXPECTED.items():
+        value = arguments[name]
+        if value is None:
+            continue
+        wrong = not isinstance(value, types)
+        wrong |= isinstance(value, bool) and bool not in types  # True is an int
+        wrong |= isinstance(value, str | bytes) and str not in types  # "abc" is a Sequence
+        if not wrong and name == "tags":
+            wrong = not all(isinstance(tag, str) for tag in value)
+        if wrong:
+            raise SaveArgumentError(
+                f"save(): {name}={_short(value)} is a {type(value).__name__}, expected {expected}",
+                hint=f"for example {name}={_EXAMPLES.get(name, 'None')}",
+            )
+
+
+_EXAMPLES = {
+    "metrics": '{"dev": {"macro_f1": 0.84}}',
+    "params": '{"lr": 0.0001}',
+    "tags": '["baseline"]',
+    "parents": '["finetuned_from=NAME"]',
+    "step": "1000",
+    "seeds": "42",
+}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def save(
@@ -48,8 +113,10 @@ def save(
     `{"value": v, "ci": [lo, hi], "method": "bootstrap"}` for estimates). Code,
     environment, hashes and time are captured automatically; the card is written
     next to the checkpoint as `PATH.ckpt.yaml` and staged with its `.dvc` file.
-    `extra` holds `x-` extension sections.
+    `extra` holds `x-` extension sections. Arguments of the wrong type raise
+    `SaveArgumentError` (a TypeError) naming the argument, before anything is written.
     """
+    _check_arguments(locals())
     fragment: dict[str, Any] = {
         "name": name,
         "model": model,
@@ -74,7 +141,7 @@ def save(
         from_running_program=True,
     )
     return checkpoint.add(
-        Path(path), fragments.prune(fragment), provenance=provenance, force=force, stage=stage
+        path, fragments.prune(fragment), provenance=provenance, force=force, stage=stage
     )
 
 

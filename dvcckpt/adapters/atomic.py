@@ -1,48 +1,270 @@
-"""Crash-safe file writes: readers see the old file or the new one, never half of one."""
+"""Crash-safe file writes: readers see the old file or the new one, never half of one.
+
+Temporary files go to the repository's scratch folder (`.git/dvcckpt/tmp`, which git
+never shows or commits) when it is on the same file system as the target, else beside
+the target; each carries its writer's process id, and files of processes that no longer
+run (killed mid-write) are swept by the next write.
+
+`commit` applies a multi-file change (a card with its `.dvc` file and `.gitignore`, a
+decision, a tombstone) all-or-nothing as far as git can see: the new contents are staged
+in one index update first, then each file is renamed into place. A failure before the
+index update leaves nothing changed; a kill after it leaves a state that re-running the
+same command completes.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
+import re
 import secrets
+import signal
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from dvcckpt.errors import StateError
 
-
-def write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary sibling, fsync and rename."""
-    directory = path.parent
-    fd, tmp = _create_sibling(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            if path.exists():
-                # Keep the mode of the file being replaced (a new file gets 0o666 & ~umask
-                # from os.open, without ever touching the process umask).
-                os.chmod(handle.fileno(), path.stat().st_mode & 0o777)
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(directory)
+_SUFFIX = ".tmp"
+_swept: set[Path] = set()
+# Test-only fault injection (the fault drills in tests/test_faults_add.py): a process whose
+# DVCCKPT_FAULT_POINT names a point below SIGKILLs itself there. Points: `cache-copy`
+# (mid-copy of a checkpoint into the DVC cache), `cached` (objects in the cache, nothing
+# else written), `staged` (the index holds the change, the work tree does not yet),
+# `written` (the first file of a change renamed into place, the others not yet).
+FAULT_POINT = "DVCCKPT_FAULT_POINT"
 
 
-def _create_sibling(path: Path) -> tuple[int, Path]:
-    """A new, exclusive temporary file beside `path` (created with 0o666 & ~umask)."""
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+def fault_point(name: str) -> None:
+    if os.environ.get(FAULT_POINT) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def write_text(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write `text` to `path` via a temporary file, fsync and rename.
+
+    `exclusive`: fail with FileExistsError instead of replacing an existing file.
+    """
+    write_bytes(path, text.encode("utf-8"), exclusive=exclusive)
+
+
+def write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+    path = Path(os.path.abspath(path))
+    with temporary(path.parent, path.name) as tmp:
         try:
-            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), tmp
+            with tmp.open("wb", buffering=0) as handle:
+                handle.write(data)
+                if path.exists():
+                    # Keep the mode of the file being replaced (a new file gets
+                    # 0o666 & ~umask from os.open, without touching the process umask).
+                    os.chmod(handle.fileno(), path.stat().st_mode & 0o777)
+                os.fsync(handle.fileno())
+            if exclusive:
+                _link_new(tmp, path)
+            else:
+                os.replace(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            raise os_failure("write", path, exc) from exc
+    _fsync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def temporary(directory: Path, name: str) -> Iterator[Path]:
+    """A new, exclusive, empty temporary file for a file `name` to be placed in `directory`;
+    removed on exit unless renamed away."""
+    scratch = scratch_for(directory)
+    if scratch is not None and scratch not in _swept:
+        _swept.add(scratch)
+        _sweep(scratch)
+    folder = scratch or directory
+    for _ in range(100):
+        prefix = "" if scratch is not None else "."
+        tmp = folder / f"{prefix}{name[:80]}.{os.getpid()}-{secrets.token_hex(4)}{_SUFFIX}"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
         except FileExistsError:
             continue
         except OSError as exc:
-            raise StateError(
-                f"cannot write {path}: {exc.strerror or exc}",
-                hint=f"check that {path.parent} exists and is writable",
-            ) from exc
-    raise StateError(f"cannot write {path}: no free temporary name", hint="retry")
+            raise os_failure("write", directory / name, exc) from exc
+    else:
+        raise StateError(f"cannot write {directory / name}: no free temporary name", hint="retry")
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def os_failure(action: str, path: Path, exc: OSError) -> StateError:
+    """A StateError for a failed file operation that names the file and what to do."""
+    reason = exc.strerror or str(exc)
+    hints = {
+        errno.ENOSPC: f"free space on the file system holding {path.parent}, then re-run",
+        errno.EDQUOT: f"free space (disk quota) on the file system holding {path.parent}",
+        errno.EROFS: f"{path.parent} is on a read-only file system; make it writable",
+        errno.EACCES: f"make {path.parent} writable (chmod u+w), or work in a writable copy",
+        errno.EPERM: f"make {path.parent} writable, or work in a writable copy",
+        errno.ENAMETOOLONG: "use a shorter file or folder name",
+        errno.ENOTDIR: f"a part of {path.parent} is a file, not a folder",
+    }
+    hint = hints.get(exc.errno or 0, "check that the folder exists and is writable, then re-run")
+    return StateError(f"cannot {action} {path}: {reason.lower()}", hint=hint)
+
+
+def commit(
+    root: Path, files: Mapping[Path, bytes | None], *, stage: bool = True, new: Path | None = None
+) -> None:
+    """Write (bytes) or delete (None) several files as one change, staged together in git.
+
+    `new`: a file that must not exist yet (a new card): another process creating it
+    first makes this fail with FileExistsError before anything is written.
+    """
+    if new is not None and new.exists():
+        raise FileExistsError(str(new))
+    if stage:
+        _stage(root, files)
+        fault_point("staged")
+    # The `new` file last: it is the one a re-run checks for.
+    for index, path in enumerate(sorted(files, key=lambda p: p == new)):
+        data = files[path]
+        if data is None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        else:
+            write_bytes(path, data, exclusive=path == new)
+        if index == 0:
+            fault_point("written")
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Rename `tmp` to `path` only if `path` does not exist (atomically where links work)."""
+    try:
+        os.link(tmp, path)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        if path.exists():
+            raise FileExistsError(str(path)) from exc
+        os.replace(tmp, path)
+
+
+def _stage(root: Path, files: Mapping[Path, bytes | None]) -> None:
+    """Stage the new contents of `files` (None: remove from the index) in one index update."""
+    from dvcckpt.adapters import git
+
+    entries = []
+    for path, data in files.items():
+        relative = Path(os.path.realpath(path.parent), path.name).relative_to(root).as_posix()
+        if data is None:
+            entries.append(f"0 {'0' * 40}\t{relative}\0")
+            continue
+        done = git.run(root, ["hash-object", "-w", "--stdin", f"--path={relative}"], data)
+        if done.returncode != 0:
+            raise _git_failure(root, f"git hash-object {relative}", done.stderr)
+        entries.append(f"100644 {done.stdout.decode().strip()}\t{relative}\0")
+    done = git.run(root, ["update-index", "-z", "--index-info"], "".join(entries).encode())
+    if done.returncode != 0:
+        raise _git_failure(root, "git update-index", done.stderr)
+
+
+def _git_failure(root: Path, what: str, stderr: bytes) -> StateError:
+    text = stderr.decode(errors="replace")
+    lines = text.strip().splitlines()
+    last = lines[0] if lines else "failed"
+    if "index.lock" in text:
+        found = re.search(r"'([^']*index\.lock)'", text)
+        lock = found.group(1) if found else str(root / ".git" / "index.lock")
+        return StateError(
+            f"cannot update the git index: {lock} exists (nothing was written)",
+            hint=f"another git command is running, or one crashed: once none runs, "
+            f"remove the lock (rm '{lock}') and re-run",
+        )
+    return StateError(f"{what}: {last}", hint="see git's message; nothing was written")
+
+
+@contextlib.contextmanager
+def repo_lock(root: Path) -> Iterator[None]:
+    """Serialise dvcckpt's writers in one work tree (shared `.gitignore` files, the index)."""
+    scratch = scratch_for(root)
+    if scratch is None:
+        yield
+        return
+    try:
+        handle = (scratch.parent / "write.lock").open("a")
+    except OSError:
+        yield  # a read-only repository: the write itself will say so
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def scratch_for(directory: Path) -> Path | None:
+    """`<git dir>/dvcckpt/tmp` of the repository holding `directory`, when it is on the same
+    file system (a rename must not cross file systems); None otherwise."""
+    git_dir = _git_dir(Path(os.path.abspath(directory)))
+    if git_dir is None:
+        return None
+    scratch = git_dir / "dvcckpt" / "tmp"
+    try:
+        scratch.mkdir(parents=True, exist_ok=True)
+        if scratch.stat().st_dev != directory.stat().st_dev:
+            return None
+    except OSError:
+        return None
+    return scratch
+
+
+def _git_dir(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        dot_git = folder / ".git"
+        if dot_git.is_dir():
+            return dot_git
+        if dot_git.is_file():  # a linked worktree or submodule: "gitdir: PATH"
+            try:
+                line = dot_git.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                return None
+            if line.startswith("gitdir:"):
+                target = Path(line.removeprefix("gitdir:").strip())
+                return target if target.is_absolute() else (folder / target).resolve()
+            return None
+    return None
+
+
+def _sweep(scratch: Path) -> None:
+    """Remove temporary files left by processes that were killed."""
+    try:
+        entries = list(os.scandir(scratch))
+    except OSError:
+        return
+    for entry in entries:
+        pid = _writer_pid(entry.name)
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+
+
+def _writer_pid(name: str) -> int | None:
+    if not name.endswith(_SUFFIX):
+        return None
+    stem = name.removesuffix(_SUFFIX).rpartition(".")[2]
+    pid, _, _token = stem.partition("-")
+    return int(pid) if pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ def _cpus() -> int:
 LOCAL_WORKERS = max(1, min(4, _cpus()))
 # Few GIL hand-offs per GB, little memory per thread.
 _CHUNK = 8 << 20
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Digest(Protocol):
@@ -78,11 +81,19 @@ def feed(
 
 
 def hash_file(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file (md5 for DVC cache objects, sha256 for cards)."""
+    """Hex digest of a file (md5 for DVC cache objects, sha256 for cards).
+
+    Opened non-blocking and checked to be a regular file: a FIFO put in its place
+    is refused instead of blocking for ever.
+    """
     digest = hashlib.new(algorithm)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     # Unbuffered: the chunks are large, so a Python-side buffer would only add a copy.
-    with path.open("rb", buffering=0) as handle:
-        feed(handle, digest, size=os.fstat(handle.fileno()).st_size)
+    with open(fd, "rb", buffering=0) as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            _refuse_special(path, info.st_mode, "")
+        feed(handle, digest, size=info.st_size)
     return digest.hexdigest()
 
 
@@ -96,10 +107,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def content_digest(path: Path, workers: int = LOCAL_WORKERS) -> ContentDigest:
     """sha256, total size and file count of a checkpoint file or directory."""
-    if path.is_symlink():
-        raise UsageError(
-            f"{path} is a symbolic link", hint="register the file or directory it points to"
-        )
+    refuse_unsupported(path)
     if path.is_file():
         return ContentDigest(sha256_file(path), path.stat().st_size, 1)
     files = _tree_files(path)
@@ -116,12 +124,60 @@ def _tree_files(root: Path) -> list[str]:
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
-        for name in filenames:
-            full = Path(dirpath, name)
-            if full.is_symlink():
+        found += [Path(dirpath, name).relative_to(root).as_posix() for name in filenames]
+    return sorted(found)
+
+
+def refuse_unsupported(path: Path) -> None:
+    """Refuse, before opening anything, what cannot be hashed as a checkpoint: FIFOs,
+    sockets and devices (opening one can block for ever), symbolic links, and a
+    directory holding any of them or a file name with control characters."""
+    info = _lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise UsageError(
+            f"{path} is a symbolic link", hint="register the file or directory it points to"
+        )
+    _refuse_special(path, info.st_mode, "")
+    if not stat.S_ISDIR(info.st_mode):
+        return
+    for folder, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            full = Path(folder, name)
+            mode = _lstat(full).st_mode
+            if stat.S_ISLNK(mode):
                 raise UsageError(
                     f"{full} is a symbolic link inside a directory checkpoint",
                     hint="replace it with the file it points to",
                 )
-            found.append(full.relative_to(root).as_posix())
-    return sorted(found)
+            _refuse_special(full, mode, " inside a directory checkpoint")
+            if _CONTROL.search(name):
+                raise UsageError(
+                    f"{full!s:.300}: file name with control characters in a directory checkpoint",
+                    hint="rename the file (such names make manifests ambiguous)",
+                )
+
+
+def _refuse_special(path: Path, mode: int, where: str) -> None:
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kind = (
+        "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
+    raise UsageError(
+        f"{path} is {kind}{where}", hint="only regular files and directories can be registered"
+    )
+
+
+def _lstat(path: Path) -> os.stat_result:
+    try:
+        return os.lstat(path)
+    except OSError as exc:
+        raise UsageError(
+            f"{path}: {(exc.strerror or str(exc)).lower()}", hint="check the checkpoint path"
+        ) from exc

@@ -108,8 +108,22 @@ def _validated(document: Any, source: str, path: Path | None) -> Card:
     return Card(path=path, document=document)
 
 
+def render(path: Path, document: Any) -> bytes:
+    """Validate, then the canonical YAML of a card (comments kept when round-tripped)."""
+    schema.validate_card(yamldoc.to_plain(document), str(path))
+    return yamldoc.dump(document, header=HEADER).encode("utf-8")
+
+
 def write(path: Path, document: Any) -> Card:
     """Validate, then atomically write canonical YAML (comments kept when round-tripped)."""
-    schema.validate_card(yamldoc.to_plain(document), str(path))
-    atomic.write_text(path, yamldoc.dump(document, header=HEADER))
+    atomic.write_bytes(path, render(path, document))
+    return Card(path=path, document=document)
+
+
+def write_staged(root: Path, path: Path, document: Any, removed: tuple[Path, ...] = ()) -> Card:
+    """Write a card and stage it (deleting `removed` files too) as one change: if the
+    index cannot be updated (a stale `index.lock`), nothing is written."""
+    text = render(path, document)
+    with atomic.repo_lock(root):
+        atomic.commit(root, {path: text, **dict.fromkeys(removed)})
     return Card(path=path, document=document)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dvcckpt.adapters import git
 from dvcckpt.cards import card
 from dvcckpt.core import migrations
 from dvcckpt.project import Project
@@ -23,8 +22,7 @@ def upgrade_files(
             else []
         )
         if steps and not dry_run:
-            card.write(path, current.document)
-            git.stage(project.root, [path])
+            card.write_staged(project.root, path, current.document)
         if steps:
             changed.append((project.relative(path), steps))
     return changed

@@ -1,9 +1,9 @@
-"""Registering a checkpoint: `dvc add` it, capture provenance, write and stage its card.
+"""Registering a checkpoint: cache it for DVC, capture provenance, write and stage its card.
 
-Shared by `dvcckpt add` and `dvcckpt.save()`. Inputs are validated before DVC
-touches anything, and sha256 hashing plus environment capture run on a second
-thread while DVC computes its md5 and fills its cache, so registering costs
-little more than a plain `dvc add`.
+Shared by `dvcckpt add` and `dvcckpt.save()`. Inputs are validated before any data is
+copied; the checkpoint is copied into the DVC cache once, hashed for DVC (md5) and the
+card (sha256) in the same pass (`adapters.dvctrack`), while environment capture runs on
+a second thread, so registering costs no more than a plain `dvc add`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import capture, dvcfiles, git
-from dvcckpt.adapters import dvcrepo as store
-from dvcckpt.adapters import hashing as digest
+from dvcckpt.adapters import atomic, capture, dvcfiles, dvctrack, git, hashing
 from dvcckpt.cards import card
-from dvcckpt.core import fields, fragments, layout, migrations, naming, schema
+from dvcckpt.core import fields, fragments, layout, limits, migrations, naming, schema
 from dvcckpt.core.config import ProjectConfig
 from dvcckpt.core.fields import RELATIONS
 from dvcckpt.errors import StateError, UsageError
@@ -48,7 +46,7 @@ class Provenance:
 
 
 def add(
-    path: Path,
+    path: str | os.PathLike[str],
     fragment: dict[str, Any],
     *,
     provenance: Provenance | None = None,
@@ -56,51 +54,115 @@ def add(
     force: bool = False,
     stage: bool = True,
 ) -> card.Card:
-    """Register the checkpoint at `path` with the metadata in `fragment`; returns its card."""
+    """Register the checkpoint at `path` with the metadata in `fragment`; returns its card.
+
+    The work-tree copy is only read, and the card, `.dvc` file and `.gitignore` entry are
+    staged and written as one change: after a failure or a kill at any point the
+    checkpoint is where it was, and re-running the same `add` completes the registration.
+    """
     path = _existing(path)
     project = Project.discover(path)
+    dvctrack.refuse_misplaced(project.root, project.dvc_root, path)
     card_file = layout.card_path_for(path)
+    _check_name_lengths(card_file)
+    _check_replaceable(project, card_file, force)
+    base = _captured(project, (provenance or Provenance()).completed(project.root))
+    for section in replaced_sections:
+        base.pop(section, None)
+    draft = _draft(project, path, fragments.merge(base, _normalized(project, path, fragment)))
+    # Validate everything the user gave before any data is copied.
+    _check_limits(draft, card_file)
+    _check_writable(card_file.parent)
+    schema.validate_card(_with_placeholders(draft), str(card_file))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        env_job = pool.submit(capture.environment) if "env" not in draft else None
+        tracked = dvctrack.track(project.root, project.dvc_root, path)
+        if env_job is not None:
+            draft["env"] = env_job.result()
+    atomic.fault_point("cached")
+
+    draft["checkpoint"].update(_hashes(project, tracked.content, tracked.pointer))
+    draft["checkpoint"]["serialization"] = migrations.serialization_of(
+        path.name, tracked.content.names
+    )
+    document = fields.ordered(draft)
+    text = card.render(card_file, document)
+    with atomic.repo_lock(project.root):
+        _check_replaceable(project, card_file, force)  # a concurrent `add` may have won
+        files = {tracked.pointer.file: tracked.pointer_text, card_file: text}
+        gitignore, entry = dvctrack.gitignore_update(project.root, path)
+        if entry is not None or (stage and gitignore.is_file()):
+            files[gitignore] = entry if entry is not None else gitignore.read_bytes()
+        try:
+            atomic.commit(project.root, files, stage=stage, new=None if force else card_file)
+        except FileExistsError:
+            _check_replaceable(project, card_file, force)
+            raise
+    return card.Card(path=card_file, document=document)
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise UsageError(
+            f"path {path!r} is a {type(path).__name__}, not a path",
+            hint="pass the checkpoint's path as a string or pathlib.Path",
+        )
+    if not os.fspath(path).strip():
+        raise UsageError("empty checkpoint path", hint="pass the checkpoint file or folder")
+    path = Path(path)
+    if not path.name or path.name == "..":
+        path = Path(os.path.abspath(path))  # `.` or `..`: name the folder itself
+    hashing.refuse_unsupported(path)
+    if layout.is_pointer(path.name) or layout.is_card(path.name):
+        raise UsageError(
+            f"{path} is registry metadata, not a checkpoint", hint="pass the data path"
+        )
+    return path
+
+
+def _check_name_lengths(card_file: Path) -> None:
+    """The card's and `.dvc` file's names must fit the file system (NAME_MAX bytes)."""
+    try:
+        limit = os.pathconf(card_file.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = max(card_file.name, layout.pointer_path_for(card_file).name, key=len)
+    if len(os.fsencode(longest)) > limit:
+        raise UsageError(
+            f"{card_file.parent / layout.checkpoint_of_card(card_file.name)}: name too long "
+            f"for its card ({len(os.fsencode(longest))} bytes; this file system allows {limit})",
+            hint="rename the checkpoint to a shorter name",
+        )
+
+
+def _check_replaceable(project: Project, card_file: Path, force: bool) -> None:
+    """A committed card is immutable; an uncommitted one is replaced only with --force."""
+    relative = project.relative(card_file)
+    committed = git.run_git(project.root, "ls-tree", "--name-only", "HEAD", "--", relative,
+                            check=False).strip()  # fmt: skip
+    if committed:
+        raise StateError(
+            f"{card_file} is committed: cards are immutable once committed",
+            hint="save the new checkpoint to a new path (e.g. the next step); "
+            "`dvcckpt retire` the old one if it should no longer be used",
+        )
     if card_file.exists() and not force:
         raise StateError(
             f"{card_file} already exists",
             hint="save each checkpoint to a new path, or pass --force to replace an "
             "uncommitted card",
         )
-    base = _captured(project, (provenance or Provenance()).completed(project.root))
-    for section in replaced_sections:
-        base.pop(section, None)
-    draft = _draft(project, path, fragments.merge(base, _normalized(project, path, fragment)))
-    # Validate everything the user gave before DVC moves any data.
-    _check_writable(card_file.parent)
-    schema.validate_card(_with_placeholders(draft), str(card_file))
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        content_job = pool.submit(digest.content_digest, path)
-        env_job = pool.submit(capture.environment) if "env" not in draft else None
-        pointer = store.track(project.dvc_root, path)
-        content = content_job.result()
-        if env_job is not None:
-            draft["env"] = env_job.result()
-
-    draft["checkpoint"].update(_hashes(project, content, pointer))
-    draft["checkpoint"]["serialization"] = migrations.serialization_of(
-        path.name, content.names if path.is_dir() else None
-    )
-    written = card.write(card_file, fields.ordered(draft))
-    if stage:
-        git.stage(project.root, [card_file, pointer.file, path.parent / ".gitignore"])
-    return written
 
 
-def _existing(path: Path) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or directory", hint="check the checkpoint path")
-    if layout.is_pointer(path.name) or layout.is_card(path.name):
+def _check_limits(draft: dict[str, Any], card_file: Path) -> None:
+    found = limits.problems(draft)
+    if found:
         raise UsageError(
-            f"{path} is registry metadata, not a checkpoint", hint="pass the data path"
+            f"{card_file}: {found[0]}",
+            hint="cards hold finite numbers, 64-bit integers and bounded strings; "
+            "fix the value given for that field",
         )
-    return path
 
 
 def _check_writable(directory: Path) -> None:
@@ -182,7 +244,7 @@ def _with_placeholders(draft: dict[str, Any]) -> dict[str, Any]:
 
 
 def _hashes(
-    project: Project, content: digest.ContentDigest, pointer: dvcfiles.DvcPointer
+    project: Project, content: hashing.ContentDigest, pointer: dvcfiles.DvcPointer
 ) -> dict[str, Any]:
     dvc: dict[str, Any] = {
         "file": project.relative(pointer.file),
@@ -216,7 +278,7 @@ def _split(project: Project, value: Any) -> Any:
     candidate = _local_file(project, value)
     if candidate is None:
         return {"hash": value}
-    content = digest.content_digest(candidate)
+    content = hashing.content_digest(candidate)
     return {"hash": f"sha256:{content.sha256}", "path": project.relative(candidate)}
 
 
@@ -228,7 +290,7 @@ def _artifact(project: Project, checkpoint: Path, item: Any) -> Any:
     if found is not None:
         entry["path"] = project.relative(found)
         if found.is_file():
-            entry.setdefault("sha256", digest.sha256_file(found))
+            entry.setdefault("sha256", hashing.sha256_file(found))
     return entry
 
 
@@ -260,7 +322,10 @@ def _parent(project: Project, item: Any) -> dict[str, Any]:
 def _local_file(project: Project, reference: str, *bases: Path) -> Path | None:
     """An existing file/dir inside the repository named by `reference`, if any."""
     for base in (Path.cwd(), *bases, project.root):
-        candidate = (base / reference).resolve()
-        if candidate.exists() and candidate.is_relative_to(project.root):
-            return candidate
+        try:
+            candidate = (base / reference).resolve()
+            if candidate.exists() and candidate.is_relative_to(project.root):
+                return candidate
+        except (OSError, ValueError):  # too long, NUL byte...: not a file name
+            continue
     return None

@@ -7,15 +7,25 @@ pointer go so the data can be garbage-collected.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dvcckpt.adapters import capture, git
 from dvcckpt.cards import card, resolve
 from dvcckpt.core import layout
-from dvcckpt.errors import StateError
+from dvcckpt.errors import StateError, UsageError
 from dvcckpt.project import Project
 
 
+def required_text(value: str | None, option: str, what: str) -> str:
+    """A free-text justification that says something (blank ones are refused)."""
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{option} is empty", hint=f"say {what}, e.g. {option} 'text'")
+    return value
+
+
 def retire(project: Project, reference: str, reason: str, keep_pointer: bool = False) -> card.Card:
-    found = resolve.in_work_tree(project, reference)
+    reason = required_text(reason, "--reason", "why the checkpoint is retired")
+    found = resolve.in_work_tree(project, required_text(reference, "NAME", "which checkpoint"))
     assert found.path is not None
     editable = card.read(found.path, project.config.card_max_bytes, editable=True)
     if editable.document.get("tombstone"):
@@ -25,18 +35,14 @@ def retire(project: Project, reference: str, reason: str, keep_pointer: bool = F
         "reason": reason,
         "by": capture.user(project.root),
     }
-    written = card.write(found.path, editable.document)
-    pointer = project.root / layout.pointer_for(found.data["checkpoint"]["path"])
-    if not keep_pointer and pointer.exists():
-        git.run_git(
-            project.root,
-            "rm",
-            "--quiet",
-            "--cached",
-            "--ignore-unmatch",
-            "--",
-            project.relative(pointer),
-        )
-        pointer.unlink()
-    git.stage(project.root, [found.path])
-    return written
+    pointer = project.inside(layout.pointer_for(found.data["checkpoint"]["path"]))
+    # The tombstone and the pointer's removal are one change (nothing written if the
+    # index is locked), so a re-run after any failure retires it exactly once.
+    removed = (pointer,) if not keep_pointer and _known(project, pointer) else ()
+    return card.write_staged(project.root, found.path, editable.document, removed)
+
+
+def _known(project: Project, pointer: Path) -> bool:
+    """Whether the pointer is in the work tree or the index."""
+    staged = git.run_git(project.root, "ls-files", "--cached", "--", project.relative(pointer))
+    return pointer.exists() or bool(staged.strip())

@@ -13,6 +13,7 @@ from typing import Any
 
 from dvcckpt.adapters import capture, git, signing
 from dvcckpt.cards import card, resolve
+from dvcckpt.cards.retire import required_text
 from dvcckpt.core import decision as decision_format
 from dvcckpt.core import gates
 from dvcckpt.core.gates import GateResult
@@ -54,7 +55,10 @@ def evaluate(project: Project, data: dict[str, Any], stage: str) -> Evaluation:
 def promote(project: Project, reference: str, stage: str, rationale: str,
             override_reason: str | None = None,
             key: Path | None = None) -> tuple[card.Card, Evaluation]:  # fmt: skip
-    target = resolve.in_work_tree(project, reference)
+    rationale = required_text(rationale, "--rationale", "why this checkpoint is promoted")
+    if override_reason is not None:
+        override_reason = required_text(override_reason, "--reason", "why the gates are overridden")
+    target = resolve.in_work_tree(project, required_text(reference, "NAME", "which checkpoint"))
     data = target.data
     evaluation = evaluate(project, data, stage)
     problems = [
@@ -90,9 +94,10 @@ def record(
     key: Path | None = None,
 ) -> card.Card:
     """A rejection or an archiving decision, with the reason."""
+    reason = required_text(reason, "--reason", f"why the checkpoint is {verdict}")
     if stage is not None:
         _check_stage(project, stage)
-    target = resolve.in_work_tree(project, reference)
+    target = resolve.in_work_tree(project, required_text(reference, "NAME", "which checkpoint"))
     decision: dict[str, Any] = {"verdict": verdict, **({"stage": stage} if stage else {})}
     decision.update(_who_and_when(project))
     decision["reason"] = reason
@@ -146,9 +151,9 @@ def _append(
         editable.document["decisions"] = [decision]
     else:
         existing.append(decision)
-    written = card.write(target.path, editable.document)
-    git.stage(project.root, [target.path])
-    return written
+    # Staged and written as one change: with a stale index.lock nothing is written, so a
+    # re-run records the decision once.
+    return card.write_staged(project.root, target.path, editable.document)
 
 
 def _sign(project: Project, decision: dict[str, Any], key: Path | None) -> None:

@@ -1,0 +1,291 @@
+"""Registering a checkpoint with DVC without ever moving the user's copy.
+
+`dvc add` moves the work-tree file into the cache and copies (or links) it back, and
+writes the `.dvc` file in place: a kill in between leaves no work-tree file, or a
+0-byte `.dvc`. Here the work tree is only read: each file is reflinked, hard-linked or
+copied (following `cache.type`, as DVC would) into a temporary file, that snapshot is
+hashed (md5 for DVC, sha256 for the card, in one pass) and renamed into the cache as
+the content-addressed object DVC itself would have written (a directory's `.dir`
+manifest is serialised by dvc_data). The `.dvc` and `.gitignore` contents are returned,
+not written: the caller writes them with the card as one change (`atomic.commit`), the
+`.gitignore` entry computed under the repository's write lock (`gitignore_update`).
+
+Because the hashes come from the snapshot that became the cache object, a file changing
+while it is registered cannot make the card disagree with the cache.
+"""
+
+from __future__ import annotations
+
+import configparser
+import fcntl
+import hashlib
+import json
+import os
+import re
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from dvcckpt.adapters import atomic, dvcfiles, git
+from dvcckpt.adapters.dvcfiles import DvcPointer
+from dvcckpt.adapters.hashing import LOCAL_WORKERS, ContentDigest
+from dvcckpt.core import layout, manifest
+from dvcckpt.errors import StateError, UsageError
+
+_CHUNK = 8 << 20
+_FICLONE = 0x40049409  # linux/fs.h: share the extents of a file (reflink)
+_CACHE_MODE = 0o444  # DVC's mode for cache objects (dvc_data LocalHashFileDB.CACHE_MODE)
+_DEFAULT_TYPES = ("reflink", "copy")  # DVC's default cache.type
+_PLAIN_YAML = re.compile(r"[A-Za-z_][A-Za-z0-9_.+-]*")
+_YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n", "~"}
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A checkpoint whose objects are in the DVC cache, and the files that register it."""
+
+    pointer: DvcPointer
+    pointer_text: bytes
+    content: ContentDigest
+
+
+@dataclass(frozen=True)
+class _Hashed:
+    md5: str
+    sha256: str
+    size: int
+
+
+def refuse_misplaced(root: Path, dvc_root: Path, path: Path) -> None:
+    """Refuse paths DVC must not track: the repository itself, git's or DVC's folders,
+    files git already tracks, and anything inside a folder DVC tracks."""
+    full = Path(os.path.realpath(path))
+    if full in (root, dvc_root) or full in root.parents:
+        raise UsageError(
+            f"{path} is the repository itself", hint="register a checkpoint file or folder in it"
+        )
+    if not full.is_relative_to(root):
+        raise UsageError(
+            f"{path} is outside the repository {root}",
+            hint="checkpoints must live inside the repository",
+        )
+    parts = full.relative_to(root).parts
+    cache = dvcfiles.cache_dir(dvc_root).resolve()
+    if ".git" in parts or ".dvc" in parts or full.is_relative_to(cache):
+        raise UsageError(
+            f"{path} is inside git's or DVC's own folders",
+            hint="save checkpoints in an ordinary folder of the repository, e.g. models/",
+        )
+    for folder in full.parents:
+        if folder == root or not folder.is_relative_to(root):
+            break
+        if layout.pointer_path_for(folder).is_file():
+            raise UsageError(
+                f"{path} is inside {folder.relative_to(root)}, which DVC tracks as a whole",
+                hint=f"register {folder.relative_to(root)} itself, or save the checkpoint "
+                "elsewhere",
+            )
+    relative = full.relative_to(root).as_posix()
+    if git.run_git(root, "ls-files", "-z", "--cached", "--", relative).strip("\0"):
+        raise UsageError(
+            f"{relative} is tracked by git; a checkpoint's data is stored by DVC",
+            hint=f"`git rm -r --cached {relative}` and commit, then add it again",
+        )
+
+
+def track(root: Path, dvc_root: Path, path: Path) -> Tracked:
+    """Put the checkpoint at `path` into the DVC cache; returns what registers it."""
+    cache = dvcfiles.cache_dir(dvc_root)
+    types = _cache_types(dvc_root)
+    if path.is_dir():
+        files = _tree_files(path)
+        if not files:
+            raise UsageError(
+                f"{path} is an empty directory", hint="save the checkpoint files first"
+            )
+        with ThreadPoolExecutor(max_workers=LOCAL_WORKERS) as pool:
+            hashed = list(pool.map(lambda rel: _cache_file(path / rel, cache, types), files))
+        md5 = _cache_tree(cache, files, hashed)
+        size, nfiles = sum(h.size for h in hashed), len(files)
+        sha256 = manifest.manifest_sha256(zip(files, (h.sha256 for h in hashed), strict=True))
+        content = ContentDigest(sha256, size, nfiles, files)
+    else:
+        single = _cache_file(path, cache, types)
+        md5, size, nfiles = single.md5, single.size, None
+        content = ContentDigest(single.sha256, size, 1)
+    pointer_file = layout.pointer_path_for(path)
+    pointer = DvcPointer(file=pointer_file, md5=md5, size=size, nfiles=nfiles)
+    return Tracked(pointer, _pointer_text(path.name, pointer), content)
+
+
+def _tree_files(root: Path) -> list[str]:
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in files:
+            if layout.is_pointer(name):
+                raise UsageError(
+                    f"{Path(folder, name)} is a DVC file inside a directory checkpoint",
+                    hint="register the tracked checkpoints separately, not their folder",
+                )
+            found.append(Path(folder, name).relative_to(root).as_posix())
+    return sorted(found)
+
+
+def _cache_types(dvc_root: Path) -> tuple[str, ...]:
+    """`cache.type` from the repository's DVC config (config.local overrides config)."""
+    configured = None
+    for name in ("config", "config.local"):
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read(dvc_root / ".dvc" / name, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            continue
+        if parser.has_option("cache", "type"):
+            configured = parser.get("cache", "type")
+    if not configured:
+        return _DEFAULT_TYPES
+    types = tuple(t.strip().strip("'\"[] ") for t in configured.split(","))
+    return tuple(t for t in types if t) or _DEFAULT_TYPES
+
+
+def _cache_file(source: Path, cache: Path, types: tuple[str, ...]) -> _Hashed:
+    """Snapshot `source` into a temporary file, hash the snapshot, make it the cache object."""
+    folder = cache / "files" / "md5"
+    _make_folder(folder)
+    with atomic.temporary(folder, "object") as tmp:
+        hashed = _snapshot(source, tmp, types)
+        target = dvcfiles.cache_object(cache, hashed.md5)
+        if not target.is_file():  # objects are content-addressed: one already there is it
+            _make_folder(target.parent)
+            try:
+                os.chmod(tmp, _CACHE_MODE)
+                os.replace(tmp, target)
+            except OSError as exc:
+                raise atomic.os_failure("write to the DVC cache", target, exc) from exc
+    return hashed
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise StateError(
+            f"cannot write to the DVC cache {folder}: a part of that path is a file",
+            hint="move the file away (the cache must be a folder), or set `dvc cache dir`",
+        ) from exc
+    except OSError as exc:
+        raise atomic.os_failure("write to the DVC cache", folder, exc) from exc
+
+
+def _snapshot(source: Path, tmp: Path, types: tuple[str, ...]) -> _Hashed:
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise atomic.os_failure("read", source, exc) from exc
+    with open(fd, "rb", buffering=0) as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since it was checked
+            raise UsageError(f"{source} is not a regular file", hint="register files only")
+        try:
+            for kind in (*types, "copy"):
+                if kind == "copy":
+                    with tmp.open("wb", buffering=0) as out:
+                        return _hash_stream(handle, out)
+                if _link(kind, source, fd, tmp):
+                    with tmp.open("rb", buffering=0) as snapshot:
+                        return _hash_stream(snapshot, None)
+        except OSError as exc:
+            raise atomic.os_failure("write to the DVC cache", tmp.parent.parent, exc) from exc
+    raise AssertionError("unreachable: copy always succeeds or raises")
+
+
+def _link(kind: str, source: Path, fd: int, tmp: Path) -> bool:
+    """Reflink or hard-link `source` to `tmp`; False when this file system cannot."""
+    try:
+        if kind == "reflink":
+            with tmp.open("wb") as out:
+                fcntl.ioctl(out.fileno(), _FICLONE, fd)
+            return True
+        if kind in ("hardlink", "symlink"):
+            # A symlinked work tree would need the file replaced by a link; a hard link
+            # gives the same sharing without touching the work tree.
+            tmp.unlink()
+            os.link(source, tmp)
+            return True
+    except OSError:
+        with open(tmp, "wb"):  # back to an empty file for the next kind
+            pass
+    return False
+
+
+def _hash_stream(source: IO[bytes], out: IO[bytes] | None) -> _Hashed:
+    """md5 and sha256 of a stream in one pass (sha256 on a second thread: hashlib
+    releases the GIL), copying it to `out` when given."""
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    buffer = memoryview(bytearray(_CHUNK))
+    size = 0
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        while count := source.readinto(buffer):  # type: ignore[attr-defined]
+            chunk = buffer[:count]
+            pending = helper.submit(sha256.update, chunk) if count > 1 << 20 else None
+            if pending is None:
+                sha256.update(chunk)
+            md5.update(chunk)
+            if out is not None:
+                out.write(chunk)
+                atomic.fault_point("cache-copy")
+            if pending is not None:
+                pending.result()
+            size += count
+    return _Hashed(md5.hexdigest(), sha256.hexdigest(), size)
+
+
+def _cache_tree(cache: Path, files: list[str], hashed: list[_Hashed]) -> str:
+    """Write the `.dir` manifest object of a directory; returns its id (`MD5.dir`)."""
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.tree import Tree
+
+    tree = Tree()  # type: ignore[no-untyped-call]
+    for relpath, entry in zip(files, hashed, strict=True):
+        tree.add(tuple(relpath.split("/")), None, HashInfo("md5", entry.md5))
+    data = tree.as_bytes()
+    md5 = hashlib.md5(data).hexdigest() + ".dir"
+    target = dvcfiles.cache_object(cache, md5)
+    if not target.is_file():
+        _make_folder(target.parent)
+        atomic.write_bytes(target, data)
+        os.chmod(target, _CACHE_MODE)
+    return md5
+
+
+def _pointer_text(name: str, pointer: DvcPointer) -> bytes:
+    """The `.dvc` file `dvc add` writes (DVC 3 format)."""
+    plain = _PLAIN_YAML.fullmatch(name) and name.lower() not in _YAML_WORDS
+    lines = ["outs:", f"- md5: {pointer.md5}", f"  size: {pointer.size}"]
+    if pointer.nfiles is not None:
+        lines.append(f"  nfiles: {pointer.nfiles}")
+    lines += ["  hash: md5", f"  path: {name if plain else json.dumps(name)}", ""]
+    return "\n".join(lines).encode("utf-8")
+
+
+def gitignore_update(root: Path, path: Path) -> tuple[Path, bytes | None]:
+    """The `.gitignore` beside the checkpoint with its entry (None if git ignores it already)."""
+    gitignore = path.parent / ".gitignore"
+    relative = Path(os.path.realpath(path)).relative_to(root).as_posix()
+    if git.run(root, ["check-ignore", "-q", "--", relative]).returncode == 0:
+        return gitignore, None
+    entry = "/" + "".join(f"\\{c}" if c in "\\[]!*#?" else c for c in path.name)
+    if entry.endswith(" "):
+        entry = entry[:-1] + "\\ "  # git drops unescaped trailing spaces
+    try:
+        text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateError(
+            f"{gitignore}: cannot be read as UTF-8 text", hint="fix or remove that file"
+        ) from exc
+    if entry in text.splitlines():
+        return gitignore, None
+    prefix = "" if not text or text.endswith("\n") else "\n"
+    return gitignore, f"{text}{prefix}{entry}\n".encode()
