@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -204,22 +205,42 @@ def test_broken_gates_file_is_caught_at_commit_time(repo: Path, cli) -> None:
 
 
 def test_version_aware_directory_pointer_is_accepted(repo: Path, cli) -> None:
-    # After a push to a version-aware remote, DVC lists a directory's files in the .dvc file.
+    # After a push to a version-aware remote, DVC lists a directory's files in the .dvc file
+    # instead of the `.dir` md5; the hook recomputes that md5 from the list (fail closed).
     folder = repo / "m/checkpoint-7"
     write_checkpoint(folder / "a.bin", size=100)
     write_checkpoint(folder / "b.bin", size=50, seed=1)
     assert cli("add", "m/checkpoint-7").code == 0
     pointer = repo / "m/checkpoint-7.dvc"
-    files = "".join(
-        f"  - relpath: {n}\n    md5: {'0' * 32}\n    size: {s}\n    version_id: v1\n"
-        for n, s in (("a.bin", 100), ("b.bin", 50))
-    )
-    pointer.write_text(f"outs:\n- path: checkpoint-7\n  files:\n{files}  hash: md5\n")
+
+    def listing(sizes: dict[str, int], md5s: dict[str, str]) -> str:
+        files = "".join(
+            f"  - relpath: {n}\n    md5: '{md5s[n]}'\n    size: {s}\n    version_id: v1\n"
+            for n, s in sizes.items()
+        )
+        return f"outs:\n- path: checkpoint-7\n  files:\n{files}  hash: md5\n"
+
+    sizes = {"a.bin": 100, "b.bin": 50}
+    md5s = {n: hashlib.md5((folder / n).read_bytes()).hexdigest() for n in sizes}
+    pointer.write_text(listing(sizes, md5s))
     git(repo, "add", "m/checkpoint-7.dvc")
     assert findings(cli) == []
-    pointer.write_text(pointer.read_text().replace("size: 50", "size: 51"))
+    pointer.write_text(listing({**sizes, "b.bin": 51}, md5s))
     git(repo, "add", "m/checkpoint-7.dvc")
     assert [f["field"] for f in findings(cli)] == ["checkpoint.dvc.size"]
+    pointer.write_text(listing(sizes, {**md5s, "b.bin": "0" * 32}))
+    git(repo, "add", "m/checkpoint-7.dvc")
+    assert [f["field"] for f in findings(cli)] == ["checkpoint.dvc.md5"]
+    good = listing(sizes, md5s)
+    for old, broken in (
+        (md5s["a.bin"], "z" * 32),  # not an md5
+        (f"'{md5s['a.bin']}'", "12"),  # a number
+        ("relpath: a.bin", "relpath: [a.bin]"),
+        (f"    md5: '{md5s['a.bin']}'\n", ""),  # an entry without md5
+    ):
+        pointer.write_text(good.replace(old, broken))
+        git(repo, "add", "m/checkpoint-7.dvc")
+        assert [f["field"] for f in findings(cli)] == ["checkpoint.dvc"], broken
 
 
 def test_first_commit_of_a_repository_is_checked(tmp_path: Path, cli, monkeypatch) -> None:

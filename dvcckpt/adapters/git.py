@@ -59,7 +59,13 @@ def toplevel(start: Path) -> Path:
 def commit_of(root: Path, rev: str) -> str | None:
     """The commit a revision names, or None if it names none."""
     out = run_git(
-        root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False
+        root,
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        f"{rev}^{{commit}}",
+        check=False,
     ).strip()
     return out or None
 

@@ -9,12 +9,13 @@ passes deleted files to hooks.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dvcckpt.adapters import git, yamldoc
+from dvcckpt.adapters import atomic, git, yamldoc
 from dvcckpt.adapters.paths import repo_relative
 from dvcckpt.cards import names
 from dvcckpt.core import config as config_module
@@ -55,13 +56,15 @@ def check(
     root = git.toplevel(start or Path.cwd())
     report = Report()
     config = _config(root, report)
-    has_base = _has_rev(root, base)
-    changes = git.staged_changes(root, base if has_base else None)
+    base_commit = _base_commit(root, base)
+    has_base = base_commit is not None
+    base = base_commit or base  # object ids from here on: no revision can pose as an option
+    changes = git.staged_changes(root, base_commit)
     from_index = files is None
     if all_cards:
         paths = [p for p in git.tracked_files(root) if layout.is_card(p)]
     elif files is not None:
-        paths = [_repo_relative(root, f) for f in files]
+        paths = _named_files(root, files, report)
     else:
         paths = [p for p, status in changes.items() if status != "D"]
     cards = _cards_to_check(paths, root, from_index)
@@ -148,19 +151,54 @@ def _gates_findings(root: Path) -> list[Finding]:
     return []
 
 
-def _has_rev(root: Path, rev: str) -> bool:
-    """Whether there is a commit to compare with (a new repository has no HEAD yet)."""
+def _base_commit(root: Path, rev: str) -> str | None:
+    """The commit to compare with (None: a new repository has no HEAD yet)."""
     if rev == "HEAD":
-        return git.head_commit(root) is not None
-    if git.commit_of(root, rev) is None:
+        return git.head_commit(root)
+    commit = git.commit_of(root, rev) if rev.strip() else None
+    if commit is None:
         raise StateError(
-            f"unknown revision {rev!r}", hint="fetch it first, e.g. `git fetch origin main`"
+            f"--base: unknown revision {rev[:100]!r}",
+            hint="fetch it first, e.g. `git fetch origin main`",
         )
-    return True
+    return commit
 
 
-def _repo_relative(root: Path, name: str) -> str:
-    return repo_relative(Path(name), root) or name
+def _named_files(root: Path, files: list[str], report: Report) -> list[str]:
+    """The repository paths of the files named on the command line.
+
+    What cannot be checked (missing, outside the repository, a folder, not a card)
+    is a finding: `check FILE` never says ok about a file it did not read.
+    """
+    paths = []
+    for name in files:
+        shown = name or "''"
+        try:
+            relative = repo_relative(Path(name), root) if name.strip() else None
+        except (OSError, RuntimeError) as exc:  # too long, a symlink loop
+            relative, shown = None, f"{shown[:200]} ({exc.__class__.__name__})"
+        path = root / relative if relative is not None else None
+        if path is None:
+            problem = "is outside the repository" if name.strip() else "is an empty file name"
+        elif not os.path.lexists(path):
+            problem = "no such file"
+        elif path.is_dir():
+            problem = "is a folder; name its cards, or use --all"
+        elif not _checked_kind(relative or ""):
+            problem = "is not a card (*.ckpt.yaml), a .dvc file, dvcckpt.yaml or gates.yaml"
+        else:
+            paths.append(relative or "")
+            continue
+        report.findings.append(Finding(relative or shown, "", problem))
+    return paths
+
+
+def _checked_kind(path: str) -> bool:
+    return (
+        layout.is_card(path)
+        or layout.is_pointer(path)
+        or PurePosixPath(path).name in (CONFIG_FILE, GATES_FILE)
+    )
 
 
 def _cards_to_check(paths: list[str], root: Path, from_index: bool) -> list[str]:
@@ -265,20 +303,56 @@ def _parse(text: bytes, path: str, max_bytes: int, validate: bool = True) -> dic
 def install(root: Path, force: bool = False) -> Path:
     """Write a native `pre-commit` git hook that runs `dvcckpt check`."""
     hook = git.hooks_path(root) / "pre-commit"
-    if hook.exists() and HOOK_MARKER not in hook.read_text(errors="replace") and not force:
-        framework = "pre-commit" in hook.read_text(errors="replace")
+    existing = _hook_text(hook)
+    if existing is not None and HOOK_MARKER not in existing and not force:
         raise StateError(
             f"{hook} already exists and was not written by dvcckpt",
             hint="add the dvcckpt-check hook to .pre-commit-config.yaml (see `dvcckpt init`)"
-            if framework
+            if "pre-commit" in existing
             else f"add `{_command()} check` to {hook}, or pass --force to replace it",
         )
     hook.parent.mkdir(parents=True, exist_ok=True)
-    hook.write_text(f"#!/bin/sh\n{HOOK_MARKER}\nexec {_command()} check\n", encoding="utf-8")
+    if hook.is_symlink():
+        hook.unlink()  # replace the link itself, never write through it to its target
+    atomic.write_text(hook, hook_script())
     hook.chmod(0o755)
     return hook
 
 
+def hook_script() -> str:
+    """The hook runs the `dvcckpt` console script of the installing environment.
+
+    Never `python -m dvcckpt`: git runs hooks from the repository root, and `-m` puts
+    the current folder first on the import path, so a committed `click/__init__.py`
+    would run at every `git commit`. The script's own folder comes first instead.
+    Without that script (the environment was removed) `dvcckpt` on PATH is used.
+    """
+    script = _command()
+    lines = ["#!/bin/sh", HOOK_MARKER]
+    if script != "dvcckpt":
+        lines.append(f'if [ -x {script} ]; then exec {script} check "$@"; fi')
+    lines.append('exec dvcckpt check "$@"')
+    return "\n".join(lines) + "\n"
+
+
+def _hook_text(hook: Path) -> str | None:
+    """The current hook's text (None if there is none); a folder or unreadable file is refused."""
+    if not os.path.lexists(hook):
+        return None
+    if hook.is_dir():
+        raise StateError(f"{hook} is a folder", hint="remove it, then run install-hook again")
+    try:
+        return hook.read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return ""  # a dangling link or an unreadable file: not ours, so --force is needed
+
+
 def _command() -> str:
-    # The interpreter that runs dvcckpt now: the hook keeps working outside this venv's PATH.
-    return f"'{sys.executable}' -m dvcckpt" if os.sep == "/" else "dvcckpt"
+    """The absolute path of the `dvcckpt` console script beside this interpreter, quoted for sh."""
+    if os.sep != "/":
+        return "dvcckpt"
+    for folder in (Path(sys.argv[0]).parent, Path(sys.executable).parent):
+        script = folder / "dvcckpt"
+        if folder.is_absolute() and script.is_file() and os.access(script, os.X_OK):
+            return shlex.quote(str(script))
+    return "dvcckpt"

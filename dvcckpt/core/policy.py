@@ -7,6 +7,9 @@ cards from git and reports every finding at once.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -84,12 +87,17 @@ def pointer_findings(
     if pointer is None or not staged:
         state = "not staged" if pointer is not None else "missing"
         return [Finding(file, "checkpoint.dvc", f"{expected} is {state}: run `git add {expected}`")]
-    try:
-        out = pointer["outs"][0]
-        if "md5" not in out and isinstance(out.get("files"), list):
-            return _version_aware_findings(file, meta, out["files"], expected)
-        md5, size = str(out["md5"]), out.get("size")
-    except (KeyError, IndexError, TypeError):
+    out = _single_output(pointer, PurePosixPath(str(meta["path"])).name)
+    if isinstance(out, str):
+        return [Finding(file, "checkpoint.dvc", f"{expected} {out}")]
+    md5 = out.get("md5")
+    if md5 is None and "files" in out:
+        # A directory pushed to a version-aware remote: DVC lists its files instead of
+        # the `.dir` md5; the md5 is computed from that list, never skipped.
+        md5 = directory_md5(out["files"])
+        if md5 is None:
+            return [Finding(file, "checkpoint.dvc", f"{expected} lists files without md5s")]
+    if not isinstance(md5, str) or not _MD5.fullmatch(md5):
         return [Finding(file, "checkpoint.dvc", f"{expected} has no output with an md5")]
     findings = []
     if md5 != meta["dvc"]["md5"]:
@@ -98,6 +106,12 @@ def pointer_findings(
                 file, "checkpoint.dvc.md5", f"card says {meta['dvc']['md5']}, {expected} says {md5}"
             )
         )
+    size = out.get("size")
+    if "files" in out and "md5" not in out:
+        size = sum(f.get("size") or 0 for f in out["files"])
+        if meta["dvc"].get("nfiles") not in (None, len(out["files"])):
+            message = f"card says {meta['dvc']['nfiles']}, {expected} lists {len(out['files'])}"
+            findings.append(Finding(file, "checkpoint.dvc.nfiles", message))
     if size is not None and size != meta["dvc"]["size"]:
         findings.append(
             Finding(
@@ -109,30 +123,40 @@ def pointer_findings(
     return findings
 
 
-def _version_aware_findings(
-    file: str, meta: Mapping[str, Any], files: list[Any], expected: str
-) -> list[Finding]:
-    """A directory pushed to a version-aware remote: DVC lists its files instead of a .dir md5."""
-    count = len(files)
-    size = sum(int(f.get("size", 0)) for f in files if isinstance(f, Mapping))
-    findings = []
-    if meta["dvc"].get("nfiles") not in (None, count):
-        findings.append(
-            Finding(
-                file,
-                "checkpoint.dvc.nfiles",
-                f"card says {meta['dvc']['nfiles']}, {expected} lists {count}",
-            )
+_MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")
+
+
+def _single_output(pointer: Any, name: str) -> Mapping[str, Any] | str:
+    """The one output of a `.dvc` file, or what is wrong with it."""
+    outs = pointer.get("outs") if isinstance(pointer, Mapping) else None
+    if not isinstance(outs, list) or not outs:
+        return "has no output with an md5"
+    if len(outs) != 1 or not isinstance(outs[0], Mapping):
+        return f"has {len(outs)} outputs; a checkpoint's .dvc file tracks exactly one"
+    if outs[0].get("path") != name:
+        return f"tracks {str(outs[0].get('path'))[:80]!r}, not the checkpoint {name!r}"
+    return outs[0]
+
+
+def directory_md5(files: Any) -> str | None:
+    """DVC's `.dir` md5 of a directory listed file by file (None if any entry lacks one):
+    the md5 of the JSON list of `{md5, relpath}` sorted by path, as dvc-data computes it."""
+    if not isinstance(files, list) or not files:
+        return None
+    entries = []
+    for entry in files:
+        md5, relpath = (
+            (entry.get("md5"), entry.get("relpath")) if isinstance(entry, Mapping) else (None, None)
         )
-    if size != meta["dvc"]["size"]:
-        findings.append(
-            Finding(
-                file,
-                "checkpoint.dvc.size",
-                f"card says {meta['dvc']['size']}, {expected} lists {size} bytes",
-            )
-        )
-    return findings
+        size = entry.get("size", 0) if isinstance(entry, Mapping) else None
+        if not (isinstance(md5, str) and _MD5.fullmatch(md5) and isinstance(relpath, str)):
+            return None
+        if isinstance(size, bool) or not isinstance(size, int | None):
+            return None
+        entries.append({"md5": md5, "relpath": relpath})
+    entries.sort(key=lambda item: item["relpath"])
+    listing = json.dumps(entries, sort_keys=True).encode("utf-8")
+    return hashlib.md5(listing, usedforsecurity=False).hexdigest() + ".dir"
 
 
 def naming_findings(file: str, card: Mapping[str, Any], config: ProjectConfig) -> list[Finding]:
