@@ -1,27 +1,31 @@
 """YAML for cards and config: untrusted input in, canonical text out.
 
-Cards come from pull requests, so they are parsed as untrusted input: size is
-capped, and anchors/aliases (the "billion laughs" bomb) and non-standard tags
-are refused before anything is constructed. Output is canonical (fixed indent,
-no line wrapping, explicit `null`) so PR diffs stay small and stable, and it
-reads the same under YAML 1.1 parsers (PyYAML) as under YAML 1.2.
+Every reader goes through `load_fast`, which defines what a card says: the hook,
+the catalog, `show`, gates and config. Editing (`load_untrusted`, ruamel round-trip,
+comments kept) must read the same plain data or refuses the file. Cards come from
+pull requests, so the text is checked first (adapters/yamlstrict: YAML 1.2 only, no
+directives, merge keys, tags, anchors, non-string keys or BOM confusion) and the
+data after (core/limits: size, depth, string length, 64-bit integers, finite
+floats). `dump` writes only what `load_fast` reads back unchanged. Output is
+canonical (fixed indent, no line wrapping, explicit `null`) so PR diffs stay small
+and stable, and it reads the same under YAML 1.1 parsers (PyYAML) as under YAML 1.2.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dvcckpt.adapters import yamlstrict
+from dvcckpt.core import limits
 from dvcckpt.core.limits import DEFAULT_MAX_BYTES
 from dvcckpt.errors import CardError
 
-_ALLOWED_TAGS = {
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
-}
 # Strings that YAML 1.1 readers would turn into booleans or numbers.
 _YAML11_AMBIGUOUS = re.compile(
     r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF"
@@ -38,11 +42,45 @@ def _yaml() -> Any:
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 4096
     yaml.preserve_quotes = True
-    representer = yaml.representer
-    representer.add_representer(type(None), _represent_none)
-    representer.add_representer(float, _represent_float)
-    representer.add_representer(str, _represent_str)
+    yaml.Constructor, yaml.Representer = _ruamel_classes()
     return yaml
+
+
+_RUAMEL_CLASSES: tuple[Any, Any] | None = None
+
+
+def _ruamel_classes() -> tuple[Any, Any]:
+    """ruamel's round-trip constructor and representer, adapted (subclasses: DVC shares ruamel).
+
+    Timestamps stay strings, as `load_fast` reads them; dates written by dvcckpt
+    are ISO 8601 strings, as `to_plain` makes them.
+    """
+    global _RUAMEL_CLASSES
+    if _RUAMEL_CLASSES is None:
+        from ruamel.yaml.constructor import RoundTripConstructor
+        from ruamel.yaml.representer import RoundTripRepresenter
+
+        constructor: Any = type("CardConstructor", (RoundTripConstructor,), {})
+        constructor.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+        representer: Any = type("CardRepresenter", (RoundTripRepresenter,), {})
+        for kind, function in (
+            (type(None), _represent_none),
+            (float, _represent_float),
+            (str, _represent_str),
+            (dt.datetime, _represent_date),
+            (dt.date, _represent_date),
+        ):
+            representer.add_representer(kind, function)
+        _RUAMEL_CLASSES = (constructor, representer)
+    return _RUAMEL_CLASSES
+
+
+def _construct_timestamp(constructor: Any, node: Any) -> Any:
+    return constructor.construct_yaml_str(node)
+
+
+def _represent_date(representer: Any, data: dt.date) -> Any:
+    return _represent_str(representer, to_plain(data))
 
 
 def _represent_none(representer: Any, _data: None) -> Any:
@@ -63,17 +101,28 @@ def _represent_str(representer: Any, data: str) -> Any:
 
 
 def load_untrusted(text: str, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    """Parse YAML from an untrusted source into round-trip objects (comments kept)."""
+    """Parse YAML from an untrusted source into round-trip objects (comments kept).
+
+    The text must first pass `load_fast`, and ruamel must read the same plain data:
+    a file two readers would read differently is refused, never edited.
+    """
     from ruamel.yaml.error import YAMLError
 
-    _check_size(len(text.encode("utf-8")), source, max_bytes)
-    _refuse_unsafe(text, source)
+    plain = load_fast(text, source, max_bytes)
     try:
-        return _yaml().load(text)
+        document = _yaml().load(yamlstrict.prepare(text, source))
     except YAMLError as exc:
         raise CardError(
-            f"{source}: invalid YAML: {_describe(exc)}", hint=_fix_hint(source)
+            f"{source}: invalid YAML: {yamlstrict.describe(exc)}",
+            hint=yamlstrict.fix_hint(source),
         ) from exc
+    where = _difference(plain, to_plain(document))
+    if where is not None:
+        raise CardError(
+            f"{source}: YAML readers disagree about {where}",
+            hint="quote the value or write it in a standard form (e.g. 0.5 rather than .5e0)",
+        )
+    return document
 
 
 def _check_size(size: int, source: str, max_bytes: int) -> None:
@@ -84,165 +133,105 @@ def _check_size(size: int, source: str, max_bytes: int) -> None:
         )
 
 
-def _line_of(event: Any) -> int:
-    mark = getattr(event, "start_mark", None)
-    return int(mark.line) + 1 if mark is not None else 0
+def dump(
+    document: Any,
+    header: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    source: str = "the document",
+) -> str:
+    """Canonical YAML text for a plain or round-trip document.
 
-
-def _describe(exc: Exception) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    if mark is not None:
-        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return str(problem)
-
-
-def _fix_hint(source: str) -> str:
-    return f"fix the YAML syntax in {source} (a YAML linter shows the exact spot)"
-
-
-def dump(document: Any, header: str | None = None) -> str:
-    """Canonical YAML text for a plain or round-trip document."""
+    Refuses to write what the readers would refuse or read differently: the data
+    must be within the limits, and the text must read back as the same data.
+    """
+    plain = to_plain(document)
+    _refuse_limits(plain, f"cannot write {source}", "")
     stream = io.StringIO()
     _yaml().dump(document, stream)
     body = stream.getvalue()
-    return f"{header}\n{body}" if header and not body.startswith(header) else body
+    text = f"{header}\n{body}" if header and not body.startswith(header) else body
+    _check_size(len(text.encode("utf-8")), f"cannot write {source}", max_bytes)
+    where = _difference(plain, load_fast(text, source, max_bytes))
+    if where is not None:
+        raise CardError(
+            f"cannot write {source}: {where} would not read back as written",
+            hint="report this as a dvcckpt bug, with the value",
+        )
+    return text
 
 
-def load_fast(text: str, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    """Parse untrusted YAML into plain data, ~10-100x faster than the round-trip loader.
+def load_fast(text: str | bytes, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Parse untrusted YAML into plain data: the one reading of a card.
 
-    For read-only paths (the hook, the catalog, lookups): a Rust YAML 1.2 parser
-    that refuses duplicate keys, so it reads cards exactly as the round-trip
-    loader does. Anchors, aliases and tags need `&`, `*` or `!`; only texts
-    containing one of those pay for the event scan that refuses them.
+    yaml-rs (a YAML 1.2 parser refusing duplicate keys) builds the data, ~10x
+    faster than libyaml with these checks and ~200x faster than ruamel. Text that
+    could hold anything the language refuses (`&*!`, `<<`, a `%`/`---` line, deep
+    nesting) first pays for libyaml's event scan, which refuses it with its line;
+    the limits are then checked on the data.
     """
     import yaml_rs
 
+    if isinstance(text, bytes):
+        _check_size(len(text), source, max_bytes)
+        text = yamlstrict.decode(text, source)
     _check_size(len(text.encode("utf-8")), source, max_bytes)
-    _refuse_unsafe(text, source)
+    text = yamlstrict.prepare(text, source)
+    if yamlstrict.needs_scan(text):
+        yamlstrict.scan(text, source)
     try:
-        return yaml_rs.loads(
-            text,
-            parse_datetime=False,
-            duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error,
+        document = yaml_rs.loads(
+            text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error
         )
-    except yaml_rs.YAMLDecodeError as exc:
-        _locate_error(text, source)  # libyaml names the line and column
-        raise CardError(f"{source}: invalid YAML: {exc}", hint=_fix_hint(source)) from exc
-
-
-def _locate_error(text: str, source: str) -> None:
-    import yaml
-
-    try:
-        yaml.load(text, Loader=_libyaml_loader())
-    except yaml.YAMLError as exc:
+    except (yaml_rs.YAMLDecodeError, ValueError, OverflowError) as exc:
+        yamlstrict.scan(text, source)  # libyaml names the line and column
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CardError(
-            f"{source}: invalid YAML: {_describe(exc)}", hint=_fix_hint(source)
-        ) from exc
+            f"{source}: invalid YAML: {first}", hint=yamlstrict.fix_hint(source)
+        ) from None
+    _refuse_limits(document, source, text)
+    return document
 
 
-def _refuse_unsafe(text: str, source: str) -> None:
-    """Refuse anchors, aliases and non-core tags before anything is constructed.
-
-    They all need `&`, `*` or `!`, so only texts containing one pay for the
-    libyaml event scan; both loaders share it.
-    """
-    if not any(marker in text for marker in "&*!"):
+def _refuse_limits(document: Any, source: str, text: str) -> None:
+    found = limits.problems(document)
+    if not found:
         return
-    import yaml
-
-    try:
-        for event in yaml.parse(text, Loader=_libyaml_loader()):
-            _refuse_event(event, source)
-    except yaml.YAMLError as exc:
-        raise CardError(
-            f"{source}: invalid YAML: {_describe(exc)}", hint=_fix_hint(source)
-        ) from exc
-
-
-def _refuse_event(event: Any, source: str) -> None:
-    import yaml
-
-    line = _line_of(event)
-    if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-        raise CardError(
-            f"{source}:{line}: YAML anchors and aliases are not allowed",
-            hint="write the value out in full; aliases can expand into huge documents",
-        )
-    tag = getattr(event, "tag", None)
-    if tag and tag not in _ALLOWED_TAGS and tag != "!":
-        raise CardError(
-            f"{source}:{line}: YAML tag {tag!r} is not allowed",
-            hint="remove the tag; cards hold plain mappings, lists, strings and numbers",
-        )
+    if text:
+        yamlstrict.scan(text, source)  # a key that is not a string: name its line
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    raise CardError(
+        f"{source}: {found[0]}{more}",
+        hint="see the limits in the README: move large content into artifacts, "
+        "quote keys, and write numbers within range",
+        problems=[f"{source}: {p}" for p in found],
+    )
 
 
-_LIBYAML_LOADER: Any = None
+def _difference(first: Any, second: Any) -> str | None:
+    """The first field where two plain documents differ (types included), or None."""
+    if json.dumps(first) == json.dumps(second):
+        return None
+    stack: list[tuple[tuple[Any, ...], Any, Any]] = [((), first, second)]
+    while stack:
+        path, a, b = stack.pop()
+        if isinstance(a, dict) and isinstance(b, dict) and list(a) == list(b):
+            stack.extend(((*path, k), a[k], b[k]) for k in a)
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            stack.extend(((*path, i), x, y) for i, x, y in zip(range(len(a)), a, b, strict=True))
+        elif json.dumps(a) != json.dumps(b):
+            return f"{limits.field_path(path)} ({_brief(a)} or {_brief(b)})"
+    return "(top level)"
 
 
-def _libyaml_loader() -> Any:
-    """libyaml's safe loader with YAML 1.2 core-schema booleans, integers and floats."""
-    global _LIBYAML_LOADER
-    if _LIBYAML_LOADER is None:
-        import yaml
-
-        loader_base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        loader: Any = type("CardLoader", (loader_base,), {})
-        replaced = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
-        loader.yaml_implicit_resolvers = {
-            first: [(tag, rx) for tag, rx in resolvers if tag not in replaced]
-            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-        }
-        for tag, pattern, firsts in _YAML12_RESOLVERS:
-            loader.add_implicit_resolver(tag, re.compile(pattern), list(firsts))
-        loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-        loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-        _LIBYAML_LOADER = loader
-    return _LIBYAML_LOADER
-
-
-_YAML12_RESOLVERS = (
-    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$", "-+0123456789"),
-    (
-        "tag:yaml.org,2002:float",
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        "-+0123456789.",
-    ),
-)
-
-
-def _construct_map(loader: Any, node: Any) -> Any:
-    # libyaml keeps the last of duplicate keys; a reviewer reads the first. Refuse both.
-    import yaml
-
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if key_node.value in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-            )
-        seen.add(key_node.value)
-    yield from yaml.constructor.SafeConstructor.construct_yaml_map(loader, node)
-
-
-def _construct_int(loader: Any, node: Any) -> int:
-    text = str(loader.construct_scalar(node)).replace("_", "")
-    if text.startswith(("0o", "0x")):
-        return int(text[2:], 8 if text[1] == "o" else 16)
-    return int(text, 10)  # YAML 1.2: a leading zero is not octal
+def _brief(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    try:
-        # Refuse before reading a huge file into memory.
-        _check_size(path.stat().st_size, str(path), max_bytes)
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CardError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
+    # Refuse before reading a huge file into memory.
+    _check_size(path.stat().st_size, str(path), max_bytes)
+    return yamlstrict.decode(path.read_bytes(), str(path))
 
 
 def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:

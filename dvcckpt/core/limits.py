@@ -1,6 +1,16 @@
-"""Resource limits on untrusted input, in one place so every reader enforces the same ones."""
+"""Resource limits on untrusted input, in one place so every reader enforces the same ones.
+
+The YAML reader (adapters/yamldoc), the schema validation (core/schema) and the
+writer (`yamldoc.dump`) all call `problems()` on the same plain data, so a card
+the hook accepts is one the catalog can store and every later command can read,
+and the writer never produces a card that the readers would refuse.
+"""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 # A card (or config, gates, `.dvc` file) larger than this is refused before parsing;
 # dvcckpt.yaml may lower it for cards (`card_max_bytes`).
@@ -9,3 +19,90 @@ DEFAULT_MAX_BYTES = 1 << 20
 # fixed limit, so a change that shrinks `card_max_bytes` cannot make them unreadable
 # (and so skip their immutability check).
 HARD_MAX_BYTES = 16 << 20
+# Nesting of mappings and lists (the top-level mapping is depth 1). Real cards use
+# about 6; the bound keeps every recursive consumer (ruamel, jsonschema, JSON
+# encoders) far from Python's recursion limit, whatever the input.
+MAX_DEPTH = 32
+# Characters in one string value; longer content belongs in an artifact.
+MAX_STRING_CHARS = 65_536
+# Characters in one mapping key (metric, param and section names).
+MAX_KEY_CHARS = 256
+# Characters in a checkpoint, model, stage or rule name (the schemas' maxLength):
+# names become file and branch names, which the file system caps at 255 bytes.
+MAX_NAME_CHARS = 200
+# Integers must fit SQLite's signed 64-bit INTEGER, so the catalog stores what the
+# hook accepted; floats must be finite (JSON and SQL have no NaN or infinity).
+MIN_INT = -(1 << 63)
+MAX_INT = (1 << 63) - 1
+# Nesting of parentheses and operators in a `--where` expression.
+MAX_EXPRESSION_DEPTH = 64
+# Problems listed per file: enough to fix them all, bounded however bad the input.
+MAX_PROBLEMS = 20
+
+
+def field_path(parts: Iterator[Any] | list[Any] | tuple[Any, ...]) -> str:
+    """`metrics.dev.class_f1.neg`, `evaluations[2].split`."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def problems(value: Any) -> list[str]:
+    """Every limit `value` breaks, as `field: message` (at most MAX_PROBLEMS).
+
+    Iterative, so a document of any depth is judged without recursion; nothing
+    below MAX_DEPTH is visited.
+    """
+    found: list[str] = []
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    while stack and len(found) < MAX_PROBLEMS:
+        path, item = stack.pop()
+        problem = _scalar_problem(item)
+        if problem:
+            found.append(f"{field_path(path)}: {problem}")
+            continue
+        if not isinstance(item, Mapping | list):
+            continue
+        if len(path) >= MAX_DEPTH:
+            found.append(f"{field_path(path)}: nested deeper than {MAX_DEPTH} levels")
+            continue
+        if isinstance(item, list):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(item))))
+            continue
+        for key, child in reversed(list(item.items())):
+            key_problem = _key_problem(key)
+            if key_problem:
+                found.append(f"{field_path(path)}: {key_problem}")
+            else:
+                stack.append(((*path, key), child))
+    return found
+
+
+def _scalar_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
+        return f"{_short(value)} is outside the 64-bit integer range"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+        return f"a {len(value)}-character string is over the {MAX_STRING_CHARS}-character limit"
+    return None
+
+
+def _key_problem(key: Any) -> str | None:
+    if not isinstance(key, str):
+        return f"key {_short(key)} is a {type(key).__name__}, keys must be strings (quote it)"
+    if len(key) > MAX_KEY_CHARS:
+        return f"a {len(key)}-character key is over the {MAX_KEY_CHARS}-character limit"
+    if key == "<<":
+        return "the key `<<` (a YAML merge key) is not allowed"
+    return None
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, int) and abs(value) >= 10**30:
+        return f"a {value.bit_length()}-bit integer"  # str() of a huge int is slow, or refused
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."

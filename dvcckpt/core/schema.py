@@ -7,10 +7,11 @@ path, because a hook that reveals one problem per commit attempt wastes time.
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from dvcckpt.core import limits
+from dvcckpt.core.limits import field_path
 from dvcckpt.core.resources import load_schema
 from dvcckpt.errors import CardError, ConfigError
 
@@ -23,26 +24,6 @@ SCHEMA_URL = "https://dvcckpt.dev/schemas/checkpoint.v1.schema.json"
 
 def card_version_string() -> str:
     return f"{CARD_VERSION[0]}.{CARD_VERSION[1]}"
-
-
-def field_path(parts: Iterator[Any] | list[Any]) -> str:
-    """`metrics.dev.class_f1.neg`, `evaluations[2].split`."""
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
-def non_finite_numbers(value: Any, path: tuple[Any, ...] = ()) -> Iterator[str]:
-    """Fields holding NaN or infinity, which JSON Schema's `number` lets through."""
-    if isinstance(value, float) and not math.isfinite(value):
-        yield f"{field_path(list(path))}: {value} is not a finite number"
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from non_finite_numbers(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from non_finite_numbers(item, (*path, index))
 
 
 def check_card_version(card: Mapping[str, Any], source: str) -> None:
@@ -72,7 +53,7 @@ def check_card_version(card: Mapping[str, Any], source: str) -> None:
 
 def card_problems(card: Mapping[str, Any]) -> list[str]:
     """Every schema violation of a plain (JSON-compatible) card, as `field: message`."""
-    return [*non_finite_numbers(card), *problems(card, CARD_SCHEMA)]
+    return problems(card, CARD_SCHEMA)
 
 
 def validate_card(card: Mapping[str, Any], source: str) -> None:
@@ -87,7 +68,7 @@ def validate_card(card: Mapping[str, Any], source: str) -> None:
 
 
 def validate_config(config: Mapping[str, Any], source: str) -> None:
-    found = [*non_finite_numbers(config), *problems(config, CONFIG_SCHEMA)]
+    found = problems(config, CONFIG_SCHEMA)
     if found:
         raise ConfigError(
             _summary(source, found),
@@ -101,7 +82,15 @@ def _summary(source: str, found: list[str]) -> str:
 
 
 def problems(instance: Mapping[str, Any], schema_name: str) -> list[str]:
-    """Every violation of a shipped schema, as `field: message`."""
+    """Every violation of a shipped schema, as `field: message`.
+
+    The resource limits come first, and alone when broken: they are the same ones
+    the reader and the writer enforce, and they keep jsonschema (recursive) away
+    from documents too deep or too big for it.
+    """
+    beyond = limits.problems(instance)
+    if beyond:
+        return beyond
     validator = _validator(schema_name)
     found = []
     for error in validator.iter_errors(instance):
