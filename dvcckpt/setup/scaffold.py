@@ -9,11 +9,18 @@ naming a key file, `user.email` as the principal), the new `dvcckpt.yaml`
 requires signed decisions, names `.dvcckpt/allowed_signers` (created with that
 key) and makes `user.email` the owner of every model and stage. Without one it
 leaves `require_signed: false` and explains in a comment how to turn it on.
+
+The workflows install exactly the dvcckpt that ran `init`, pinned (`setup.pinning`).
+`init` refuses, before writing anything, a target that is a file, a folder inside
+another git repository (pre-commit, GitHub and DVC read this set-up only at the
+repository root, and a nested repository would hide the checkpoints from the outer
+one's history) and a place it cannot write to.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import string
@@ -23,10 +30,12 @@ from typing import Any
 
 from dvcckpt.adapters import atomic, git, signing, yamldoc
 from dvcckpt.adapters import dvcrepo as store
+from dvcckpt.adapters.paths import repo_relative
 from dvcckpt.core import config, resources
 from dvcckpt.core.decision import NAMESPACE
-from dvcckpt.errors import ConfigError, DvcckptError, StateError
+from dvcckpt.errors import ConfigError, DvcckptError, StateError, UsageError
 from dvcckpt.project import load_config
+from dvcckpt.setup import pinning
 
 HOOK_ID = "dvcckpt-check"
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
@@ -35,8 +44,11 @@ FILES = (
     ("dvcckpt.yaml", "dvcckpt.yaml"),
     ("gates.yaml", "gates.yaml"),
     ("github/workflows/dvcckpt.yml", ".github/workflows/dvcckpt.yml"),
+    ("github/workflows/dvcckpt-comment.yml", ".github/workflows/dvcckpt-comment.yml"),
     ("github/pull_request_template.md", ".github/pull_request_template.md"),
 )
+# Copied as they are: their scripts use `${...}` of their own.
+VERBATIM = {"github/workflows/dvcckpt-comment.yml"}
 ALLOWED_SIGNERS = ".dvcckpt/allowed_signers"
 # Where GitHub looks for CODEOWNERS, in its order: the first one found is the one used.
 CODEOWNERS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
@@ -100,24 +112,29 @@ class Action:
         return {"path": self.path, "action": self.what}
 
 
-def init(directory: Path, project_name: str | None = None) -> list[Action]:
-    root = directory.resolve()
+def init(
+    directory: Path, project_name: str | None = None, install_source: str | None = None
+) -> list[Action]:
+    """Set up `directory`; `install_source` pins the dvcckpt the workflows install
+    (`dvcckpt==X.Y.Z` or `git+https://HOST/PATH@COMMIT`; default: the running one)."""
+    source = pinning.resolve(install_source)
+    root = _target(directory)
+    _preflight(root)
     root.mkdir(parents=True, exist_ok=True)
     actions = []
     if not (root / ".git").exists():
         git.run_git(root, "init", "--quiet")
         actions.append(Action(".git", "initialised"))
-    elif git.toplevel(root) != root:
-        raise StateError(
-            f"{root} is inside the git repository {git.toplevel(root)}",
-            hint="run `dvcckpt init` at the repository root",
-        )
     if not (root / ".dvc").is_dir():
         store.init(root)
         actions.append(Action(".dvc", "initialised"))
     signer = configured_signer(root)
     email = _principal(root)
-    fill = {"project": project_name or config.default_project_name(root)}
+    fill = {
+        "project": project_name or config.default_project_name(root),
+        "dvcckpt_requirement": json.dumps(source.requirement),
+        "dvcckpt_source": source.describes,
+    }
     signing_settings = string.Template(SIGNED if signer else UNSIGNED).substitute(
         signers=ALLOWED_SIGNERS,
         principal=json.dumps(email or "YOU@EXAMPLE.COM"),
@@ -153,9 +170,66 @@ def _principal(root: Path) -> str | None:
 def _signers_path(root: Path) -> str | None:
     """The allowed-signers file `dvcckpt.yaml` names (None: none, or the file is invalid)."""
     try:
-        return load_config(root).allowed_signers
+        named = load_config(root).allowed_signers
     except DvcckptError:
         return None
+    # Only a file inside the repository: init never writes where a config points outside.
+    return named if named and repo_relative(root / named, root) is not None else None
+
+
+def _target(directory: Path) -> Path:
+    """The folder to set up, refused if it is (or lies under) a file or a git directory."""
+    try:
+        root = Path(directory).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(
+            f"{directory}: cannot resolve the path ({exc})", hint="check the path"
+        ) from None
+    existing = _nearest_existing(root)
+    if not existing.is_dir():
+        raise UsageError(
+            f"{existing} is a file, not a folder",
+            hint="give `dvcckpt init` a folder to set up (a new one is created)",
+        )
+    inside = git.run_git(existing, "rev-parse", "--is-inside-git-dir", check=False).strip()
+    if inside == "true":
+        raise UsageError(f"{root} is inside a .git folder", hint="run it in the work tree")
+    top = git.run_git(existing, "rev-parse", "--show-toplevel", check=False).strip()
+    if top and Path(top).resolve() != root:
+        # A nested repository would hide these checkpoints from the outer one; pre-commit
+        # and GitHub read the hook config and workflows at the repository root only.
+        raise StateError(
+            f"{root} is inside the git repository {top}: `init` sets up a repository root",
+            hint=f"run `dvcckpt init {top}` to set up that repository",
+        )
+    return root
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _preflight(root: Path) -> None:
+    """Refuse before writing anything if some file `init` creates cannot be written."""
+    destinations = [".git", ".dvc", *(d for _, d in FILES), ALLOWED_SIGNERS, CODEOWNERS[0],
+                    PRE_COMMIT_CONFIG]  # fmt: skip
+    for destination in destinations:
+        target = root / destination
+        if target.exists():
+            continue
+        folder = _nearest_existing(target.parent)
+        if not folder.is_dir():
+            raise StateError(
+                f"cannot create {target}: {folder} is a file",
+                hint=f"move {folder} aside, then re-run `dvcckpt init`",
+            )
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise StateError(
+                f"cannot create {target}: {folder} is not writable",
+                hint=f"make {folder} writable (chmod u+w), then re-run `dvcckpt init`",
+            )
 
 
 def _write_missing(
@@ -165,9 +239,22 @@ def _write_missing(
     if target.exists():
         return Action(destination, "kept")
     text = resources.template_path(template).read_text(encoding="utf-8")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(string.Template(text).safe_substitute(fill) + extra, encoding="utf-8")
+    if template not in VERBATIM:
+        text = string.Template(text).safe_substitute(fill)
+    _write_new(target, text + extra)
     return Action(destination, "created")
+
+
+def _write_new(target: Path, text: str) -> None:
+    """A whole new file or none (atomic), its folders created."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(
+            f"cannot create {target.parent}: {exc.strerror or exc}",
+            hint="check the folder's permissions, then re-run `dvcckpt init`",
+        ) from exc
+    atomic.write_text(target, text)
 
 
 def _merge_codeowners(root: Path, signers: str, email: str | None) -> Action:
@@ -191,8 +278,7 @@ def _merge_codeowners(root: Path, signers: str, email: str | None) -> Action:
     if existing is None:
         text = resources.template_path("CODEOWNERS").read_text(encoding="utf-8")
         body = string.Template(text).substitute(note=note, rules="\n".join(rules.values()))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(body, encoding="utf-8")
+        _write_new(target, body)
         return Action(destination, "created")
     current = target.read_text(encoding="utf-8", errors="replace")
     listed = {_anchored(line.split()[0]) for line in current.splitlines()
@@ -222,7 +308,7 @@ def _merge_pre_commit(root: Path) -> Action:
         resources.template_path("pre-commit-config.yaml").read_text(encoding="utf-8"), "template"
     )
     if not target.exists():
-        target.write_text(yamldoc.dump(ours), encoding="utf-8")
+        _write_new(target, yamldoc.dump(ours))
         return Action(PRE_COMMIT_CONFIG, "created")
     existing: Any = yamldoc.load_untrusted(target.read_text(encoding="utf-8"), str(target))
     if existing is None:
