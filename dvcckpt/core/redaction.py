@@ -44,6 +44,8 @@ _VOCABULARY = frozenset({
 _SECRET_SHORT_OPTIONS = frozenset({"-t"})
 # Names that are secret only on their own (`--key`, `--pass`; not `sort_key`, `pass_rate`).
 _SECRET_NAMES = (["key"], ["pass"], ["pw"])
+# The name part of `--name=VALUE`, `NAME=VALUE` or a Hydra `+a.b=VALUE` (not a URL's query).
+_NAME = re.compile(r"[-+]{0,2}[A-Za-z_][\w.-]*\Z")
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 # Credential formats recognised anywhere in any string.
@@ -166,14 +168,15 @@ def redact_command(argv: Sequence[str]) -> str:
             continue
         hide_next = False
         name, sep, _value = arg.partition("=")
-        if sep and (is_secret_key(name) or name in _SECRET_SHORT_OPTIONS):
+        if sep and _NAME.match(name) and (is_secret_key(name) or name in _SECRET_SHORT_OPTIONS):
             redacted.append(f"{name}={REDACTED}")
         elif arg.startswith("-") and not sep and _secret_option(arg):
             redacted.append(arg)
             hide_next = True
         else:
             redacted.append(redact_text(arg))
-    return shlex.join(redacted)
+    # Once more over the whole line: `Bearer TOKEN` may come as two arguments.
+    return redact_text(shlex.join(redacted))
 
 
 def _secret_option(option: str) -> bool:
