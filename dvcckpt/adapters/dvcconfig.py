@@ -13,7 +13,38 @@ from typing import Any
 
 from dvcckpt.errors import ConfigError
 
-CREDENTIAL_KEYS = ("access_key_id", "secret_access_key", "session_token")
+# Every DVC remote option that holds a secret (S3, Azure, GCS, SSH, HTTP/WebDAV, OSS,
+# Google Drive, HDFS): kept in `.dvc/config.local` and masked whenever shown.
+CREDENTIAL_KEYS = (
+    "access_key_id", "secret_access_key", "session_token", "sse_customer_key",
+    "password", "passphrase", "token", "custom_auth_header", "sas_token", "account_key",
+    "connection_string", "client_secret", "oss_key_id", "oss_key_secret",
+    "gdrive_client_secret", "gdrive_service_account_json_file_path", "key_secret",
+)  # fmt: skip
+
+
+_USER_SCHEMES = ("ssh", "sftp", "hdfs", "webhdfs")  # a bare user name there is no secret
+
+
+def embedded_credentials(url: str) -> str | None:
+    """The secret `user:password@` (or token `@`) part of a URL, any scheme, if any.
+
+    A bare user name in an SSH-like URL (`ssh://git@host/...`) is not a secret.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
+        return None
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    found = authority.rpartition("@")[0]
+    if not found or (":" not in found and scheme.lower() in _USER_SCHEMES):
+        return None
+    return found
+
+
+def redact_url(url: str) -> str:
+    """The URL with embedded credentials replaced by `***`."""
+    found = embedded_credentials(url)
+    return url.replace(f"{found}@", "***@", 1) if found else url
 
 
 @dataclass(frozen=True)
@@ -34,9 +65,20 @@ class RemoteConfig:
     def version_aware(self) -> bool:
         return bool(self.settings.get("version_aware"))
 
+    @property
+    def shown_url(self) -> str:
+        return redact_url(self.url)
+
     def as_dict(self) -> dict[str, Any]:
-        shown = {k: ("***" if k in CREDENTIAL_KEYS else v) for k, v in self.settings.items()}
-        return {"name": self.name, "url": self.url, "settings": shown, "levels": self.levels}
+        shown = {k: _shown(k, v) for k, v in self.settings.items()}
+        return {"name": self.name, "url": self.shown_url, "settings": shown,
+                "levels": self.levels}  # fmt: skip
+
+
+def _shown(key: str, value: Any) -> Any:
+    if key in CREDENTIAL_KEYS:
+        return "***"
+    return redact_url(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -79,7 +121,7 @@ class RemoteSettings:
     def describe(self, name: str) -> str:
         """`remote 'NAME' (URL)`, the way messages name a remote."""
         settings = self.remotes.get(name)
-        return f"remote {name!r} ({settings.url})" if settings else f"remote {name!r}"
+        return f"remote {name!r} ({settings.shown_url})" if settings else f"remote {name!r}"
 
     def _known_hint(self) -> str:
         if not self.remotes:

@@ -1,4 +1,4 @@
-"""DVC's Python API: add, init, push, pull, get, remote settings and reading remotes.
+"""DVC's Python API: add, init, push, remote settings, and reading remotes (never deleting).
 
 The only module that imports dvc (it costs ~0.4 s), always inside a function so
 that `--help` and the hook stay fast. DVC's on-disk formats are read without dvc
@@ -8,15 +8,17 @@ loaded, are plain data in `dvcconfig`.
 
 from __future__ import annotations
 
+import http.client as http_client
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from dvcckpt.adapters.dvcconfig import CREDENTIAL_KEYS, RemoteSettings
-from dvcckpt.adapters.dvcerrors import checkout_failure, dvc_hint, dvc_message, remote_failure
+from dvcckpt.adapters.dvcerrors import dvc_hint, dvc_message, remote_failure
 from dvcckpt.adapters.dvcfiles import DvcPointer, parse_tree, read_pointer
 from dvcckpt.core import layout
 from dvcckpt.errors import ConfigError, StateError, UsageError
@@ -58,6 +60,14 @@ def init(root: Path) -> None:
 
 # --- transfers -----------------------------------------------------------------------
 
+# Bounds on every remote call, so a remote that accepts connections and never answers
+# fails in seconds instead of minutes of retries: a probe that must get an answer within
+# PROBE_SECONDS, then DVC's own connect and read timeouts and at most two attempts per
+# request (a setting the user made in the remote's config wins).
+PROBE_SECONDS = 10.0
+_TIMEOUTS = {"s3": {"connect_timeout": 10, "read_timeout": 20}}
+_RETRIES = {"AWS_MAX_ATTEMPTS": "2", "AWS_RETRY_MODE": "standard"}
+
 
 @contextmanager
 def _dvc_quiet() -> Iterator[list[logging.LogRecord]]:
@@ -82,6 +92,55 @@ def _dvc_quiet() -> Iterator[list[logging.LogRecord]]:
             logger.propagate = propagate
 
 
+@contextmanager
+def _bounded(dvc_root: Path, name: str) -> Iterator[dict[str, Any]]:
+    """Probe the remote, bound retries; yields the timeouts to pass to DVC for it."""
+    settings = remote_settings(dvc_root).remotes.get(name)
+    scheme = settings.url.partition("://")[0] if settings and "://" in settings.url else ""
+    defaults = {k: v for k, v in _TIMEOUTS.get(scheme, {}).items()
+                if settings is None or k not in settings.settings}  # fmt: skip
+    if settings is not None and settings.endpoint:
+        probe(settings.endpoint, describe_remote(dvc_root, name))
+    saved = {key: os.environ.get(key) for key in _RETRIES}
+    os.environ.update({k: v for k, v in _RETRIES.items() if saved[k] is None})
+    try:
+        yield defaults
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+
+
+def probe(url: str, where: str, seconds: float = PROBE_SECONDS) -> None:
+    """Fail fast when an endpoint accepts connections but does not answer.
+
+    Any answer, even an error status or a TLS failure, is left for DVC to explain;
+    only silence within `seconds` (or a refused connection) is reported here.
+    """
+    import socket
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        urllib.request.urlopen(request, timeout=seconds).close()
+    except TimeoutError as exc:
+        raise _silent(where, seconds) from exc
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError | socket.timeout):
+            raise _silent(where, seconds) from exc
+    except (OSError, ValueError, http_client.HTTPException):
+        return
+
+
+def _silent(where: str, seconds: float) -> StateError:
+    return StateError(
+        f"{where} did not answer within {seconds:.0f} s",
+        hint="is the endpoint up and reachable (a proxy or firewall that swallows requests "
+        "looks like this)? Run the command again when it answers",
+    )
+
+
 def push(
     dvc_root: Path,
     targets: list[Path],
@@ -93,51 +152,17 @@ def push(
     from dvc.repo import Repo
 
     name = default_remote(dvc_root, remote)
-    with _dvc_quiet() as records:
+    where = describe_remote(dvc_root, name)
+    with _dvc_quiet() as records, _bounded(dvc_root, name) as timeouts:
         try:
-            with Repo(str(dvc_root)) as repo, progress or nullcontext():
+            config = timeouts or None
+            with (
+                Repo(str(dvc_root), remote=name, remote_config=config) as repo,
+                progress or nullcontext(),
+            ):
                 return int(repo.push([str(t) for t in targets], remote=name, jobs=jobs))
         except Exception as exc:
-            raise remote_failure("push to", describe_remote(dvc_root, name), exc, records) from exc
-
-
-def pull(
-    dvc_root: Path,
-    targets: list[Path],
-    remote: str | None = None,
-    jobs: int | None = None,
-    progress: AbstractContextManager[Any] | None = None,
-) -> int:
-    """Fetch the targets' data into the cache, then check it out; returns files fetched."""
-    from dvc.repo import Repo
-
-    name = default_remote(dvc_root, remote)
-    with _dvc_quiet() as records, Repo(str(dvc_root)) as repo:
-        try:
-            # Fetch and checkout separately (this is what `dvc pull` does) so that a
-            # progress display covers the download only.
-            with progress or nullcontext():
-                fetched = int(repo.fetch([str(t) for t in targets], remote=name, jobs=jobs))
-        except Exception as exc:
-            raise remote_failure(
-                "pull from", describe_remote(dvc_root, name), exc, records
-            ) from exc
-        try:
-            repo.checkout([str(t) for t in targets])
-        except Exception as exc:
-            raise checkout_failure(dvc_root, targets, exc) from exc
-    return fetched
-
-
-def get(source: str, path: str, out: Path, rev: str | None = None, shown: str = "") -> None:
-    """`dvc get`: download PATH of another DVC repository (a path or a git URL) to OUT."""
-    from dvc.repo import Repo
-
-    with _dvc_quiet() as records:
-        try:
-            Repo.get(source, path, out=str(out), rev=rev)
-        except Exception as exc:
-            raise remote_failure(f"get {path} from", shown or source, exc, records) from exc
+            raise remote_failure("push to", where, exc, records) from exc
 
 
 # --- remote configuration --------------------------------------------------------------
@@ -199,7 +224,7 @@ def default_remote(dvc_root: Path, remote: str | None = None) -> str:
 
 
 def describe_remote(dvc_root: Path, name: str) -> str:
-    """`remote 'NAME' (URL)`, the way messages name a remote."""
+    """`remote 'NAME' (URL)`, the way messages name a remote (credentials redacted)."""
     return remote_settings(dvc_root).describe(name)
 
 
@@ -221,7 +246,11 @@ class RemoteObject:
 
 
 class RemoteStore:
-    """Read access to one DVC remote: list a checkpoint's objects, stream them."""
+    """Access to one DVC remote: list a checkpoint's objects, stream them, repair one.
+
+    Nothing here deletes: DVC's own fetch removes an object whose md5 is wrong from a
+    local remote, which is why downloads go through `open` instead.
+    """
 
     def __init__(self, name: str, remote: Any, description: str) -> None:
         self.name = name
@@ -234,21 +263,36 @@ class RemoteStore:
     def objects(self, out_key: str, md5: str, out: dict[str, Any]) -> list[RemoteObject]:
         """Objects holding a checkpoint (`out_key`: its path relative to the DVC root).
 
-        Raises FileNotFoundError when the remote does not hold it.
+        Raises FileNotFoundError when the remote does not hold it, ValueError when its
+        `.dir` listing is corrupted or unsafe.
         """
         if self.version_aware:
-            return self._versioned_objects(out_key, md5, out)
+            return self.versioned_objects(out_key, md5, out)
         if not md5.endswith(".dir"):
-            return [RemoteObject("", self._object_path(md5), None, md5)]
-        with self.open(RemoteObject("", self._object_path(md5), None, md5)) as handle:
-            entries = parse_tree(handle.read())
-        return [RemoteObject(rel, self._object_path(m), None, m) for rel, m in entries]
+            return [self.content_object(md5)]
+        entries = parse_tree(self.read_listing(md5))
+        return [replace(self.content_object(m), relpath=rel) for rel, m in entries]
 
-    def _object_path(self, md5: str) -> str:
+    def content_object(self, md5: str) -> RemoteObject:
+        """The object of a content-addressed (not version-aware) remote with this md5."""
         fs = self._remote.fs
-        return str(fs.join(self._remote.path, "files", "md5", md5[:2], md5[2:]))
+        path = str(fs.join(self._remote.path, "files", "md5", md5[:2], md5[2:]))
+        return RemoteObject("", path, None, md5)
 
-    def _versioned_objects(self, out_key: str, md5: str, out: dict[str, Any]) -> list[RemoteObject]:
+    def read_listing(self, md5: str, limit: int = 256 << 20) -> bytes:
+        """A `.dir` object's bytes, checked against its md5 (ValueError if they differ)."""
+        import hashlib
+
+        with self.open(self.content_object(md5)) as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise ValueError(f"directory listing larger than {limit >> 20} MiB")
+        actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if actual != md5.removesuffix(".dir"):
+            raise ValueError(f"directory listing is corrupted (its md5 is {actual})")
+        return data
+
+    def versioned_objects(self, out_key: str, md5: str, out: dict[str, Any]) -> list[RemoteObject]:
         fs = self._remote.fs
         base = str(fs.join(self._remote.path, *out_key.split("/")))
         if "files" not in out:
@@ -262,12 +306,25 @@ class RemoteStore:
             found.append(RemoteObject(relpath, path, version, str(entry.get("md5", ""))))
         return found
 
+    def exists(self, obj: RemoteObject) -> bool:
+        return bool(self._remote.fs.exists(obj.path))
+
     def open(self, obj: RemoteObject) -> IO[bytes]:
         """Stream an object (FileNotFoundError if absent); nothing is written to disk."""
         fs = self._remote.fs
         path = fs.version_path(obj.path, obj.version_id) if obj.version_id else obj.path
         handle: IO[bytes] = fs.open(path, mode="rb")
         return handle
+
+    def replace_object(self, local: Path, obj: RemoteObject) -> None:
+        """Overwrite a content-addressed object whose bytes do not match its md5.
+
+        Only a verified local copy of exactly that md5 is ever written, so this can only
+        turn a corrupted object into the intact one.
+        """
+        if self.version_aware or obj.version_id:
+            raise ValueError("objects of a version-aware remote are never overwritten")
+        self._remote.fs.put_file(str(local), obj.path)
 
 
 def _version_of(entry: dict[str, Any], remote: str) -> str:
@@ -281,15 +338,18 @@ def _version_of(entry: dict[str, Any], remote: str) -> str:
 
 @contextmanager
 def open_remote(dvc_root: Path, remote: str | None = None) -> Iterator[RemoteStore]:
-    """A read-only handle on a remote; failures name the remote and the fix."""
+    """A handle on a remote, with bounded timeouts; failures name the remote and the fix."""
     from dvc.repo import Repo
 
     name = default_remote(dvc_root, remote)
-    with _dvc_quiet() as records, Repo(str(dvc_root)) as repo:
+    where = describe_remote(dvc_root, name)
+    with (
+        _dvc_quiet() as records,
+        _bounded(dvc_root, name) as timeouts,
+        Repo(str(dvc_root), remote=name, remote_config=timeouts or None) as repo,
+    ):
         try:
-            store = RemoteStore(name, repo.cloud.get_remote(name), describe_remote(dvc_root, name))
+            store = RemoteStore(name, repo.cloud.get_remote(name), where)
         except Exception as exc:
-            raise remote_failure(
-                "read from", describe_remote(dvc_root, name), exc, records
-            ) from exc
+            raise remote_failure("read from", where, exc, records) from exc
         yield store

@@ -113,9 +113,9 @@ def get_command(repo_url: str, reference: str, out: Path, force: bool, as_json: 
     Remote credentials come from that repository's .dvc/config.local (local
     paths) or the AWS_* variables.
     """
-    from dvcckpt.storage import transfer
+    from dvcckpt.storage import download
 
-    result = transfer.get(repo_url, reference, out, force=force)
+    result = download.get(repo_url, reference, out, force=force)
     if as_json:
         emit_json(result.as_dict())
     else:
@@ -223,7 +223,8 @@ def remote_add_command(name: str, url: str, **options: Any) -> None:
     if as_json:
         emit_json(added.as_dict())
         return
-    click.echo(f"added remote {name}: {url}" + (" (default)" if options["default"] else ""))
+    shown = added.shown_url
+    click.echo(f"added remote {name}: {shown}" + (" (default)" if options["default"] else ""))
     if options["access_key_id"]:
         click.echo("credentials written to .dvc/config.local (git-ignored)")
 
@@ -245,7 +246,7 @@ def remote_list_command(as_json: bool) -> None:
         return
     for remote in settings.remotes.values():
         marker = " (default)" if remote.name == settings.default else ""
-        click.echo(f"{remote.name}{marker}  {remote.url}")
+        click.echo(f"{remote.name}{marker}  {remote.shown_url}")
         for key, value in remote.as_dict()["settings"].items():
             if key != "url":
                 click.echo(f"  {key} = {value}  [{remote.levels.get(key, '?')}]")

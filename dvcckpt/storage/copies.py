@@ -123,25 +123,24 @@ def cache_plan(project: Project, ckpt: Checkpoint, cache: Path) -> Plan:
 def _tree_entries(project: Project, ckpt: Checkpoint, top: Path) -> list[tuple[str, str]] | None:
     """(relpath, md5) of a directory checkpoint's files, from its `.dir` cache object.
 
-    A pull from a version-aware remote stores no `.dir` object; the `.dvc` file
-    then lists the files itself.
+    A pull from a version-aware remote may store no `.dir` object; the `.dvc` file
+    then lists the files itself (checked like a `.dir` listing when it was read).
     """
     if top.is_file():
         return dvcfiles.parse_tree(top.read_bytes())
-    try:
-        out = _pointer_out(project, ckpt)
-    except FileNotFoundError:
+    listed = dvcfiles.listed_files(pointer_out(project, ckpt, missing_ok=True))
+    if listed is None:
         return None
-    files = out.get("files")
-    if not isinstance(files, list):
-        return None
-    return [(str(f["relpath"]), str(f["md5"])) for f in files]
+    return [(str(f["relpath"]), str(f["md5"])) for f in listed]
 
 
 def remote_plan(project: Project, ckpt: Checkpoint, remote: RemoteStore) -> Plan:
     plan = Plan(ckpt, "remote", remote.name, remote=remote.description)
     try:
-        objects = remote.objects(_out_key(project, ckpt), ckpt.md5, _pointer_out(project, ckpt))
+        objects = remote.objects(_out_key(project, ckpt), ckpt.md5, pointer_out(project, ckpt))
+    except ValueError as exc:  # a corrupted or unsafe `.dir` listing on the remote
+        plan.corrupted = f"{remote.content_object(ckpt.md5).url(remote.protocol)}: {exc}"
+        return plan
     except Exception as exc:
         if not dvcerrors.is_missing(exc):
             raise plan.read_failure(exc) from exc
@@ -158,12 +157,17 @@ def _out_key(project: Project, ckpt: Checkpoint) -> str:
     return project.inside(ckpt.path).relative_to(project.dvc_root.resolve()).as_posix()
 
 
-def _pointer_out(project: Project, ckpt: Checkpoint) -> dict[str, Any]:
-    """The `.dvc` output for this card's version (version-aware remotes record versions there)."""
+def pointer_out(project: Project, ckpt: Checkpoint, missing_ok: bool = False) -> dict[str, Any]:
+    """The `.dvc` output for this card's version (version-aware remotes record versions there).
+
+    FileNotFoundError when the `.dvc` file tracks another version (`missing_ok`: {}).
+    """
     dvc_file = project.inside(ckpt.dvc_file)
     if not layout.is_pointer(dvc_file.name) or not dvc_file.is_file():
         return {}
     out = dvcfiles.read_out(dvc_file)
-    if out.get("md5") not in (None, ckpt.md5):
+    if dvcfiles.pointer_md5(dvc_file, out) != ckpt.md5:
+        if missing_ok:
+            return {}
         raise FileNotFoundError(f"{ckpt.dvc_file} tracks another version")
     return out

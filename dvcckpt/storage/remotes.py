@@ -33,6 +33,15 @@ def add_remote(
     """Configure a remote; credentials go to the git-ignored `.dvc/config.local`."""
     s3_only = {"--endpoint": endpoint, "--sse": sse, "--access-key-id": access_key_id,
                "--version-aware": version_aware or None}  # fmt: skip
+    for option, address in (("URL", url), ("--endpoint", endpoint or "")):
+        if dvcconfig.embedded_credentials(address):
+            raise UsageError(
+                f"{option} {dvcconfig.redact_url(address)} has credentials embedded in it "
+                "(they would be committed in .dvc/config)",
+                hint=f"remove them from the URL; give them with --access-key-id (S3), "
+                f"`dvc remote modify --local {name} user/password ...`, or the remote's "
+                "environment variables (AWS_ACCESS_KEY_ID, ...)",
+            )
     given = [option for option, value in s3_only.items() if value]
     if given and not url.startswith("s3://"):
         raise UsageError(f"{', '.join(given)} apply to s3:// remotes only", hint=f"got {url}")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from dvcckpt.cards import card as card_module
 from dvcckpt.cards import resolve as resolver
 from dvcckpt.cards.card import Card
-from dvcckpt.core import layout
-from dvcckpt.errors import StateError, UsageError
+from dvcckpt.core import layout, manifest
+from dvcckpt.errors import CardError, StateError, UsageError
 from dvcckpt.project import Project
 
 
@@ -24,19 +24,40 @@ class Checkpoint:
     md5: str
     dvc_file: str
 
+    files: int = 1  # the card's file count (directories)
+
     @classmethod
     def of(cls, card: Card) -> Checkpoint:
+        """The card's integrity facts, each checked: they name cache paths and limits."""
         meta = card.data["checkpoint"]
-        dvc = meta.get("dvc") or {}
+        dvc = meta.get("dvc") if isinstance(meta.get("dvc"), dict) else {}
+        directory = meta.get("format") == "directory"
+        md5, size, files = dvc.get("md5", ""), meta.get("size", 0), meta.get("files", 1)
+        problem = None
+        if md5 and not manifest.is_md5(md5, directory=True):
+            problem = f"checkpoint.dvc.md5: {md5!r} is not 32 lowercase hex digits"
+        elif md5 and md5.endswith(".dir") != directory:
+            problem = f"checkpoint.dvc.md5: {md5!r} does not fit format {meta.get('format')}"
+        elif not _count(size) or not _count(files):
+            problem = f"checkpoint.size/files: {size!r}/{files!r} are not non-negative integers"
+        if problem:
+            source = card.path or card.name
+            raise CardError(f"{source}: {problem}", hint="restore the card from git; "
+                            "`dvcckpt check` validates it")  # fmt: skip
         return cls(
             name=card.name,
             path=str(meta["path"]),
-            directory=meta.get("format") == "directory",
+            directory=directory,
             sha256=str(meta["sha256"]),
-            size=int(meta.get("size") or 0),
-            md5=str(dvc.get("md5", "")),
+            size=int(size or 0),
+            md5=str(md5),
             dvc_file=str(dvc.get("file") or layout.pointer_for(meta["path"])),
+            files=int(files or 1),
         )
+
+
+def _count(value: object) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
 def resolve(project: Project, reference: str) -> Card:

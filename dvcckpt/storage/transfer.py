@@ -1,39 +1,30 @@
-"""push, pull and get, each checked with sha256 against the card.
+"""push and pull, each checked with md5 and sha256 against the card.
 
-A push first verifies the cache copies so no bad bytes leave; a pull or get
-re-hashes what arrived and quarantines it on a mismatch. DVC moves the bytes.
+A push first verifies the cache copies so no bad bytes leave, and re-checks the
+remote copies DVC would skip as already there (`remote_check`). A pull takes each
+object from the cache when intact, else downloads it, and builds the checkpoint in
+a staging folder (`checkout`); only a copy that matches its card is moved into
+place. DVC uploads the bytes; nothing is ever deleted on a remote.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import dvcfiles, dvcrepo, git
+from dvcckpt.adapters import dvcfiles, dvcrepo
 from dvcckpt.core import layout
-from dvcckpt.errors import CheckFailed, StateError, UsageError
+from dvcckpt.errors import CheckFailed, StateError
 from dvcckpt.project import Project
-from dvcckpt.storage import quarantine
-from dvcckpt.storage.copies import path_plan, shown
+from dvcckpt.storage import checkout, quarantine
+from dvcckpt.storage.copies import shown
 from dvcckpt.storage.progress import transfer_progress
-from dvcckpt.storage.select import Checkpoint, resolve
-from dvcckpt.storage.verify import (
-    CORRUPTED,
-    LOCAL_WORKERS,
-    MISSING,
-    OK,
-    Copy,
-    Hasher,
-    Verdict,
-    problem,
-    run,
-    verify,
-)
+from dvcckpt.storage.select import Checkpoint
+from dvcckpt.storage.verify import CORRUPTED, MISSING, REMOTE_WORKERS, problem, verify
 
 
 @dataclass
@@ -91,146 +82,151 @@ def push(
 def pull(
     project: Project, checkpoints: list[Checkpoint], remote: str | None, jobs: int | None
 ) -> Transfer:
-    """Download and check out checkpoints, then re-hash each with sha256 against its card."""
+    """Check out checkpoints from verified objects: the cache's when intact, else downloads.
+
+    A bad cache copy is quarantined and downloaded afresh (the pull repairs the cache);
+    a checkpoint whose bytes do not match its card is refused with all it downloaded
+    quarantined; the work tree only ever receives a complete, verified copy.
+    """
     name = dvcrepo.default_remote(project.dvc_root, remote)
-    for ckpt in checkpoints:
-        _require_pointer(project, ckpt)
+    outs = [_require_pointer(project, ckpt) for ckpt in checkpoints]
+    present = _intact_work_tree(project, checkpoints)
     cache = dvcfiles.cache_dir(project.dvc_root)
-    cached_before = {c.name for c in checkpoints if dvcfiles.cache_object(cache, c.md5).is_file()}
+    staging = _staging(project)
     progress = transfer_progress(
         f"Downloading from {name}", sum(c.size for c in checkpoints), "wchar"
     )
-    targets = [project.inside(c.path) for c in checkpoints]
-    files = dvcrepo.pull(project.dvc_root, targets, name, jobs, progress)
-    verdicts = verify(project, checkpoints, local=("workspace",))
-    bad = [v for v in verdicts if v.status != OK]
-    if bad:
-        _refuse_download(project, bad, name, cached_before)
-    return Transfer("pull", name, [c.name for c in checkpoints], files)
+    try:
+        with checkout.Builder(project.dvc_root, cache, staging, name, repair=True,
+                              jobs=jobs or REMOTE_WORKERS) as builder, progress:  # fmt: skip
+            built = [builder.build(c, out, _out_key(project, c))
+                     for c, out in zip(checkpoints, outs, strict=True)]  # fmt: skip
+        for index, done in enumerate(built):
+            if done.problem is None:
+                checkout.add_to_cache(cache, done)
+                if done.ckpt.name not in present:
+                    _place(project, done, staging / "tree" / str(index))
+        bad = [b for b in built if b.problem is not None]
+        if bad:
+            _refuse_download(project, builder, bad, name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    files = len({obj.md5 for b in built for _, obj in b.objects if obj.downloaded})
+    files += sum(1 for b in built if b.listing_downloaded)
+    pulled = Transfer("pull", name, [c.name for c in checkpoints], files)
+    if builder.bad_cache:
+        pulled.note = (f"{len(builder.bad_cache)} corrupted cache object(s) replaced by "
+                       f"verified downloads; the bad copies are in "
+                       f"{shown(project, builder.quarantine or staging)}")  # fmt: skip
+    return pulled
 
 
-def _require_pointer(project: Project, ckpt: Checkpoint) -> None:
-    """Pulling into the work tree needs the work tree to track this very version."""
+def _require_pointer(project: Project, ckpt: Checkpoint) -> dict[str, Any]:
+    """The `.dvc` output tracking this very version (pulling needs the work tree to track it)."""
     dvc_file = project.inside(ckpt.dvc_file)
     if not layout.is_pointer(dvc_file.name):
-        return  # a pipeline output (dvc.yaml): DVC resolves the output path itself
+        return {}  # a pipeline output (dvc.yaml): the card's md5 is all there is
     out = dvcfiles.read_out(dvc_file) if dvc_file.is_file() else None
-    if out is None or out.get("md5") not in (None, ckpt.md5):
+    if out is None or dvcfiles.pointer_md5(dvc_file, out) != ckpt.md5:
         state = "another version of" if out else "no DVC pointer for"
         raise StateError(
             f"the work tree holds {state} {ckpt.path} (checkpoint {ckpt.name})",
             hint=f"check out the revision that registered it, or download it elsewhere: "
             f"dvcckpt get . {ckpt.name}@REV -o OUT",
         )
+    return out
+
+
+def _intact_work_tree(project: Project, checkpoints: list[Checkpoint]) -> set[str]:
+    """Names whose work-tree copy is intact; a modified copy is never overwritten."""
+    verdicts = verify(project, checkpoints, local=("workspace",))
+    modified = [v for v in verdicts if v.status == CORRUPTED]
+    if modified:
+        raise StateError(
+            f"the work tree holds a modified copy of {', '.join(v.checkpoint.path for v in modified)}",
+            hint="move it aside (it differs from the registered checkpoint) and pull again",
+            details=[problem(v) for v in modified],
+        )
+    return {v.checkpoint.name for v in verdicts if v.status != MISSING}
+
+
+def _staging(project: Project) -> Path:
+    """A fresh folder inside the repository, git-ignored (`.dvc/tmp`), on its file system."""
+    base = project.dvc_root / ".dvc" / "tmp"
+    for stale in base.glob("dvcckpt-checkout-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a killed pull
+    folder = base / f"dvcckpt-checkout-{os.getpid()}-{secrets.token_hex(4)}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _place(project: Project, built: checkout.Built, tree: Path) -> None:
+    """Assemble a verified checkpoint in the staging folder, then rename it into place."""
+    target = project.inside(built.ckpt.path)
+    checkout.assemble(built, tree)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(target):  # appeared since it was checked: never overwritten
+        raise StateError(f"{built.ckpt.path} appeared in the work tree during the pull",
+                         hint="move it aside and pull again")  # fmt: skip
+    os.rename(tree, target)
+
+
+def _out_key(project: Project, ckpt: Checkpoint) -> str:
+    return project.inside(ckpt.path).relative_to(project.dvc_root.resolve()).as_posix()
 
 
 def _refuse_download(
-    project: Project, bad: list[Verdict], remote: str, cached_before: set[str]
+    project: Project, builder: checkout.Builder, bad: list[checkout.Built], remote: str
 ) -> None:
-    folder = quarantine.project_folder(project)
+    """Quarantine everything the refused checkpoints downloaded, then say what to replace."""
+    folder = builder.quarantine or quarantine.project_folder(project)
     details, suspects = [], []
-    for verdict in bad:
-        details.append(problem(verdict))
-        if verdict.status == CORRUPTED:
-            moved, objects = quarantine.quarantine_checkpoint(project, verdict.checkpoint, folder)
-            details += [f"  moved to {m}" for m in moved]
-            suspects += objects
-    names = {v.checkpoint.name for v in bad}
-    downloaded = not cached_before >= names
-    source = (
-        f"download from {dvcrepo.describe_remote(project.dvc_root, remote)}"
-        if downloaded
-        else "checkout from the local DVC cache"
-    )
+    for built in bad:
+        details.append(f"{built.ckpt.name} ({built.ckpt.path}): {built.problem}")
+        suspects += built.suspects
+        for relpath, obj in _downloads(builder, built):
+            moved = quarantine.move(
+                obj, folder, "/".join(p for p in (built.ckpt.path, relpath) if p)
+            )
+            details.append(f"  moved to {shown(project, moved)}")
+    names = ", ".join(sorted(b.ckpt.name for b in bad))
     raise CheckFailed(
-        f"sha256 verification failed after {source}: {', '.join(sorted(names))}",
-        hint=f"bad copies are in {shown(project, folder)} for inspection; nothing was deleted "
-        f"on the remote. {_repair(project, remote, suspects, downloaded)}",
+        f"verification failed for {names} (from {dvcrepo.describe_remote(project.dvc_root, remote)})",
+        hint=f"nothing was written to the work tree and nothing was deleted on the remote; "
+        f"downloads and bad cache copies are in {shown(project, folder)}. "
+        + _repair(project, remote, suspects),
         details=details,
     )
 
 
-def _repair(project: Project, remote: str, suspects: list[str], downloaded: bool) -> str:
-    if not downloaded:
-        return "The cache copy was bad: pull again to download a fresh one"
+def _downloads(builder: checkout.Builder, built: checkout.Built) -> list[tuple[str, Path]]:
+    """The staged files a refused checkpoint downloaded, good or bad, by relative path.
+
+    Intact checkpoints' downloads were already moved into the cache, so whatever of
+    this checkpoint's objects is still staged came from this refused download.
+    """
+    staged = builder.staging / "objects"
+    found = [(rel, staged / md5) for rel, md5 in built.entries]
+    return [(rel, path) for rel, path in found if path.is_file()]
+
+
+def _repair(project: Project, remote: str, suspects: list[str]) -> str:
     settings = dvcrepo.remote_settings(project.dvc_root).remotes.get(remote)
     if suspects and settings and not settings.version_aware:
-        url = f"{settings.url.rstrip('/')}/{suspects[0]}"
         return (
-            f"The remote object {url} is corrupted: overwrite it with an intact copy of "
-            f".dvc/cache/{suspects[0]} from a machine where `dvcckpt verify NAME` passes"
+            f"The remote object {suspects[0]} is corrupted: `dvcckpt push NAME` on a machine "
+            "where `dvcckpt verify NAME` passes replaces it with the intact copy"
         )
     return "`dvcckpt verify --remote NAME` tells whether the remote copy is corrupted"
-
-
-def get(source: str, reference: str, out: Path, force: bool = False) -> Transfer:
-    """Download a checkpoint from another repository (a path or git URL) and verify it.
-
-    The download lands beside OUT under a temporary name and only replaces OUT
-    once its sha256 matches the card read from that repository.
-    """
-    out = out.absolute()
-    if out.exists() and not force:
-        raise UsageError(f"{out} already exists", hint="choose another -o PATH or pass --force")
-    if not out.parent.is_dir():
-        raise UsageError(f"{out.parent}: no such directory", hint="create it first")
-    with _repository(source) as root:
-        project = Project.discover(root)
-        ckpt = Checkpoint.of(resolve(project, reference))
-        partial_out = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent)) / out.name
-        try:
-            rev = _revision_of(project, reference)
-            dvcrepo.get(str(root), ckpt.path, partial_out, rev=rev, shown=source)
-            plan = path_plan(partial_out, ckpt, "download", str(out))
-            with Hasher(LOCAL_WORKERS) as hasher:
-                [result] = run([plan], hasher, "Verifying")
-            if result.status != OK:
-                _refuse_get(source, ckpt, result, partial_out, out)
-            if out.exists():
-                _remove(out)
-            partial_out.rename(out)
-        finally:
-            shutil.rmtree(partial_out.parent, ignore_errors=True)
-    return Transfer("get", source, [ckpt.name], len(plan.leaves or []), location=str(out))
-
-
-def _refuse_get(source: str, ckpt: Checkpoint, result: Copy, download: Path, out: Path) -> None:
-    folder = quarantine.quarantine_folder(out)
-    moved = quarantine.move(download, folder, out.name) if download.exists() else folder
-    raise CheckFailed(
-        f"sha256 verification failed for {ckpt.name} from {source}: {result.detail}",
-        hint=f"the bad copy is in {moved} for inspection; {out.name} was not written and "
-        "nothing was deleted on the remote. `dvcckpt verify --remote NAME` in that "
-        "repository tells whether its remote object is corrupted",
-    )
-
-
-@contextmanager
-def _repository(source: str) -> Iterator[Path]:
-    """A local checkout of `source`: the repository itself for a path, else a fresh clone."""
-    if "://" not in source and Path(source).is_dir():
-        yield Path(source).resolve()
-        return
-    with tempfile.TemporaryDirectory(prefix="dvcckpt-get-") as temp:
-        clone = Path(temp) / "repo"
-        # Run from the current directory, so a relative source (a bundle, `host:path`)
-        # means what the user typed; the clone itself goes to the temporary folder.
-        done = git.run(Path.cwd(), ["clone", "--quiet", source, str(clone)])
-        if done.returncode != 0:
-            raise git.failure(f"cannot clone {source}", done,
-                              "check the repository URL and your access to it")  # fmt: skip
-        yield clone
-
-
-def _revision_of(project: Project, reference: str) -> str | None:
-    target, _, suffix = reference.rpartition("@")
-    if not target or suffix in project.config.stages or Path(reference).exists():
-        return None
-    return suffix
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
