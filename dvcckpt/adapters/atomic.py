@@ -23,6 +23,7 @@ import secrets
 import signal
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from dvcckpt.errors import StateError
 
@@ -54,7 +55,7 @@ def write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> None:
     with temporary(path.parent, path.name) as tmp:
         try:
             with tmp.open("wb", buffering=0) as handle:
-                handle.write(data)
+                write_all(handle, memoryview(data))
                 if path.exists():
                     # Keep the mode of the file being replaced (a new file gets
                     # 0o666 & ~umask from os.open, without touching the process umask).
@@ -98,17 +99,25 @@ def temporary(directory: Path, name: str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def write_all(handle: BinaryIO, data: memoryview) -> None:
+    """Write every byte: an unbuffered write may write less (the disk filling up) and
+    only the next write raises."""
+    while data:
+        data = data[handle.write(data) or 0 :]
+
+
 def os_failure(action: str, path: Path, exc: OSError) -> StateError:
     """A StateError for a failed file operation that names the file and what to do."""
     reason = exc.strerror or str(exc)
+    folder = path if path.is_dir() else path.parent
     hints = {
-        errno.ENOSPC: f"free space on the file system holding {path.parent}, then re-run",
-        errno.EDQUOT: f"free space (disk quota) on the file system holding {path.parent}",
-        errno.EROFS: f"{path.parent} is on a read-only file system; make it writable",
-        errno.EACCES: f"make {path.parent} writable (chmod u+w), or work in a writable copy",
-        errno.EPERM: f"make {path.parent} writable, or work in a writable copy",
+        errno.ENOSPC: f"free space on the file system holding {folder}, then re-run",
+        errno.EDQUOT: f"free space (disk quota) on the file system holding {folder}",
+        errno.EROFS: f"{folder} is on a read-only file system; make it writable",
+        errno.EACCES: f"make {folder} writable (chmod u+w), or work in a writable copy",
+        errno.EPERM: f"make {folder} writable, or work in a writable copy",
         errno.ENAMETOOLONG: "use a shorter file or folder name",
-        errno.ENOTDIR: f"a part of {path.parent} is a file, not a folder",
+        errno.ENOTDIR: f"a part of {folder} is a file, not a folder",
     }
     hint = hints.get(exc.errno or 0, "check that the folder exists and is writable, then re-run")
     return StateError(f"cannot {action} {path}: {reason.lower()}", hint=hint)
@@ -181,6 +190,11 @@ def _git_failure(root: Path, what: str, stderr: bytes) -> StateError:
             f"cannot update the git index: {lock} exists (nothing was written)",
             hint=f"another git command is running, or one crashed: once none runs, "
             f"remove the lock (rm '{lock}') and re-run",
+        )
+    if "No space left" in text or "Disk quota" in text:
+        return StateError(
+            f"{what}: no space left on device (git could not write to {root / '.git'})",
+            hint=f"free space on the file system holding {root}, then re-run; nothing was written",
         )
     return StateError(f"{what}: {last}", hint="see git's message; nothing was written")
 

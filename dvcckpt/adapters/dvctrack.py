@@ -156,7 +156,7 @@ def _cache_file(source: Path, cache: Path, types: tuple[str, ...]) -> _Hashed:
     folder = cache / "files" / "md5"
     _make_folder(folder)
     with atomic.temporary(folder, "object") as tmp:
-        hashed = _snapshot(source, tmp, types)
+        hashed = _snapshot(source, tmp, types, cache)
         target = dvcfiles.cache_object(cache, hashed.md5)
         if not target.is_file():  # objects are content-addressed: one already there is it
             _make_folder(target.parent)
@@ -180,7 +180,7 @@ def _make_folder(folder: Path) -> None:
         raise atomic.os_failure("write to the DVC cache", folder, exc) from exc
 
 
-def _snapshot(source: Path, tmp: Path, types: tuple[str, ...]) -> _Hashed:
+def _snapshot(source: Path, tmp: Path, types: tuple[str, ...], cache: Path) -> _Hashed:
     try:
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
@@ -197,7 +197,7 @@ def _snapshot(source: Path, tmp: Path, types: tuple[str, ...]) -> _Hashed:
                     with tmp.open("rb", buffering=0) as snapshot:
                         return _hash_stream(snapshot, None)
         except OSError as exc:
-            raise atomic.os_failure("write to the DVC cache", tmp.parent.parent, exc) from exc
+            raise atomic.os_failure(f"copy {source} into the DVC cache", cache, exc) from exc
     raise AssertionError("unreachable: copy always succeeds or raises")
 
 
@@ -234,7 +234,7 @@ def _hash_stream(source: IO[bytes], out: IO[bytes] | None) -> _Hashed:
                 sha256.update(chunk)
             md5.update(chunk)
             if out is not None:
-                out.write(chunk)
+                atomic.write_all(out, chunk)
                 atomic.fault_point("cache-copy")
             if pending is not None:
                 pending.result()

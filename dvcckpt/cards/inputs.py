@@ -6,39 +6,92 @@ with the explicit options, which take precedence.
 
 from __future__ import annotations
 
+import codecs
 import json
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import yamldoc
-from dvcckpt.core import fragments, runrecord
+from dvcckpt.core import fragments, limits, runrecord
 from dvcckpt.errors import CardError, UsageError
 
 
-def read_data_file(path: Path, option: str) -> Any:
-    """A JSON or YAML file given on the command line (YAML parsed as untrusted)."""
-    if not path.is_file():
-        raise UsageError(f"{option} {path}: no such file", hint="check the path")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(
-                f"{option} {path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                f"{exc.msg}",
-                hint="fix the JSON syntax",
-            ) from None
+def read_data_file(path: Path, option: str, section: str = "") -> Any:
+    """A JSON or YAML file given on the command line (YAML parsed as untrusted).
+
+    UTF-8 only (a UTF-8 byte-order mark is dropped). NaN and infinities are refused,
+    and so is anything beyond the card limits (`core.limits`: nesting depth, string
+    length, 64-bit integers), before any recursive code sees the document; problems are
+    named by their card field (the document becomes the card's `section`).
+    """
     try:
-        return yamldoc.to_plain(yamldoc.load_untrusted(text, str(path)))
+        info = path.stat()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or "no such file"
+        raise UsageError(f"{option} {path}: {reason.lower()}", hint="check the path") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"{option} {path}: not a regular file", hint="pass a JSON or YAML file")
+    if info.st_size > limits.HARD_MAX_BYTES:
+        raise UsageError(
+            f"{option} {path}: {info.st_size} bytes is over the {limits.HARD_MAX_BYTES}-byte limit",
+            hint="keep large outputs in artifacts (--artifact), not in the card",
+        )
+    text = _utf8_text(path, option)
+    try:
+        if path.suffix == ".json":
+            document = json.loads(text)
+        else:
+            document = yamldoc.load_untrusted(text, str(path))
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{option} {path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            hint="fix the JSON syntax",
+        ) from None
     except CardError as exc:
-        raise UsageError(exc.message, exc.hint) from exc
+        raise CardError(f"{option} {exc.message}", exc.hint) from exc
+    except RecursionError:
+        raise _too_deep(path, option) from None
+    found = limits.problems(document)
+    if found:
+        field = f"{section}.{found[0]}" if section else found[0]
+        raise CardError(
+            f"{option} {path}: {field}",
+            hint=f"nest at most {limits.MAX_DEPTH} levels; use finite numbers (null for a "
+            "missing value), 64-bit integers and strings within the card limits",
+        )
+    return yamldoc.to_plain(document)
 
 
-def read_mapping(path: Path, option: str, expected: str, example: str) -> dict[str, Any]:
+def _utf8_text(path: Path, option: str) -> str:
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE)):
+        raise UsageError(
+            f"{option} {path}: the file is UTF-16 or UTF-32, not UTF-8",
+            hint="save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`)",
+        )
+    try:
+        return data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{option} {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def _too_deep(path: Path, option: str) -> UsageError:
+    return UsageError(
+        f"{option} {path}: nested deeper than {limits.MAX_DEPTH} levels",
+        hint="flatten the document (dotted keys nest: `optimizer.lr`)",
+    )
+
+
+def read_mapping(
+    path: Path, option: str, expected: str, example: str, section: str = ""
+) -> dict[str, Any]:
     """A JSON/YAML file that must hold a mapping (`expected` says of what)."""
-    document = read_data_file(path, option)
+    document = read_data_file(path, option, section)
     if not isinstance(document, dict):
         raise UsageError(f"{option} {path}: expected {expected}", hint=f"for example {example}")
     return document
@@ -50,12 +103,17 @@ def params_file(path: Path) -> dict[str, Any]:
         "--params",
         "a mapping of parameter names to values",
         "`lr: 0.0001` lines (YAML) or a JSON object",
+        "params",
     )
 
 
 def metrics_file(path: Path) -> dict[str, Any]:
     document = read_mapping(
-        path, "--metrics", "a mapping of splits to metrics", '{"dev": {"macro_f1": 0.84}}'
+        path,
+        "--metrics",
+        "a mapping of splits to metrics",
+        '{"dev": {"macro_f1": 0.84}}',
+        "metrics",
     )
     return fragments.metrics_fragment(document)
 

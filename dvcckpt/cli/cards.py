@@ -13,7 +13,7 @@ from dvcckpt.cli.options import add_options
 
 @cli.command("add")
 @add_options
-def add_command(path: Path, **options: Any) -> None:
+def add_command(path: str, **options: Any) -> None:
     """Register the checkpoint at PATH (file or directory).
 
     Runs `dvc add`, hashes the content with sha256, captures code, data and

@@ -13,7 +13,7 @@ from dvcckpt.core.fields import KINDS
 F = TypeVar("F", bound=Callable[..., Any])
 
 ADD_OPTIONS = [
-    click.argument("path", type=click.Path(path_type=Path)),
+    click.argument("path", type=click.Path()),
     click.option("--model", help="Model name (default: the checkpoint's folder name)."),
     click.option(
         "--phase", help="Training phase: pretrain, train, finetune, distill, ... (default: train)."
