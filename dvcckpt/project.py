@@ -115,9 +115,11 @@ def gates_from_text(text: str, path: Path) -> dict[str, Any]:
     document = _policy_document(text, path)
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping with `version` and `gates`", HINT_GATES)
-    _refuse(path, config_module.unknown_fields(document, "gates.v1"), HINT_GATES)
+    unknown = config_module.unknown_fields(document, "gates.v1")
+    _refuse(path, [gates.labelled(problem, document) for problem in unknown], HINT_GATES)
     _refuse(path, gates.shape_problems(document), HINT_GATES)
-    _refuse(path, schema.problems(document, "gates.v1"), HINT_GATES)
+    found = schema.problems(document, "gates.v1")
+    _refuse(path, [gates.labelled(problem, document) for problem in found], HINT_GATES)
     _refuse(path, gates.value_problems(document), HINT_GATES)
     return document
 

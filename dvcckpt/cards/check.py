@@ -189,8 +189,12 @@ def _named_files(root: Path, files: list[str], report: Report) -> list[str]:
         else:
             paths.append(relative or "")
             continue
-        report.findings.append(Finding(relative or shown, "", problem))
+        report.findings.append(Finding(_shortened(relative or shown), "", problem))
     return paths
+
+
+def _shortened(name: str, limit: int = 200) -> str:
+    return name if len(name) <= limit else f"{name[: limit // 2]}...{name[-limit // 2 :]}"
 
 
 def _checked_kind(path: str) -> bool:

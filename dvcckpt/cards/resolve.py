@@ -15,12 +15,17 @@ from dvcckpt.adapters import git
 from dvcckpt.cards import card
 from dvcckpt.core import layout
 from dvcckpt.core.layout import CARD_SUFFIX
-from dvcckpt.errors import StateError
+from dvcckpt.errors import StateError, UsageError
 from dvcckpt.project import Project
 
 
 def reference(project: Project, text: str, full_validation: bool = True) -> card.Card:
     """The card a reference names: NAME, PATH, NAME@REV, MODEL@STAGE or NAME@STAGE."""
+    if not text.strip():
+        raise UsageError(
+            "no checkpoint named: the reference is empty",
+            hint="pass a checkpoint name, its path or its card path, e.g. `dvcckpt find` lists names",
+        )
     target, _, suffix = text.rpartition("@")
     if target and suffix in project.config.stages and not Path(text).exists():
         from dvcckpt.promotion import stages
@@ -73,7 +78,10 @@ def _declared_name(path: Path) -> str | None:
 def in_work_tree(project: Project, reference: str, full_validation: bool = True) -> card.Card:
     """The work-tree card for a card path, a checkpoint path, or a checkpoint name."""
     given = Path(reference)
-    for candidate in (given, layout.card_path_for(given)):
+    candidates = [given]
+    if given.name not in ("", ".", ".."):  # `/`, `.` or `..` name no checkpoint file
+        candidates.append(layout.card_path_for(given))
+    for candidate in candidates:
         if layout.is_card(candidate.name) and candidate.is_file():
             project.relative(candidate)
             return card.read(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,8 +64,10 @@ _COMMON = {"name", "description"}
 
 
 def _kinds_of(rule: Mapping[str, Any]) -> list[str]:
-    kinds = [kind for kind in _KINDS if kind != "metric" and kind in rule]
-    return kinds or (["metric"] if "metric" in rule else [])
+    kinds = [kind for kind in _KINDS if kind in rule]
+    if "subsets" in kinds and "metric" in kinds:
+        kinds.remove("metric")  # a subsets rule names the metric inside each subset
+    return kinds
 
 
 def shape_problems(document: Mapping[str, Any]) -> list[str]:
@@ -94,6 +97,20 @@ def shape_problems(document: Mapping[str, Any]) -> list[str]:
                 found.append(f"{where}: the rule name {name[:40]!r} is used twice for this stage")
             seen.add(name)
     return found
+
+
+def labelled(problem: str, document: Mapping[str, Any]) -> str:
+    """`gates[0].rules[1].op: ...` with the stage and rule name that position holds."""
+    found = re.match(r"gates\[(\d+)\]\.rules\[(\d+)\]", problem)
+    try:
+        gate_set = document["gates"][int(found.group(1))] if found else None
+        rule = gate_set["rules"][int(found.group(2))] if found and gate_set else None
+    except (KeyError, IndexError, TypeError):
+        return problem
+    if not (found and isinstance(gate_set, Mapping) and isinstance(rule, Mapping)):
+        return problem
+    at = found.end()
+    return problem[:at] + _label(gate_set, rule) + problem[at:]
 
 
 def _label(gate_set: Mapping[str, Any], rule: Mapping[str, Any]) -> str:

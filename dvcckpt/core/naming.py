@@ -240,7 +240,9 @@ def compact_number(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)[:100]
     if isinstance(value, int) and not -(10**15) < value < 10**15:
-        value = float(value) if value.bit_length() < 1000 else math.copysign(math.inf, value)
+        value = (
+            float(value) if value.bit_length() < 1000 else (math.inf if value > 0 else -math.inf)
+        )
     if not math.isfinite(value):
         return str(value)  # nan, inf, -inf
     if isinstance(value, float) and value != 0 and not 1e-3 <= abs(value) < 1e5:

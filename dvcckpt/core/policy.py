@@ -97,8 +97,11 @@ def pointer_findings(
         md5 = directory_md5(out["files"])
         if md5 is None:
             return [Finding(file, "checkpoint.dvc", f"{expected} lists files without md5s")]
-    if not isinstance(md5, str) or not _MD5.fullmatch(md5):
+    if md5 is None:
         return [Finding(file, "checkpoint.dvc", f"{expected} has no output with an md5")]
+    if not isinstance(md5, str) or not _MD5.fullmatch(md5):
+        shown = str(md5)[:80]
+        return [Finding(file, "checkpoint.dvc.md5", f"{expected} says {shown!r}: not an md5")]
     findings = []
     if md5 != meta["dvc"]["md5"]:
         findings.append(
