@@ -316,6 +316,17 @@ def test_add_with_a_params_file_records_no_secret(repo: Path, cli) -> None:
     assert PW not in card_text(repo, "models/m/step-3.pt")
 
 
+@pytest.mark.skipif(not WIRED, reason="cards.register does not call redaction.redact_tree yet")
+def test_save_records_no_secret(repo: Path) -> None:
+    import dvcckpt
+
+    write_checkpoint(repo / "models/m/step-4.pt")
+    dvcckpt.save("models/m/step-4.pt", step=4, params={"api_key": PW, "lr": 0.1}, notes=HF,
+                 extra={"x-tracker": {"url": f"https://ada:{PW}@tracker.example.com"}})  # fmt: skip
+    text = card_text(repo, "models/m/step-4.pt")
+    assert PW not in text and HF not in text
+
+
 # -- doctor: credentials committed in .dvc/config -------------------------------------------------
 
 
@@ -333,6 +344,8 @@ def test_doctor_reports_every_committed_credential(repo: Path, cli) -> None:
         "['remote \"drive\"']\n    url = gdrive://folder\n"
         f"    gdrive_client_secret = {PW}\n"
         "['remote \"clean\"']\n    url = /srv/dvc-store\n"
+        f"[studio]\n    token = {PW}\n"
+        f"['db \"runs\"']\n    url = postgresql://ada:{PW}@db.example.com/runs\n"
     )
     (repo / ".dvc/config.local").write_text(  # the right place: never reported
         f"['remote \"clean\"']\n    password = {PW}\n"
@@ -347,7 +360,9 @@ def test_doctor_reports_every_committed_credential(repo: Path, cli) -> None:
     assert rows["remote web"]["missing"] == ["remote.url_credentials"]
     assert rows["remote web"]["settings"] == ["url"]
     assert rows["remote drive"]["settings"] == ["gdrive_client_secret"]
-    assert "remote clean" not in rows
+    assert rows["studio"]["settings"] == ["token"]
+    assert rows["db runs"]["missing"] == ["remote.url_credentials"]
+    assert "remote clean" not in rows and "core" not in rows
     assert PW not in result.out
     text = cli("doctor").out
     assert "remote.credentials: move credentials out of the committed .dvc/config" in text

@@ -81,48 +81,57 @@ def diagnose(project: Project) -> list[Diagnosis]:
 
 
 def _remotes(project: Project) -> list[Diagnosis]:
-    """One entry per remote with warnings, after the cards (keys in remotes.REMOTE_FIXES)."""
-    from dvcckpt.adapters import dvcrepo
+    """One entry per remote (or other DVC section) with warnings, after the cards."""
+    from dvcckpt.adapters import dvcsecrets
     from dvcckpt.storage import remotes
 
     if not (project.dvc_root / ".dvc").is_dir():
         return []
     try:
         warnings = remotes.remote_warnings(project.dvc_root)
-        configured = dvcrepo.remote_settings(project.dvc_root).remotes.values()
+        committed = dvcsecrets.committed_config(project.dvc_root)
     except DvcckptError as exc:
         return [Diagnosis(".dvc/config", "remotes", [], exc.message)]
-    by_remote: dict[str, list[str]] = {}
+    by_section: dict[str, list[str]] = {}
     for warning in warnings:
         if warning.key != "remote.credentials":  # checked below, over every option
-            by_remote.setdefault(warning.remote, []).append(warning.key)
-    committed: dict[str, tuple[str, ...]] = {}
-    for remote in configured:
-        options, embedded = committed_credentials(remote.settings, remote.levels)
-        keys = by_remote.setdefault(remote.name, [])
+            by_section.setdefault(f"remote {warning.remote}", []).append(warning.key)
+    found: dict[str, tuple[str, ...]] = {}
+    for section, settings in _sections(committed):
+        options, embedded = committed_credentials(settings)
+        keys = by_section.setdefault(section, [])
         if options:
             keys.append("remote.credentials")
         if embedded:
             keys.append("remote.url_credentials")
-        committed[remote.name] = options + embedded
+        found[section] = options + embedded
     return [
-        Diagnosis(".dvc/config", f"remote {name}", keys, settings=committed.get(name, ()))
-        for name, keys in by_remote.items()
+        Diagnosis(".dvc/config", section, keys, settings=found.get(section, ()))
+        for section, keys in by_section.items()
         if keys
     ]
 
 
-def committed_credentials(
-    settings: Mapping[str, Any], levels: Mapping[str, str]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(credential options, settings with a credential in their value) in `.dvc/config`."""
-    committed = {key: value for key, value in settings.items() if levels.get(key) == "repo"}
+def _sections(config: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(`remote NAME` / `db NAME` / `studio`..., settings) for every section of the config."""
+    sections: list[tuple[str, Mapping[str, Any]]] = []
+    for name, section in config.items():
+        if not isinstance(section, Mapping):
+            continue
+        named = [(f"{name} {key}", value) for key, value in section.items()
+                 if isinstance(value, Mapping)]  # fmt: skip
+        sections.extend(named or [(str(name), section)])
+    return sections
+
+
+def committed_credentials(settings: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(credential options, settings with a credential inside their value) of one section."""
     options = tuple(sorted(
-        key for key, value in committed.items()
+        key for key, value in settings.items()
         if key in redaction.DVC_CREDENTIAL_OPTIONS and value not in (None, "")
     ))  # fmt: skip
     embedded = tuple(sorted(
-        key for key, value in committed.items()
+        key for key, value in settings.items()
         if key not in options and isinstance(value, str) and redaction.redact_text(value) != value
     ))  # fmt: skip
     return options, embedded
@@ -130,8 +139,9 @@ def committed_credentials(
 
 CREDENTIAL_FIXES = {
     "remote.credentials": "move credentials out of the committed .dvc/config: "
-    "dvc remote modify --local NAME OPTION VALUE for each setting listed (doctor --json), "
-    "then delete them from .dvc/config and rotate them if they were ever pushed",
+    "dvc remote modify --local NAME OPTION VALUE for each setting listed (doctor --json; "
+    "other sections: dvc config --local SECTION.OPTION VALUE), then delete them from "
+    ".dvc/config and rotate them if they were ever pushed",
     "remote.url_credentials": "remove the user:password@ (or token) from the URL in "
     ".dvc/config; give it with dvc remote modify --local NAME user/password VALUE "
     "(or the remote's credential options) and rotate it if it was ever pushed",
