@@ -132,7 +132,7 @@ def committed_credentials(settings: Mapping[str, Any]) -> tuple[tuple[str, ...],
     ))  # fmt: skip
     embedded = tuple(sorted(
         key for key, value in settings.items()
-        if key not in options and isinstance(value, str) and redaction.redact_text(value) != value
+        if key not in options and isinstance(value, str) and redaction.has_secret(value)
     ))  # fmt: skip
     return options, embedded
 

@@ -101,6 +101,11 @@ def redact_text(text: str) -> str:
     return _ASSIGNMENT.sub(_assignment, text) if "=" in text else text
 
 
+def has_secret(text: str) -> bool:
+    """Whether `text` holds a credential `redact_text` would hide (e.g. a remote's URL)."""
+    return redact_text(text) != text
+
+
 def _userinfo(match: re.Match[str]) -> str:
     info = match.group(2)
     # A password (`user:pw@`), or a token used as the user name (`https://TOKEN@host`).
