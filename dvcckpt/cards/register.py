@@ -113,6 +113,11 @@ def _existing(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if not path.name or path.name == "..":
         path = Path(os.path.abspath(path))  # `.` or `..`: name the folder itself
+    if ".git" in Path(os.path.abspath(path)).parts:
+        raise UsageError(
+            f"{path} is inside git's own folder",
+            hint="save checkpoints in an ordinary folder of the repository, e.g. models/",
+        )
     hashing.refuse_unsupported(path)
     if layout.is_pointer(path.name) or layout.is_card(path.name):
         raise UsageError(

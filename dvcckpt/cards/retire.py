@@ -19,13 +19,23 @@ from dvcckpt.project import Project
 def required_text(value: str | None, option: str, what: str) -> str:
     """A free-text justification that says something (blank ones are refused)."""
     if not isinstance(value, str) or not value.strip():
-        raise UsageError(f"{option} is empty", hint=f"say {what}, e.g. {option} 'text'")
+        raise UsageError(f"{option} is empty", hint=f"say {what}, e.g. {option} '...'")
+    return value
+
+
+def required_reference(value: str) -> str:
+    """A checkpoint reference that is not empty (an empty one would match by accident)."""
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(
+            "empty checkpoint reference",
+            hint="name the checkpoint: its name, its path or its card's path",
+        )
     return value
 
 
 def retire(project: Project, reference: str, reason: str, keep_pointer: bool = False) -> card.Card:
     reason = required_text(reason, "--reason", "why the checkpoint is retired")
-    found = resolve.in_work_tree(project, required_text(reference, "NAME", "which checkpoint"))
+    found = resolve.in_work_tree(project, required_reference(reference))
     assert found.path is not None
     editable = card.read(found.path, project.config.card_max_bytes, editable=True)
     if editable.document.get("tombstone"):

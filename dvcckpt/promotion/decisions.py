@@ -13,7 +13,7 @@ from typing import Any
 
 from dvcckpt.adapters import capture, git, signing
 from dvcckpt.cards import card, resolve
-from dvcckpt.cards.retire import required_text
+from dvcckpt.cards.retire import required_reference, required_text
 from dvcckpt.core import decision as decision_format
 from dvcckpt.core import gates
 from dvcckpt.core.gates import GateResult
@@ -58,7 +58,7 @@ def promote(project: Project, reference: str, stage: str, rationale: str,
     rationale = required_text(rationale, "--rationale", "why this checkpoint is promoted")
     if override_reason is not None:
         override_reason = required_text(override_reason, "--reason", "why the gates are overridden")
-    target = resolve.in_work_tree(project, required_text(reference, "NAME", "which checkpoint"))
+    target = resolve.in_work_tree(project, required_reference(reference))
     data = target.data
     evaluation = evaluate(project, data, stage)
     problems = [
@@ -97,7 +97,7 @@ def record(
     reason = required_text(reason, "--reason", f"why the checkpoint is {verdict}")
     if stage is not None:
         _check_stage(project, stage)
-    target = resolve.in_work_tree(project, required_text(reference, "NAME", "which checkpoint"))
+    target = resolve.in_work_tree(project, required_reference(reference))
     decision: dict[str, Any] = {"verdict": verdict, **({"stage": stage} if stage else {})}
     decision.update(_who_and_when(project))
     decision["reason"] = reason
