@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import re
+import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -33,11 +34,9 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        return (
-            f"{self.file}: {self.field}: {self.message}"
-            if self.field
-            else f"{self.file}: {self.message}"
-        )
+        # One finding, one line: a file name holding a newline cannot forge another.
+        file = self.file if self.file.isprintable() else ascii(self.file)[1:-1]
+        return f"{file}: {self.field}: {self.message}" if self.field else f"{file}: {self.message}"
 
     def as_dict(self) -> dict[str, str]:
         return {"file": self.file, "field": self.field, "message": self.message}
@@ -86,7 +85,8 @@ def pointer_findings(
         ]
     if pointer is None or not staged:
         state = "not staged" if pointer is not None else "missing"
-        return [Finding(file, "checkpoint.dvc", f"{expected} is {state}: run `git add {expected}`")]
+        command = f"git add -- {shlex.quote(expected)}"
+        return [Finding(file, "checkpoint.dvc", f"{expected} is {state}: run `{command}`")]
     out = _single_output(pointer, PurePosixPath(str(meta["path"])).name)
     if isinstance(out, str):
         return [Finding(file, "checkpoint.dvc", f"{expected} {out}")]
