@@ -75,9 +75,13 @@ _URL_USERINFO = re.compile(
 _ASSIGNMENT = re.compile(r"(?<![\w.-])([A-Za-z_][\w.-]{0,63})=([^\s&;,'\"]+)")
 
 
-@functools.lru_cache(maxsize=4096)
 def is_secret_key(name: str) -> bool:
     """Whether a parameter, option or setting name says its value is a credential."""
+    # Names repeat (10,000 arguments use a few dozen); only short ones are worth keeping.
+    return _cached_secret_key(name) if len(name) <= 128 else _secret_key(name)
+
+
+def _secret_key(name: str) -> bool:
     if name.isupper() and name.endswith("_KEY"):
         return True  # environment-variable style: WANDB_API_KEY, OPENAI_KEY
     words = [word.lower() for word in _WORDS.findall(name)]
@@ -90,6 +94,9 @@ def is_secret_key(name: str) -> bool:
         if word in _SECRET_WORDS or (word == "key" and before in _KEY_QUALIFIERS):
             return True
     return False
+
+
+_cached_secret_key = functools.lru_cache(maxsize=4096)(_secret_key)
 
 
 def redact_text(text: str) -> str:
