@@ -258,6 +258,11 @@ def test_the_report_updates_only_the_bots_own_marked_comment(post) -> None:
     assert post(MARKER + "\nnew\n", comments=comments)[-1] == ["update", 3, MARKER + "\nnew\n"]
 
 
+def test_an_untrusted_report_mentions_nobody(post) -> None:
+    body = post(MARKER + "\ncc @org/admins and @ada; a &#124; b, @\u200dbob\n")[-1][2]
+    assert body == MARKER + "\ncc @\u200dorg/admins and @\u200dada; a &#124; b, @\u200dbob\n"
+
+
 def test_an_untrusted_report_is_capped_and_marked(post) -> None:
     calls = post("x" * 200_000 + "🙂" * 10)
     body = calls[-1][2]
