@@ -23,6 +23,7 @@ import json
 import os
 import posixpath
 import re
+import shlex
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +201,7 @@ def _target(directory: Path) -> Path:
         # and GitHub read the hook config and workflows at the repository root only.
         raise StateError(
             f"{root} is inside the git repository {top}: `init` sets up a repository root",
-            hint=f"run `dvcckpt init {top}` to set up that repository",
+            hint=f"run `dvcckpt init {shlex.quote(top)}` to set up that repository",
         )
     return root
 
