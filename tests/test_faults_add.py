@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -279,3 +280,47 @@ def test_retire_with_a_stale_index_lock_changes_nothing(repo: Path) -> None:
     staged = git(repo, "diff", "--cached", "--name-status")
     assert f"D\t{POINTER}" in staged and f"M\t{CARD}" in staged
     assert not (repo / POINTER).exists()
+
+
+# -- the registration is the one DVC would have made ------------------------------------
+
+
+def test_add_writes_what_dvc_add_writes(repo: Path, template_repo: Path, tmp_path: Path) -> None:
+    """Same `.dvc` file, `.gitignore` entry and cache objects as `dvc add` of the same data,
+    for a file and for a folder (its `.dir` manifest included); DVC then sees it as its own."""
+    plain = tmp_path / "plain"
+    shutil.copytree(template_repo, plain, symlinks=True)
+    tricky = "m/x [1]#.pt"  # gitignore escaping
+    for root in (repo, plain):
+        write_checkpoint(root / tricky, size=5000)
+        for name in ("a-b/c.bin", "a/b.bin", "z.bin"):  # "a-b" < "a/" as strings, not as parts
+            write_checkpoint(root / "m/checkpoint-7" / name, size=300, seed=len(name))
+    done = subprocess.run([str(BIN / "dvc"), "add", "-q", tricky, "m/checkpoint-7"], cwd=plain,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert run_process("add", tricky, "--step", "1", cwd=repo).code == 0
+    assert run_process("add", "m/checkpoint-7", cwd=repo).code == 0
+    for name in (tricky + ".dvc", "m/checkpoint-7.dvc", "m/.gitignore"):
+        assert (repo / name).read_text() == (plain / name).read_text(), name
+    objects = sorted(p.relative_to(plain).as_posix() for p in (plain / ".dvc/cache").rglob("*"))
+    assert (
+        sorted(p.relative_to(repo).as_posix() for p in (repo / ".dvc/cache").rglob("*")) == objects
+    )
+    for name in objects:
+        if (plain / name).is_file():
+            assert (repo / name).read_bytes() == (plain / name).read_bytes()
+            assert stat.S_IMODE((repo / name).stat().st_mode) == 0o444
+    status = subprocess.run([str(BIN / "dvc"), "status"], cwd=repo, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
+
+
+@pytest.mark.parametrize("kind", ["hardlink", "symlink", "copy", "reflink,hardlink"])
+def test_add_follows_the_cache_type(repo: Path, kind: str) -> None:
+    git(repo, "config", "-f", ".dvc/config", "cache.type", kind)
+    original = sha(write_checkpoint(repo / CKPT, size=SIZE))
+    assert add(repo).code == 0
+    assert_registered(repo, original)
+    md5 = yaml.safe_load((repo / POINTER).read_text())["outs"][0]["md5"]
+    cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    linked = "hardlink" in kind or kind == "symlink"
+    assert os.path.samefile(cached, repo / CKPT) == linked

@@ -112,6 +112,21 @@ def inside_tracked_folder(root: Path) -> str:
     return "data/inner.pt"
 
 
+def dvcignored_file(root: Path) -> str:
+    write_checkpoint(root / "ck/weights.bin")
+    write_checkpoint(root / "ck/train.log")
+    with (root / ".dvcignore").open("a") as handle:
+        handle.write("*.log\n")
+    return "ck"
+
+
+def dvcignored_checkpoint(root: Path) -> str:
+    write_checkpoint(root / CKPT)
+    with (root / ".dvcignore").open("a") as handle:
+        handle.write("*.pt\n")
+    return CKPT
+
+
 def committed(root: Path) -> None:
     write_checkpoint(root / CKPT)
     assert dvcckpt.save(root / CKPT, step=1, metrics={"dev": {"macro_f1": 0.9}}).name
@@ -172,6 +187,8 @@ CASES: dict[str, tuple[Setup, tuple[str, ...]]] = {
     "name-too-long-for-its-card": (add_path(long_name), ("name too long",)),
     "path-component-too-long": (add_path(lambda root: "y" * 300 + "/a.pt"), ("too long",)),
     "blocked-cache": (add_path(blocked_cache), (".dvc/cache",)),
+    "file-excluded-by-dvcignore": (add_path(dvcignored_file), ("ck/train.log", ".dvcignore")),
+    "checkpoint-excluded-by-dvcignore": (add_path(dvcignored_checkpoint), (CKPT, ".dvcignore")),
     "force-on-a-committed-card": (force_committed, ("a.pt.ckpt.yaml", "immutable")),
     # -- decisions and tombstones ------------------------------------------------------
     "promote-empty-rationale": (decision("promote", CKPT, "--to", "staging", "--rationale", ""),

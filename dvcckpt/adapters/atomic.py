@@ -23,7 +23,7 @@ import secrets
 import signal
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from dvcckpt.errors import StateError
 
@@ -99,7 +99,7 @@ def temporary(directory: Path, name: str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_all(handle: BinaryIO, data: memoryview) -> None:
+def write_all(handle: IO[bytes], data: memoryview) -> None:
     """Write every byte: an unbuffered write may write less (the disk filling up) and
     only the next write raises."""
     while data:

@@ -19,9 +19,8 @@ from __future__ import annotations
 import configparser
 import fcntl
 import hashlib
-import json
+import io
 import os
-import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,8 +37,7 @@ _CHUNK = 8 << 20
 _FICLONE = 0x40049409  # linux/fs.h: share the extents of a file (reflink)
 _CACHE_MODE = 0o444  # DVC's mode for cache objects (dvc_data LocalHashFileDB.CACHE_MODE)
 _DEFAULT_TYPES = ("reflink", "copy")  # DVC's default cache.type
-_PLAIN_YAML = re.compile(r"[A-Za-z_][A-Za-z0-9_.+-]*")
-_YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n", "~"}
+_DVCIGNORE = ".dvcignore"
 
 
 @dataclass(frozen=True)
@@ -99,8 +97,9 @@ def track(root: Path, dvc_root: Path, path: Path) -> Tracked:
     """Put the checkpoint at `path` into the DVC cache; returns what registers it."""
     cache = dvcfiles.cache_dir(dvc_root)
     types = _cache_types(dvc_root)
+    files = _tree_files(path) if path.is_dir() else []
+    _refuse_dvcignored(dvc_root, path, files)
     if path.is_dir():
-        files = _tree_files(path)
         if not files:
             raise UsageError(
                 f"{path} is an empty directory", hint="save the checkpoint files first"
@@ -125,13 +124,46 @@ def _tree_files(root: Path) -> list[str]:
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         for name in files:
-            if layout.is_pointer(name):
+            if layout.is_pointer(name) or name == _DVCIGNORE:
                 raise UsageError(
                     f"{Path(folder, name)} is a DVC file inside a directory checkpoint",
                     hint="register the tracked checkpoints separately, not their folder",
                 )
             found.append(Path(folder, name).relative_to(root).as_posix())
     return sorted(found)
+
+
+def _refuse_dvcignored(dvc_root: Path, path: Path, files: list[str]) -> None:
+    """Refuse a checkpoint DVC would register only in part: `.dvcignore` patterns drop
+    files from DVC's copy, and the card's sha256 would then cover more than DVC keeps."""
+    full = Path(os.path.realpath(path))
+    candidates = [folder / _DVCIGNORE for folder in (full.parent, *full.parents)
+                  if folder.is_relative_to(dvc_root)]  # fmt: skip
+    if not any(_has_patterns(candidate) for candidate in candidates):
+        return
+    from dvc.repo import Repo
+
+    with Repo(str(dvc_root)) as repo:
+        ignored = repo.dvcignore
+        if ignored.is_ignored(repo.fs, str(full)):
+            raise UsageError(
+                f"{path} is excluded by .dvcignore", hint="remove the pattern from .dvcignore"
+            )
+        for relpath in files:
+            if ignored.is_ignored_file(str(full / relpath)):
+                raise UsageError(
+                    f"{path / relpath} is excluded by .dvcignore: DVC would leave it out of "
+                    "the checkpoint",
+                    hint="remove the pattern from .dvcignore, or move the file out of the folder",
+                )
+
+
+def _has_patterns(dvcignore: Path) -> bool:
+    try:
+        lines = dvcignore.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    return any(line.strip() and not line.lstrip().startswith("#") for line in lines)
 
 
 def _cache_types(dvc_root: Path) -> tuple[str, ...]:
@@ -158,7 +190,8 @@ def _cache_file(source: Path, cache: Path, types: tuple[str, ...]) -> _Hashed:
     with atomic.temporary(folder, "object") as tmp:
         hashed = _snapshot(source, tmp, types, cache)
         target = dvcfiles.cache_object(cache, hashed.md5)
-        if not target.is_file():  # objects are content-addressed: one already there is it
+        # Content-addressed: an object already there is this content, unless truncated.
+        if not _holds(target, hashed.size):
             _make_folder(target.parent)
             try:
                 os.chmod(tmp, _CACHE_MODE)
@@ -166,6 +199,13 @@ def _cache_file(source: Path, cache: Path, types: tuple[str, ...]) -> _Hashed:
             except OSError as exc:
                 raise atomic.os_failure("write to the DVC cache", target, exc) from exc
     return hashed
+
+
+def _holds(target: Path, size: int) -> bool:
+    try:
+        return target.stat().st_size == size
+    except OSError:
+        return False
 
 
 def _make_folder(folder: Path) -> None:
@@ -261,13 +301,18 @@ def _cache_tree(cache: Path, files: list[str], hashed: list[_Hashed]) -> str:
 
 
 def _pointer_text(name: str, pointer: DvcPointer) -> bytes:
-    """The `.dvc` file `dvc add` writes (DVC 3 format)."""
-    plain = _PLAIN_YAML.fullmatch(name) and name.lower() not in _YAML_WORDS
-    lines = ["outs:", f"- md5: {pointer.md5}", f"  size: {pointer.size}"]
+    """The `.dvc` file `dvc add` writes, byte for byte (DVC 3 dumps it with ruamel so)."""
+    from ruamel.yaml import YAML
+
+    out: dict[str, object] = {"md5": pointer.md5, "size": pointer.size}
     if pointer.nfiles is not None:
-        lines.append(f"  nfiles: {pointer.nfiles}")
-    lines += ["  hash: md5", f"  path: {name if plain else json.dumps(name)}", ""]
-    return "\n".join(lines).encode("utf-8")
+        out["nfiles"] = pointer.nfiles
+    out.update({"hash": "md5", "path": name})
+    yaml = YAML()
+    yaml.default_flow_style = False
+    stream = io.StringIO()
+    yaml.dump({"outs": [out]}, stream)
+    return stream.getvalue().encode("utf-8")
 
 
 def gitignore_update(root: Path, path: Path) -> tuple[Path, bytes | None]:
