@@ -125,6 +125,7 @@ GATES_CASES = [
     (gates(THRESHOLD % "-.inf"), "value"),
     (gates(THRESHOLD % "1e999"), "value"),
     (gates(THRESHOLD % "'0.8'"), "value"),
+    (gates(THRESHOLD % ("1" + "0" * 400)), "integer range"),
     (gates(THRESHOLD % "[0.8]"), "value"),
     (gates("{name: r, regression: metrics.dev.f1, margin: .nan}"), "margin"),
     (

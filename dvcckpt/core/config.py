@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt.core import naming
-from dvcckpt.core.limits import DEFAULT_MAX_BYTES
+from dvcckpt.core.limits import DEFAULT_MAX_BYTES, MAX_NAME_CHARS
 from dvcckpt.core.resources import load_schema
 from dvcckpt.errors import ConfigError
 
@@ -96,7 +96,7 @@ def from_document(doc: dict[str, Any], path: Path) -> ProjectConfig:
 
 
 # Stage names end up in git tag names and command lines: the same rule as gates.yaml's.
-_STAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_STAGE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME_CHARS - 1}}}")
 # A branch name git accepts and no command line can take for an option.
 _BRANCH = re.compile(r"(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}")
 

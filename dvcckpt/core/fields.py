@@ -59,7 +59,12 @@ def number(value: Any) -> float | None:
     """A metric as a float: plain numbers, or the `value` of an estimate with a CI."""
     if isinstance(value, Mapping) and "value" in value:
         value = value["value"]
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float range is no usable metric
+        return None
 
 
 def is_estimate(value: Any) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 from dvcckpt.core.fields import field, is_empty
 from dvcckpt.core.fields import number as _number
+from dvcckpt.core.limits import MAX_INT, MIN_INT
 
 GATES_FILE = "gates.yaml"
 PASS, FAIL, MISSING = "pass", "fail", "missing"
@@ -144,9 +145,11 @@ def value_problems(document: Mapping[str, Any]) -> list[str]:
         for number, rule in enumerate(gate_set["rules"]):
             for key in ("value", "margin", "max_relative_drop"):
                 value = rule.get(key)
+                where = f"gates[{index}].rules[{number}]{_label(gate_set, rule)}.{key}"
                 if isinstance(value, float) and not math.isfinite(value):
-                    where = f"gates[{index}].rules[{number}]{_label(gate_set, rule)}.{key}"
                     found.append(f"{where}: {value} is not a finite number")
+                elif isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
+                    found.append(f"{where}: {str(value)[:20]}... is out of range")
     return found
 
 

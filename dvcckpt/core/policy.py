@@ -172,7 +172,7 @@ def naming_findings(file: str, card: Mapping[str, Any], config: ProjectConfig) -
             Finding(
                 file,
                 "name",
-                f"{card['name']!r} does not follow the naming pattern "
+                f"{_shown(card['name'])} does not follow the naming pattern "
                 f"{config.checkpoint_pattern!r}",
             )
         )
@@ -182,19 +182,26 @@ def naming_findings(file: str, card: Mapping[str, Any], config: ProjectConfig) -
             if key in actual and _comparable(actual[key]) != value:
                 findings.append(
                     Finding(
-                        file, "name", f"encodes {key} {value!r} but the card says {actual[key]!r}"
+                        file,
+                        "name",
+                        f"encodes {key} {_shown(value)} but the card says {_shown(actual[key])}",
                     )
                 )
     run_name = card.get("run", {}).get("name")
     if run_name and naming.parse(config.run_pattern, str(run_name)) is None:
-        findings.append(
-            Finding(
-                file,
-                "run.name",
-                f"{run_name!r} does not follow the run naming pattern {config.run_pattern!r}",
-            )
+        problem = (
+            f"is longer than {naming.NAME_MAX} characters"
+            if len(str(run_name)) > naming.NAME_MAX
+            else f"does not follow the run naming pattern {config.run_pattern!r}"
         )
+        findings.append(Finding(file, "run.name", f"{_shown(run_name)} {problem}"))
     return findings
+
+
+def _shown(value: Any, limit: int = 100) -> str:
+    """A value quoted for a message, elided past `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
 
 
 def _comparable(value: Any) -> Any:

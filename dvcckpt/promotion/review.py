@@ -41,7 +41,8 @@ def decision_findings(
             continue  # the immutability check reports rewritten decisions
         for index in range(len(before), len(after)):
             entry = after[index]
-            if not isinstance(entry, Mapping):
+            if not isinstance(entry, Mapping):  # the schema refuses it; never skip one
+                findings.append(Finding(path, f"decisions[{index}]", "is not a decision mapping"))
                 continue
             judged = verify.judge(entry, card, path, policy, holder,
                                   lambda name, stage: (name, stage) in promoted)  # fmt: skip
