@@ -9,9 +9,7 @@ the workflow only ever edits its own comment.
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from html.parser import HTMLParser
@@ -47,7 +45,6 @@ MERMAID_LINE = re.compile(
     r'^    [A-Za-z0-9_]+\["[A-Za-z0-9\-_.:/ ]*"\]'
     r'(?: (?:-- "[A-Za-z0-9\-_.:/ ]*" )?--> [A-Za-z0-9_]+\["[A-Za-z0-9\-_.:/ ]*"\])?$'
 )
-WORKFLOW = Path(__file__).parents[1] / "templates/github/workflows/dvcckpt.yml"
 
 
 def card_path(checkpoint: str) -> str:
@@ -402,58 +399,3 @@ def test_policy_changes_are_listed_at_the_top(repo: Path, cli) -> None:
 
 def test_a_change_without_policy_edits_has_no_policy_section(pr: Path, cli) -> None:
     assert render.POLICY_TITLE not in cli("report", "--base", "main").out
-
-
-# -- the workflow edits only its own comment ----------------------------------------------
-
-
-def comment_script() -> str:
-    document = yaml.safe_load(WORKFLOW.read_text())
-    [step] = [s for s in document["jobs"]["cards"]["steps"] if "github-script" in s.get("uses", "")]
-    return str(step["with"]["script"])
-
-
-def test_workflow_updates_only_the_bots_marked_comment() -> None:
-    script = comment_script()
-    assert f'const marker = "{render.MARKER}";' in script
-    assert 'c.user.login === "github-actions[bot]"' in script
-    assert 'c.user.type === "Bot"' in script and "c.body.startsWith(marker)" in script
-
-
-MOCK = """
-const calls = [];
-const comments = JSON.parse(process.argv[2]);
-const github = {
-  paginate: async () => comments,
-  rest: { issues: {
-    listComments: () => {},
-    updateComment: async (args) => calls.push(["update", args.comment_id]),
-    createComment: async () => calls.push(["create"]),
-  } },
-};
-const context = { repo: { owner: "o", repo: "r" }, issue: { number: 1 } };
-(async () => {
-SCRIPT
-})().then(() => console.log(JSON.stringify(calls)));
-"""
-
-
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
-def test_workflow_script_ignores_marked_comments_by_anyone_else(tmp_path: Path) -> None:
-    (tmp_path / "dvcckpt-report.md").write_text(render.MARKER + "\nreport\n")
-    program = tmp_path / "post.js"
-    program.write_text(MOCK.replace("SCRIPT", comment_script()))
-    bot = {"login": "github-actions[bot]", "type": "Bot"}
-
-    def run(comments: list[dict[str, Any]]) -> list[list[Any]]:
-        done = subprocess.run(["node", str(program), json.dumps(comments)], cwd=tmp_path,
-                              capture_output=True, text=True, check=True)  # fmt: skip
-        return list(json.loads(done.stdout))
-
-    marked = render.MARKER + "\nold"
-    impostor = {"login": "github-actions[bot]", "type": "User"}
-    assert run([{"id": 1, "body": marked, "user": {"login": "mallory", "type": "User"}},
-                {"id": 2, "body": marked, "user": impostor},
-                {"id": 3, "body": "hello", "user": bot}]) == [["create"]]  # fmt: skip
-    assert run([{"id": 1, "body": marked, "user": {"login": "mallory", "type": "User"}},
-                {"id": 4, "body": marked, "user": bot}]) == [["update", 4]]  # fmt: skip
