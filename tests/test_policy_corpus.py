@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -101,6 +103,20 @@ def test_dvcckpt_yaml_that_is_not_a_file_is_not_taken_for_defaults(repo: Path, c
     (repo / "dvcckpt.yaml").symlink_to("/nonexistent/dvcckpt.yaml")
     result = cli("show", "anything")
     assert_user_error(result.code, result.err, names=("dvcckpt.yaml", "not a regular file"))
+
+
+@pytest.mark.parametrize("name", ["dvcckpt.yaml", "gates.yaml"])
+def test_a_policy_file_that_is_a_fifo_is_refused_without_hanging(
+    repo: Path, cli, name: str
+) -> None:
+    os.mkfifo(repo / name)
+    started = time.perf_counter()
+    result = cli("check", "--all") if name == "gates.yaml" else cli("show", "anything")
+    assert time.perf_counter() - started < 30
+    if name == "gates.yaml":
+        assert result.code == 1 and "gates.yaml: not a regular file" in result.out, result.out
+    else:
+        assert_user_error(result.code, result.err, names=(name, "not a regular file"))
 
 
 def test_init_in_a_subfolder_reports_a_broken_policy_file_by_name(repo: Path, cli) -> None:
@@ -253,7 +269,7 @@ def test_check_base_that_looks_like_an_option_is_an_unknown_revision(repo: Path,
 # --- the error boundary -------------------------------------------------------------------
 
 
-@root_group.command("x-raise", hidden=True)
+@click.command("x-raise", hidden=True)
 @click.argument("what")
 def _raise(what: str) -> None:
     """A command that meets a fault, as commands do deep inside DVC or the file system."""
@@ -277,6 +293,14 @@ def _raise(what: str) -> None:
     raise faults[what]
 
 
+@pytest.fixture
+def faulty() -> Iterator[None]:
+    """`dvcckpt x-raise FAULT`, for this module's tests only."""
+    root_group.add_command(_raise)
+    yield
+    root_group.commands.pop("x-raise")
+
+
 @pytest.mark.parametrize(
     ("fault", "code", "needle"),
     [
@@ -292,7 +316,7 @@ def _raise(what: str) -> None:
     ],
 )
 def test_environment_faults_are_state_errors_not_bugs(
-    cli, fault: str, code: int, needle: str
+    faulty, cli, fault: str, code: int, needle: str
 ) -> None:
     result = cli("x-raise", fault)
     assert result.code == code, result.err
@@ -300,7 +324,7 @@ def test_environment_faults_are_state_errors_not_bugs(
     assert len(result.err) < 2 * MAX_LINE + 200
 
 
-def test_a_bug_is_exit_70_with_one_bounded_line(cli) -> None:
+def test_a_bug_is_exit_70_with_one_bounded_line(faulty, cli) -> None:
     result = cli("x-raise", "bug")
     assert result.code == 70
     lines = result.err.splitlines()

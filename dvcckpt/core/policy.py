@@ -36,7 +36,8 @@ class Finding:
     def __str__(self) -> str:
         # One finding, one line: a file name holding a newline cannot forge another.
         file = self.file if self.file.isprintable() else ascii(self.file)[1:-1]
-        return f"{file}: {self.field}: {self.message}" if self.field else f"{file}: {self.message}"
+        message = self.message if len(self.message) <= 1000 else self.message[:995] + " ..."
+        return f"{file}: {self.field}: {message}" if self.field else f"{file}: {message}"
 
     def as_dict(self) -> dict[str, str]:
         return {"file": self.file, "field": self.field, "message": self.message}
