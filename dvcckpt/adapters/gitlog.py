@@ -3,19 +3,35 @@
 Yields every commit reachable from the given tips (parents before children)
 with the card files it added, changed or deleted, and their blob ids; blob
 contents are then read in one batch by `git.read_blobs`.
+
+The output is NUL-framed (`-z`) and parsed by position: git never prints a NUL
+inside a field (it refuses NULs in messages and identities), so no subject,
+author or path, whatever bytes it holds (`\\x1e`, `\\x1f`, newlines), can shift a
+field or forge a commit. The fixed fields (hashes, dates) are validated; a
+record that does not parse is reported, never guessed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dvcckpt.adapters import git
 from dvcckpt.core import layout
+from dvcckpt.errors import StateError
 
 NULL_BLOB = "0" * 40
-_FORMAT = "%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%at%x1f%ct%x1f%s"
+# SQLite integers are signed 64-bit; git accepts dates far beyond (year 3 million).
+_INT64 = (1 << 63) - 1
+# One NUL-separated token of fixed fields per commit, then its free-text fields.
+_FORMAT = "%x00%H %at %ct%x00%P%x00%an%x00%ae%x00%s"
+_MAINLINE_FORMAT = "%x00%H%x00%P"
+_HASH = r"[0-9a-f]{40}(?:[0-9a-f]{24})?"
+_HEADER = re.compile(rf"({_HASH}) ?(-?\d*) ?(-?\d*)")
+_PARENTS = re.compile(rf"(?:{_HASH}(?: {_HASH})*)?")
+_RAW = re.compile(rf":\d{{6}} \d{{6}} ({_HASH}) ({_HASH}) ([A-Z])\d*")
 
 
 @dataclass
@@ -61,17 +77,8 @@ def walk(root: Path, include: list[str], exclude: list[str] | None = None) -> It
     """Commits reachable from `include` but not `exclude`, parents first, with card changes."""
     if not include:
         return
-    command = [
-        "log",
-        "--topo-order",
-        "--reverse",
-        "--raw",
-        "--no-abbrev",
-        "--no-renames",
-        "-z",
-        f"--format={_FORMAT}",
-        *include,
-    ]
+    command = ["log", "--topo-order", "--reverse", "--raw", "--no-abbrev", "--no-renames", "-z",
+               f"--format={_FORMAT}", *include]  # fmt: skip
     if exclude:
         command += ["--not", *exclude]
     command.append("--")
@@ -82,15 +89,13 @@ def walk(root: Path, include: list[str], exclude: list[str] | None = None) -> It
 
 
 def parse_log(output: str) -> Iterator[Commit]:
-    for record in output.split("\x1e")[1:]:
-        header, _, raw = record.partition("\0")
-        sha, parents, author, email, authored, committed, subject = header.split("\x1f")
-        commit = Commit(sha, parents.split(), author, email, int(authored), int(committed), subject)
-        entries = raw.lstrip("\n").split("\0")
-        for meta, path in zip(entries[0::2], entries[1::2], strict=False):
-            if layout.is_card(path) and meta.startswith(":"):
-                parts = meta.split()
-                commit.changes.append((path, parts[3], parts[4][0]))
+    """Commits of `git log -z --raw --format=_FORMAT` output."""
+    for head, fields, raw in _records(output, free_fields=3):
+        sha, authored, committed = head
+        author, email, subject = fields[1:]
+        commit = Commit(sha, fields[0].split(), author, email, _timestamp(authored),
+                        _timestamp(committed), subject)  # fmt: skip
+        commit.changes = [(path, new, status) for path, _old, new, status in raw]
         yield commit
 
 
@@ -110,20 +115,56 @@ def mainline(root: Path, branch: str) -> Iterator[MainlineCommit]:
     what exists only inside a merged branch's own commits never appears here.
     """
     command = ["log", "--first-parent", "--diff-merges=first-parent", "--reverse", "--raw",
-               "--no-abbrev", "--no-renames", "-z", "--format=%x1e%H%x1f%P", branch, "--"]  # fmt: skip
+               "--no-abbrev", "--no-renames", "-z", f"--format={_MAINLINE_FORMAT}", branch, "--"]  # fmt: skip
     done = git.run(root, command)
     if done.returncode != 0:
         raise git.failure(
             f"git log {branch}", done, "check the branch name (promotion.main_branch)"
         )
-    for record in done.stdout.decode("utf-8", "replace").split("\x1e")[1:]:
-        header, _, raw = record.partition("\0")
-        sha, _, parents = header.partition("\x1f")
-        first = parents.split()
-        commit = MainlineCommit(sha, first[0] if first else None)
-        entries = raw.lstrip("\n").split("\0")
-        for meta, path in zip(entries[0::2], entries[1::2], strict=False):
-            if layout.is_card(path) and meta.startswith(":"):
-                parts = meta.split()
-                commit.changes.append((path, parts[2], parts[3]))
+    for head, fields, raw in _records(done.stdout.decode("utf-8", "replace"), free_fields=0):
+        first = fields[0].split()
+        commit = MainlineCommit(head[0], first[0] if first else None)
+        commit.changes = [(path, old, new) for path, old, new, _status in raw]
         yield commit
+
+
+_Raw = tuple[str, str, str, str]  # (path, old blob, new blob, status letter)
+
+
+def _records(
+    output: str, free_fields: int
+) -> Iterator[tuple[tuple[str, ...], list[str], list[_Raw]]]:
+    """(header fields, parents + free-text fields, card changes) per commit record.
+
+    Tokens, by position: an empty token opens a record, then the header token, the
+    parents token, `free_fields` free-text tokens, then `:meta`/path pairs of `--raw`.
+    """
+    tokens = output.split("\0")
+    index, end = 0, len(tokens)
+    while index < end:
+        if tokens[index] in ("", "\n"):
+            index += 1
+            continue
+        header = _HEADER.fullmatch(tokens[index])
+        fields = tokens[index + 1 : index + 2 + free_fields]
+        if header is None or len(fields) < 1 + free_fields or not _PARENTS.fullmatch(fields[0]):
+            raise StateError(
+                f"git log printed a record dvcckpt cannot read near {tokens[index][:80]!r}",
+                hint="check the repository with `git fsck`",
+            )
+        index += 2 + free_fields
+        raw: list[_Raw] = []
+        while index + 1 < end and tokens[index].lstrip("\n").startswith(":"):
+            meta, path = _RAW.fullmatch(tokens[index].lstrip("\n")), tokens[index + 1]
+            if meta is not None and layout.is_card(path):  # (combined `::` merge diffs: none)
+                raw.append((path, meta[1], meta[2], meta[3]))
+            index += 2
+        yield header.groups(), fields, raw
+
+
+def _timestamp(text: str) -> int:
+    """A git date as an integer SQLite can store (damaged or absurd dates are clamped)."""
+    try:
+        return max(-_INT64 - 1, min(_INT64, int(text)))
+    except ValueError:
+        return 0

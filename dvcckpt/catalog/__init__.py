@@ -7,23 +7,36 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from dvcckpt.catalog.index import Index
-from dvcckpt.catalog.rows import Stats, Version
+from dvcckpt.catalog.rows import Problem, Stats, Version
+from dvcckpt.catalog.store import heals
 
-__all__ = ["Catalog", "Stats", "Version"]
+__all__ = ["Catalog", "Problem", "Stats", "Version", "index_problems"]
 
 
 class Catalog(Index):
     """Query card versions across history; `Catalog(repo).find(...)`, `.log(...)`, `.get(...)`."""
 
+    @heals
     def find(self, **options: Any) -> list[Version]:
         from dvcckpt.catalog import find
 
         return find.run(self, **options)
 
+    @heals
     def log(self, target: str | None = None, **options: Any) -> Any:
         from dvcckpt.catalog import log
 
         return log.history(self, target, **options)
+
+
+def index_problems(repo: str | os.PathLike[str] | None = None) -> list[Problem]:
+    """Card versions in the history of `repo` that the catalog could not index, and why.
+
+    Each `Problem` has `commit`, `path`, `blob` and `message`; the catalog skips
+    these versions (for `doctor` and `catalog status`).
+    """
+    return Catalog(repo).index_problems()

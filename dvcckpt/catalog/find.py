@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from dvcckpt.catalog import where
 from dvcckpt.catalog.index import Index
 from dvcckpt.catalog.rows import HOT_CHECKPOINT, HOT_SECTIONS, VERSION_ROWS, Version
 from dvcckpt.catalog.where import (
@@ -119,10 +120,12 @@ def run(
             conditions.append(_compare(Compare("==", Field(name), Literal(value))))
     if tag is not None:
         conditions.append(_compare(Compare("in", Literal(tag), Field("tags"))))
-    if since:
+    if since is not None:
+        since = _date_option("--since", since)
         conditions.append(_compare(Compare(">=", Field("created_at"), Literal(since))))
-    if until:
-        conditions.append(_compare(Compare("<", Field("created_at"), Literal(_day_after(until)))))
+    if until is not None:
+        until = _day_after(_date_option("--until", until))
+        conditions.append(_compare(Compare("<", Field("created_at"), Literal(until))))
     count, percent = parse_top(top)
     if top and not by:
         raise UsageError("--top needs --by METRIC", hint="for example --top 5 --by metrics.dev.f1")
@@ -141,13 +144,23 @@ def run(
     return _with_cards(catalog, found, [Field(c) for c in (columns or [])])
 
 
+def _date_option(option: str, text: str) -> str:
+    """A valid date or date-time (as written), else a usage error naming the value."""
+    try:
+        return where.date(text.strip().replace(" ", "T", 1))
+    except ValueError as exc:
+        raise UsageError(
+            f"{option} {text[:40]!r}: {exc}", hint="use YYYY-MM-DD, e.g. 2026-01-05"
+        ) from None
+
+
 def _day_after(day: str) -> str:
     import datetime as dt
 
-    try:
-        return (dt.date.fromisoformat(day[:10]) + dt.timedelta(days=1)).isoformat()
-    except ValueError:
-        raise UsageError(f"--until {day!r} is not a date", hint="use YYYY-MM-DD") from None
+    moment = dt.datetime.fromisoformat(day[:10])
+    if moment.date() == dt.date.max:
+        return "9999-12-31~"  # sorts after every created_at of that last day
+    return (moment.date() + dt.timedelta(days=1)).isoformat()
 
 
 def _select(

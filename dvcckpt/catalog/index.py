@@ -1,38 +1,41 @@
 """The catalog: a SQLite index of every card version in Git history.
 
-It is a derived cache kept in the git directory (it can never be committed):
-deleting it loses nothing, a corrupted file is rebuilt transparently, and
-every reader brings it up to date first. Order comes from the commit graph:
-each commit's generation (longest path from a root) is the primary sort key,
-so an incremental update orders commits exactly as a full rebuild does.
+It is a derived cache kept in the worktree's git directory (it can never be
+committed): deleting it loses nothing, and every reader brings it up to date
+first. It never dies: a card it cannot read is recorded with its error
+(`index_problems`) and skipped; a damaged file, in whatever way, is rebuilt
+from history and the query re-run (`catalog.store`); a folder that cannot be
+written makes it live in memory for the command; a full disk is a clear error.
+Order comes from the commit graph: each commit's generation (longest path from
+a root) is the primary sort key, so an incremental update orders commits
+exactly as a full rebuild does.
 
 Writers (rebuild, update) serialise on a lock file; a rebuild writes a new
-file and renames it into place, so concurrent readers keep a consistent view.
+file beside the old one and renames it into place, so concurrent readers and a
+killed rebuild leave either the old catalog or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import git
 from dvcckpt.adapters import gitlog as history
-from dvcckpt.catalog import rows
-from dvcckpt.catalog.rows import FORMAT_VERSION, ORDER, VERSION_ROWS, Stats, Version
+from dvcckpt.catalog import ingest, rows, store
+from dvcckpt.catalog.rows import FORMAT_VERSION, ORDER, VERSION_ROWS, Problem, Stats, Version
+from dvcckpt.catalog.store import heals
 from dvcckpt.errors import StateError
 
 
 def catalog_path(root: Path) -> Path:
-    common = Path(git.run_git(root, "rev-parse", "--git-common-dir").strip())
-    common = common if common.is_absolute() else root / common
-    return common / "dvcckpt" / "catalog.sqlite"
+    return store.locate(root).path
 
 
 class Index:
@@ -43,10 +46,15 @@ class Index:
 
     def __init__(self, repo: str | os.PathLike[str] | None = None, *, refresh: bool = True):
         self.root = git.toplevel(Path(repo) if repo is not None else Path.cwd())
-        self.path = catalog_path(self.root)
+        location = store.locate(self.root)
+        self.path = location.path
+        self._common = location.common
         self._connection: sqlite3.Connection | None = None
         self._parent_map: dict[str, list[str]] | None = None
         self._id_map: dict[str, int] = {}
+        self._depth = 0
+        # Why the catalog lives in memory for this process (its folder cannot be written).
+        self.in_memory: str | None = None
         if refresh:
             self.update()
 
@@ -54,36 +62,75 @@ class Index:
 
     def rebuild(self) -> Stats:
         """Index all history from scratch into a new file, then swap it in."""
-        with self._write_lock():
-            return self._rebuild_locked()
+        return self._writing(self._rebuild_locked)
 
     def _rebuild_locked(self) -> Stats:
         start = time.perf_counter()
         self.close()
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        temporary.unlink(missing_ok=True)
-        db = _connect(temporary)
+        if self.in_memory:
+            db = store.connect(":memory:")
+            stats = self._fill(db, start)
+            self._connection = db
+            return stats
+        store.sweep(self.path)
+        temporary = store.temporary(self.path)
         try:
-            db.executescript(rows.SCHEMA)
-            db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
-            tips = history.tips(self.root)
-            added, versions, parsed = self._ingest(db, sorted(set(tips.values())), [])
-            rows.set_tips(db, tips)
-            db.commit()
-        finally:
-            db.close()
-        os.replace(temporary, self.path)
+            db = store.connect(temporary)
+            try:
+                stats = self._fill(db, start)
+            finally:
+                db.close()
+            os.replace(temporary, self.path)
+        except BaseException:
+            for leftover in (temporary, temporary.with_name(f"{temporary.name}-journal")):
+                leftover.unlink(missing_ok=True)
+            raise
+        return stats
+
+    def _fill(self, db: sqlite3.Connection, start: float) -> Stats:
+        db.executescript(rows.SCHEMA)
+        db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
+        tips = history.tips(self.root)
+        added, versions, parsed = self._ingest(db, sorted(set(tips.values())), [])
+        rows.set_tips(db, tips)
+        rows.set_meta(db, "history", store.history_fingerprint(self._common))
+        db.commit()
         return Stats(added, 0, versions, parsed, time.perf_counter() - start, True)
 
     def update(self) -> Stats:
-        """Index only new commits; drop commits no longer reachable (rebase, force-push)."""
+        """Index only new commits; drop commits no longer reachable (rebase, force-push).
+
+        A history that changed under the same refs (unshallowed, grafted) or lost
+        commits the catalog knows (rewritten and garbage-collected) is rebuilt.
+        """
         start = time.perf_counter()
-        with self._write_lock():
+        tips = history.tips(self.root)
+        fingerprint = store.history_fingerprint(self._common)
+        if self._is_current(tips, fingerprint):
+            return Stats(0, 0, 0, 0, time.perf_counter() - start, False)
+        return self._writing(lambda: self._update_locked(tips, fingerprint, start))
+
+    def _is_current(self, tips: dict[str, str], fingerprint: str) -> bool:
+        # Without the lock: an up-to-date catalog needs no write (a read-only checkout).
+        try:
             db = self._open_or_none()
-            if db is None:
-                return self._rebuild_locked()
+            return db is not None and (
+                rows.stored_tips(db) == tips and rows.meta(db, "history") == fingerprint
+            )
+        except sqlite3.DatabaseError:
+            self.close()
+            return False
+
+    def _update_locked(self, tips: dict[str, str], fingerprint: str, start: float) -> Stats:
+        if not self.in_memory:
+            self.close()  # another process may have renamed a rebuilt file into place
+        db = self._open_or_none()
+        if db is None:
+            return self._rebuild_locked()
+        try:
             stored = rows.stored_tips(db)
-            tips = history.tips(self.root)
+            if rows.meta(db, "history") != fingerprint:
+                return self._rebuild_locked()
             if stored == tips:
                 return Stats(0, 0, 0, 0, time.perf_counter() - start, False)
             old = sorted(set(stored.values()))
@@ -95,23 +142,68 @@ class Index:
                 rows.delete_commits(db, gone)
                 added, versions, parsed = self._ingest(db, new, old)
                 rows.set_tips(db, tips)
+        except sqlite3.DatabaseError as exc:
+            if not store.is_damage(exc):
+                raise
+            return self._rebuild_locked()
+        except StateError:  # git cannot walk from the stored commits (pruned history)
+            return self._rebuild_locked()
         return Stats(added, len(gone), versions, parsed, time.perf_counter() - start, False)
 
+    def _writing(self, write: Callable[[], Stats]) -> Stats:
+        """Run a write under the lock; a folder that cannot be written: in memory instead."""
+        if self.in_memory:
+            return write()
+        try:
+            with store.write_lock(self.path):
+                return write()
+        except (OSError, sqlite3.DatabaseError) as exc:
+            if store.is_full(exc):
+                raise store.full_disk(self.path) from exc
+            if not store.is_unwritable(exc):
+                raise
+            self._to_memory(exc)
+            return write()
+
+    def _to_memory(self, exc: BaseException) -> None:
+        self.close()
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        self.in_memory = f"{self.path} cannot be written ({(reason or '').lower()})"
+
+    def _repair(self, exc: sqlite3.DatabaseError) -> None:
+        """Make the next attempt of a query that failed with `exc` succeed, or raise."""
+        if store.is_full(exc):
+            raise store.full_disk(self.path) from exc
+        if store.is_unwritable(exc) and not self.in_memory:
+            self._to_memory(exc)
+        elif not store.is_damage(exc):
+            raise exc
+        self.rebuild()
+
+    @heals
     def status(self) -> dict[str, Any]:
         db = self._db()
         counts = {
             table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("commits", "versions", "cards")
         }
+        problems = self.index_problems()
         return {
             "path": str(self.path),
-            "bytes": self.path.stat().st_size,
+            "in_memory": self.in_memory,
+            "bytes": None if self.in_memory else self.path.stat().st_size,
             "refs": len(rows.stored_tips(db)),
             **counts,
             "unreadable_cards": db.execute(
                 "SELECT count(*) FROM cards WHERE error IS NOT NULL"
             ).fetchone()[0],
+            "index_errors": [p.as_dict() for p in problems],
         }
+
+    @heals
+    def index_problems(self) -> list[Problem]:
+        """Card versions the catalog could not index, with why, in history order."""
+        return [Problem(*row) for row in self._db().execute(rows.PROBLEM_ROWS)]
 
     def close(self) -> None:
         self._parent_map = None
@@ -121,6 +213,7 @@ class Index:
 
     # -- queries -------------------------------------------------------------------------
 
+    @heals
     def versions(
         self,
         *,
@@ -147,9 +240,15 @@ class Index:
         found = [Version.from_row(row) for row in rows]
         return [v for v in found if commits is None or v.sha in commits]
 
+    @heals
     def reachable(self, revisions: Iterable[str]) -> set[str]:
         """Commits reachable from the revisions (one revision, or a range `A..B`)."""
         args = list(revisions)
+        for arg in args:
+            if arg.startswith("-"):
+                raise StateError(
+                    f"{arg!r} is not a revision", hint="name a branch, tag or commit, or A..B"
+                )
         if len(args) == 1 and ".." not in args[0]:
             sha = self._tips().get("HEAD") if args[0] == "HEAD" else self._resolve(args[0])
             return self.ancestors(sha) if sha else set()
@@ -160,6 +259,7 @@ class Index:
                     self._resolve(end)
         return set(out.split())
 
+    @heals
     def ancestors(self, sha: str) -> set[str]:
         """`sha` and its ancestors, walked through the indexed parent links (no git call)."""
         parents = self.parent_links()
@@ -173,6 +273,7 @@ class Index:
                     stack.append(parent)
         return seen
 
+    @heals
     def scope(self, commits: set[str] | None) -> str:
         """SQL join restricting `versions v` to `commits` (all commits when None)."""
         if commits is None:
@@ -190,6 +291,7 @@ class Index:
         self.parent_links()
         return self._id_map
 
+    @heals
     def parent_links(self) -> dict[str, list[str]]:
         # One read of the commits table serves both reachability and the scope ids.
         if self._parent_map is None:
@@ -207,6 +309,7 @@ class Index:
             raise StateError(f"unknown revision {rev!r}", hint="check `git log --oneline --all`")
         return sha
 
+    @heals
     def get(self, name: str, rev: str | None = None) -> Version:
         """A checkpoint's card as of `rev` (default: HEAD)."""
         commits = self.reachable([rev or "HEAD"])
@@ -225,6 +328,7 @@ class Index:
             )
         return matches[-1]
 
+    @heals
     def blobs_with_decisions(self) -> set[str]:
         """Blob ids of card versions that record decisions."""
         rows = self._db().execute(
@@ -233,6 +337,7 @@ class Index:
         )
         return {row[0] for row in rows}
 
+    @heals
     def model_of(self, model_or_name: str) -> str | None:
         """The model a model name or checkpoint name refers to (an indexed lookup)."""
         db = self._db()
@@ -244,9 +349,11 @@ class Index:
         ).fetchone()
         return str(row[0]) if row else None
 
+    @heals
     def known_blobs(self) -> set[str]:
         return {row[0] for row in self._db().execute("SELECT blob FROM cards")}
 
+    @heals
     def cards_by_blob(self, blobs: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Parsed cards of indexed blobs (unreadable or unknown ones are left out)."""
         db = self._db()
@@ -259,20 +366,32 @@ class Index:
                 found[blob] = json.loads(row[0])
         return found
 
+    @heals
     def meta(self, key: str) -> str | None:
         """A derived value cached in the catalog (rebuilt catalogs simply recompute it)."""
         row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
     def set_meta(self, key: str, value: str, prefix: str) -> None:
-        """Cache `value`, replacing older entries whose key starts with `prefix`."""
-        with self._write_lock(), self._db() as db:
-            db.execute("DELETE FROM meta WHERE key LIKE ? || '%'", (prefix,))
-            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        """Cache `value`, replacing older entries whose key starts with `prefix`.
 
+        A catalog that cannot take the write (full disk, read-only) just does not
+        cache: the value is recomputed next time.
+        """
+        try:
+            lock = contextlib.nullcontext() if self.in_memory else store.write_lock(self.path)
+            with lock, self._db() as db:
+                db.execute("DELETE FROM meta WHERE key LIKE ? || '%'", (prefix,))
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        except (OSError, sqlite3.DatabaseError) as exc:
+            if not (store.is_full(exc) or store.is_unwritable(exc) or store.is_damage(exc)):
+                raise
+
+    @heals
     def sql(self, statement: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return list(self._db().execute(statement, list(params)))
 
+    @heals
     def executemany(self, statement: str, rows: Iterable[tuple[Any, ...]]) -> None:
         self._db().executemany(statement, rows)
 
@@ -282,118 +401,19 @@ class Index:
         self, db: sqlite3.Connection, include: list[str], exclude: list[str]
     ) -> tuple[int, int, int]:
         self._parent_map = None
-        generations = rows.generations(db)
-        commits = list(history.walk(self.root, include, exclude))
-        commit_rows: list[tuple[Any, ...]] = []
-        for commit in commits:
-            generation = 1 + max((generations.get(p, 0) for p in commit.parents), default=0)
-            generations[commit.sha] = generation
-            commit_rows.append(
-                (
-                    commit.sha,
-                    generation,
-                    " ".join(commit.parents),
-                    commit.author,
-                    commit.email,
-                    commit.authored,
-                    commit.committed,
-                    commit.subject,
-                )
-            )
-        db.executemany(
-            "INSERT INTO commits (sha, generation, parents, author, email, authored, committed,"
-            " subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            commit_rows,
-        )
-        changes = [(c, path, blob, status) for c in commits for path, blob, status in c.changes]
-        db.executemany("INSERT OR IGNORE INTO paths (path) VALUES (?)", ((c[1],) for c in changes))
-        parsed = self._parse_new_blobs(db, {c[2] for c in changes} - {history.NULL_BLOB})
-        commit_ids = dict(db.execute("SELECT sha, id FROM commits"))
-        path_ids = dict(db.execute("SELECT path, id FROM paths"))
-        card_ids = dict(db.execute("SELECT blob, id FROM cards"))
-        db.executemany(
-            "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    commit_ids[c.sha],
-                    path_ids[path],
-                    card_ids.get(blob),
-                    status,
-                    generations[c.sha],
-                    c.committed,
-                )
-                for c, path, blob, status in changes
-            ),
-        )
-        return len(commit_rows), len(changes), parsed
-
-    def _parse_new_blobs(self, db: sqlite3.Connection, blobs: set[str]) -> int:
-        # Blobs are content-addressed: a card already parsed (other branch, rebase) is reused.
-        known = {row[0] for row in db.execute("SELECT blob FROM cards")}
-        todo = sorted(blobs - known)
-        contents = git.read_blobs(self.root, todo)
-        for blob in todo:
-            row, body = rows.card_row(blob, contents.get(blob))
-            cursor = db.execute(
-                "INSERT INTO cards (blob, name, model, phase, kind, step, created_at, error, hot)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            if body is not None:
-                db.execute("INSERT INTO bodies VALUES (?, ?)", (cursor.lastrowid, body))
-        return len(todo)
+        return ingest.commits(db, self.root, include, exclude)
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
-            db = self._open_or_none()
-            if db is None:
+            if self._open_or_none() is None:
                 self.rebuild()
-                db = self._open_or_none()
-            if db is None:
+            if self._open_or_none() is None:
                 raise StateError(f"cannot open the catalog {self.path}", hint="delete it and retry")
-            self._connection = db
+        assert self._connection is not None
         return self._connection
 
     def _open_or_none(self) -> sqlite3.Connection | None:
-        """The catalog, or None when missing, corrupted or of another format version."""
-        if self._connection is not None:
-            return self._connection
-        if not self.path.is_file():
-            return None
-        db: sqlite3.Connection | None = None
-        try:
-            db = _connect(self.path)
-            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-            if row is None or row[0] != FORMAT_VERSION:
-                db.close()
-                return None
-            self._connection = db
-            return db
-        except sqlite3.DatabaseError:
-            if db is not None:
-                db.close()
-            return None
-
-    @contextlib.contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path.with_name("catalog.lock"), "w")  # noqa: SIM115
-        except OSError as exc:
-            raise StateError(
-                f"cannot write the catalog in {self.path.parent}: {exc.strerror}",
-                hint="check that the .git directory is writable",
-            ) from exc
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=30)
-    db.row_factory = sqlite3.Row
-    db.execute("PRAGMA synchronous = NORMAL")
-    return db
+        """The catalog, or None when missing, damaged or of another format version."""
+        if self._connection is None and not self.in_memory:
+            self._connection = store.open_valid(self.path, FORMAT_VERSION)
+        return self._connection

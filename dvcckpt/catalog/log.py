@@ -74,8 +74,8 @@ def history(
                 date=_date(version.authored),
                 author=version.author,
                 name=version.name or "?",
-                run=(card.get("run") or {}).get("name"),
-                step=(card.get("checkpoint") or {}).get("step"),
+                run=_text(_section(card, "run").get("name")),
+                step=_step(_section(card, "checkpoint").get("step")),
                 path=version.path,
                 values=values,
                 deltas=deltas,
@@ -104,4 +104,20 @@ def _delta(value: float | None, previous: float | None) -> float | None:
 
 
 def _date(timestamp: int) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    try:
+        return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):  # beyond year 9999 (a forged or absurd date)
+        return f"@{timestamp}"
+
+
+def _section(card: dict[str, Any], name: str) -> dict[str, Any]:
+    value = card.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _step(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from dvcckpt.adapters import yamldoc
+from dvcckpt.core.limits import HARD_MAX_BYTES
 from dvcckpt.errors import CardError
 
-FORMAT_VERSION = "2"
-# Integer keys keep joins and the latest-version window cheap; the full card sits in
-# `bodies` and a slim copy of the queried sections in `cards.hot`, so a filter over
-# tens of thousands of cards reads a fraction of the bytes.
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+# 3: cards that cannot be stored are index errors (the `index_errors` view).
+FORMAT_VERSION = "3"
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE commits (
@@ -38,7 +39,12 @@ CREATE INDEX versions_path ON versions (path_id, generation);
 CREATE INDEX versions_card ON versions (card_id);
 CREATE INDEX cards_model ON cards (model);
 CREATE INDEX cards_name ON cards (name);
+CREATE VIEW index_errors AS
+    SELECT c.sha AS commit_sha, p.path, k.blob, k.error AS message, v.generation
+    FROM versions v JOIN cards k ON k.id = v.card_id JOIN commits c ON c.id = v.commit_id
+    JOIN paths p ON p.id = v.path_id WHERE k.error IS NOT NULL;
 """
+PROBLEM_ROWS = "SELECT commit_sha, path, blob, message FROM index_errors ORDER BY generation, path"
 # Sections copied into `cards.hot` (checkpoint: only its small descriptive fields).
 HOT_SECTIONS = ("name", "model", "run", "metrics", "resources", "tags", "seeds", "checkpoint")
 HOT_CHECKPOINT = ("format", "serialization", "kind", "phase", "step", "epoch", "size", "created_at")
@@ -61,6 +67,19 @@ class Stats:
     cards_parsed: int
     seconds: float
     rebuilt: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A card version the catalog could not index: where, and why."""
+
+    commit: str
+    path: str
+    blob: str
+    message: str
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -123,35 +142,78 @@ class Version:
 
 
 def card_row(blob: str, content: bytes | None) -> tuple[tuple[Any, ...], str | None]:
-    """The `cards` row for a blob, and the full card JSON (None if unreadable)."""
+    """The `cards` row for a blob, and the full card JSON (None if it cannot be indexed)."""
     try:
-        if content is None:
-            raise CardError("blob missing from the repository", hint="run `git fsck`")
-        card = yamldoc.load_fast(content.decode("utf-8", "replace"), blob)
-        if not isinstance(card, dict):
-            raise CardError("not a mapping", hint="see `dvcckpt schema`")
+        card, body, hot = _document(blob, content)
     except CardError as exc:
-        return (blob, None, None, None, None, None, None, exc.message, None), None
+        return error_row(blob, _without_source(exc.message, blob)), None
+    except Exception as exc:  # untrusted history: record why, index the rest
+        return error_row(blob, f"cannot index: {type(exc).__name__}: {exc}"[:2000]), None
     meta: dict[str, Any] = card["checkpoint"] if isinstance(card.get("checkpoint"), dict) else {}
     step = meta.get("step")
-    hot = {key: card[key] for key in HOT_SECTIONS if key in card}
-    hot["checkpoint"] = {key: meta[key] for key in HOT_CHECKPOINT if key in meta}
+    fits = isinstance(step, int) and not isinstance(step, bool) and _INT64[0] <= step <= _INT64[1]
     row = (
         blob,
         _text(card.get("name")),
         _text(card.get("model")),
         _text(meta.get("phase")),
         _text(meta.get("kind")),
-        step if isinstance(step, int) else None,
+        step if fits else None,
         _text(meta.get("created_at")),
         None,
-        as_json(hot),
+        hot,
     )
-    return row, as_json(card)
+    return row, body
+
+
+def read_card(blob: str, content: bytes | None) -> dict[str, Any] | None:
+    """A card blob as the catalog reads it, or None when it cannot be indexed."""
+    try:
+        return _document(blob, content)[0]
+    except Exception:  # the same failures `card_row` records as index errors
+        return None
+
+
+def _document(blob: str, content: bytes | None) -> tuple[dict[str, Any], str, str]:
+    """The card, its JSON and the JSON of its hot sections; CardError if not indexable."""
+    if content is None:
+        raise CardError("blob missing from the repository", hint="run `git fsck`")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CardError("not UTF-8 text", hint="save the card as UTF-8") from None
+    card = yamldoc.load_fast(text, blob, HARD_MAX_BYTES)
+    if not isinstance(card, dict):
+        raise CardError(f"not a mapping (a {type(card).__name__})", hint="see `dvcckpt schema`")
+    meta = card["checkpoint"] if isinstance(card.get("checkpoint"), dict) else {}
+    hot = {key: card[key] for key in HOT_SECTIONS if key in card}
+    hot["checkpoint"] = {key: meta[key] for key in HOT_CHECKPOINT if key in meta}
+    try:  # SQLite's JSON has no NaN or infinity, and stores UTF-8 only
+        body, hot_json = _strict_json(card), _strict_json(hot)
+        body.encode("utf-8")
+    except ValueError as exc:
+        raise CardError(f"holds a value the catalog cannot store: {exc}", hint="") from None
+    return card, body, hot_json
+
+
+def _without_source(message: str, blob: str) -> str:
+    """`BLOB: why` -> `why`, `BLOB:12: why` -> `line 12: why` (the row names the blob)."""
+    rest = message.removeprefix(blob)
+    if rest is message or not rest.startswith(":"):
+        return message
+    return rest[2:] if rest.startswith(": ") else f"line {rest[1:]}"
+
+
+def error_row(blob: str, message: str) -> tuple[Any, ...]:
+    return (blob, None, None, None, None, None, None, message, None)
 
 
 def as_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _strict_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _text(value: Any) -> str | None:
@@ -162,6 +224,15 @@ def generations(db: sqlite3.Connection) -> dict[str, int]:
     return {
         sha: generation for sha, generation in db.execute("SELECT sha, generation FROM commits")
     }
+
+
+def meta(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
 
 def stored_tips(db: sqlite3.Connection) -> dict[str, str]:

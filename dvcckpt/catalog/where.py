@@ -12,11 +12,20 @@ filtering runs inside SQLite.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from dvcckpt.core.limits import MAX_EXPRESSION_DEPTH, MAX_INT, MIN_INT
 from dvcckpt.errors import UsageError
+
+# Bounds that keep any expression within what SQLite compiles (an expression tree at
+# most 1000 deep, a bounded number of parameters) and cheap to parse.
+MAX_EXPRESSION_CHARS = 10_000
+MAX_TERMS = 256  # comparisons and bare fields
+MAX_LIST_ITEMS = 1_000
 
 SHORTCUTS = {
     "phase": "checkpoint.phase",
@@ -36,14 +45,14 @@ SHORTCUTS = {
 }
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
-      | (?P<date>\d{4}-\d{2}-\d{2}(?:T[0-9:.]+Z?)?)(?![\w.])
+      | (?P<date>\d{4,}-\d{1,2}-\d{1,2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?)(?![\w.:+-])
       | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.])
       | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
       | (?P<op>==|!=|<=|>=|<|>|=)
       | (?P<punct>[()\[\],])
       | (?P<word>[A-Za-z_][A-Za-z0-9_.\-]*)
     """,
-    re.X,
+    re.X | re.S,
 )
 _KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
 
@@ -105,6 +114,13 @@ class QuerySyntaxError(UsageError):
 
 
 def tokenize(expression: str) -> list[Token]:
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise QuerySyntaxError(
+            expression[:80],
+            1,
+            f"a {len(expression)}-character expression is over the "
+            f"{MAX_EXPRESSION_CHARS}-character limit",
+        )
     tokens, position = [], 0
     while position < len(expression):
         match = _TOKEN.match(expression, position)
@@ -126,6 +142,8 @@ class _Parser:
         self.expression = expression
         self.tokens = tokenize(expression)
         self.index = 0
+        self.depth = 0
+        self.terms = 0
 
     def parse(self) -> Any:
         node = self._or()
@@ -142,8 +160,8 @@ class _Parser:
             return self.tokens[self.index - 1]
         return None
 
-    def _fail(self, message: str) -> Any:
-        token = self._peek()
+    def _fail(self, message: str, token: Token | None = None) -> Any:
+        token = token or self._peek()
         found = "the end" if token.kind == "end" else repr(token.text)
         raise QuerySyntaxError(self.expression, token.column, f"{message}, found {found}")
 
@@ -160,11 +178,33 @@ class _Parser:
         return parts[0] if len(parts) == 1 else Logical("and", tuple(parts))
 
     def _not(self) -> Any:
-        if self._take("not"):
-            return Not(self._not())
+        if token := self._take("not"):
+            self._enter(token)
+            node = Not(self._not())
+            self.depth -= 1
+            return node
         return self._comparison()
 
+    def _enter(self, token: Token) -> None:
+        """One level deeper (a parenthesis or a `not`): refused past the limit, so a
+        hostile expression can never exhaust Python's stack."""
+        self.depth += 1
+        if self.depth > MAX_EXPRESSION_DEPTH:
+            raise QuerySyntaxError(
+                self.expression,
+                token.column,
+                f"expression nested deeper than {MAX_EXPRESSION_DEPTH} levels",
+            )
+
+    def _term(self, token: Token) -> None:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise QuerySyntaxError(
+                self.expression, token.column, f"more than {MAX_TERMS} conditions"
+            )
+
     def _comparison(self) -> Any:
+        self._term(self._peek())
         left = self._operand()
         if op := self._take("op"):
             return Compare("==" if op.text == "=" else op.text, left, self._operand())
@@ -178,15 +218,17 @@ class _Parser:
     def _operand(self) -> Any:
         token = self._peek()
         if self._take("("):
+            self._enter(token)
             node = self._or()
             if not self._take(")"):
                 self._fail("expected `)`")
+            self.depth -= 1
             return node
         if self._take("["):
             return ListLiteral(tuple(self._list_items()))
         if token.kind in ("number", "string", "date", "true", "false", "null"):
             self.index += 1
-            return Literal(_literal(token))
+            return Literal(self._literal(token))
         if token.kind == "word":
             self.index += 1
             return Field(token.text)
@@ -199,19 +241,55 @@ class _Parser:
             if token.kind not in ("number", "string", "date", "true", "false", "null"):
                 self._fail("expected a value in the list")
             self.index += 1
-            items.append(_literal(token))
+            items.append(self._literal(token))
+            if len(items) > MAX_LIST_ITEMS:
+                self._fail(f"more than {MAX_LIST_ITEMS} values in a list", token)
             if not self._take(",") and self._peek().text != "]":
                 self._fail("expected `,` or `]`")
         return items
 
+    def _literal(self, token: Token) -> Any:
+        try:
+            return literal(token)
+        except ValueError as exc:
+            raise QuerySyntaxError(self.expression, token.column, str(exc)) from None
 
-def _literal(token: Token) -> Any:
+
+def literal(token: Token) -> Any:
+    """A token's value; ValueError for a number or date outside what can be compared."""
     if token.kind == "number":
-        value = float(token.text)
-        return int(value) if value.is_integer() and "." not in token.text else value
+        return number(token.text)
+    if token.kind == "date":
+        return date(token.text)
     if token.kind == "string":
-        return re.sub(r"\\(.)", r"\1", token.text[1:-1])
+        return re.sub(r"\\(.)", r"\1", token.text[1:-1], flags=re.S)
     return {"true": True, "false": False, "null": None}.get(token.kind, token.text)
+
+
+def number(text: str) -> int | float:
+    """An integer within SQLite's 64-bit range, or a finite float."""
+    digits = text.lstrip("+-")
+    if digits.isdigit():
+        if len(digits) > 19 or not MIN_INT <= int(text) <= MAX_INT:
+            raise ValueError(f"the number {_short(text)} is outside the 64-bit integer range")
+        return int(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {_short(text)} is out of range")
+    return int(value) if value.is_integer() and "." not in text and abs(value) < 2**53 else value
+
+
+def date(text: str) -> str:
+    """A date or date-time literal, kept as written (cards store ISO 8601 text)."""
+    try:
+        dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"{_short(text)} is not a valid date ({exc})") from None
+    return text
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def parse(expression: str) -> Any:

@@ -41,15 +41,21 @@ def catalog_update(as_json: bool) -> None:
 @catalog_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def catalog_status(as_json: bool) -> None:
-    """Where the catalog is and what it holds."""
+    """Where the catalog is, what it holds, and the card versions it could not index."""
     from dvcckpt.catalog import Catalog
 
     status = Catalog().status()
     if as_json:
         emit_json(status)
-    else:
-        for key, value in status.items():
+        return
+    problems = status.pop("index_errors")
+    for key, value in status.items():
+        if value is not None:
             click.echo(f"{key:>16}  {value}")
+    if problems:
+        click.echo(f"\n{len(problems)} card version(s) could not be indexed and are skipped:")
+    for problem in problems:
+        click.echo(f"  {problem['path']} @ {problem['commit'][:10]}: {problem['message'][:300]}")
 
 
 def _print_stats(stats: Any, as_json: bool) -> None:
@@ -120,9 +126,29 @@ def log_command(
         if plot_to == "-":
             click.echo(plot.terminal(rows, chosen[0]))
         else:
-            click.echo(f"wrote {plot.write(rows, chosen[0], Path(plot_to))}")
+            click.echo(f"wrote {_write_chart(rows, chosen[0], plot_to)}")
         return
     click.echo(render.log_rows(rows, chosen, fmt), nl=fmt != "csv")
+
+
+def _write_chart(rows: Any, metric: str, target: str) -> Path:
+    """Write a chart file atomically. A missing folder is an error, never created: a typo
+    in the path must not scatter new folders through the repository."""
+    from dvcckpt.adapters import atomic
+    from dvcckpt.present import plot
+
+    path = Path(target)
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(
+            f"--plot {target}: the folder {folder} {what}",
+            hint=f"create it first (mkdir -p {folder}) or write the chart elsewhere",
+        )
+    if path.is_dir():
+        raise UsageError(f"--plot {target} is a folder", hint="name a .html, .svg or .png file")
+    atomic.write_bytes(path, plot.render(rows, metric, path))
+    return path
 
 
 @cli.command("find")

@@ -6,6 +6,7 @@ One line per run, x = step when every point has one, otherwise commit order.
 from __future__ import annotations
 
 import html
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,20 +67,19 @@ def terminal(rows: Sequence[Row], metric: str, width: int = 64, height: int = 14
     return "\n".join(lines)
 
 
-def write(rows: Sequence[Row], metric: str, target: Path) -> Path:
+def render(rows: Sequence[Row], metric: str, target: Path) -> bytes:
+    """The chart file's bytes, in the format its suffix names (.html, .svg or .png)."""
     suffix = target.suffix.lower()
     if suffix in (".html", ".htm"):
-        target.write_text(_html(rows, metric), encoding="utf-8")
-    elif suffix == ".svg":
-        target.write_text(_svg(rows, metric), encoding="utf-8")
-    elif suffix == ".png":
-        _png(rows, metric, target)
-    else:
-        raise UsageError(
-            f"--plot {target}: unknown chart format",
-            hint="use a .html, .svg or .png file, or --plot alone for the terminal",
-        )
-    return target
+        return _html(rows, metric).encode("utf-8")
+    if suffix == ".svg":
+        return _svg(rows, metric).encode("utf-8")
+    if suffix == ".png":
+        return _png(rows, metric)
+    raise UsageError(
+        f"--plot {target}: unknown chart format",
+        hint="use a .html, .svg or .png file, or --plot alone for the terminal",
+    )
 
 
 def _svg(rows: Sequence[Row], metric: str, width: int = 760, height: int = 380) -> str:
@@ -156,7 +156,7 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
-def _png(rows: Sequence[Row], metric: str, target: Path) -> None:
+def _png(rows: Sequence[Row], metric: str) -> bytes:
     try:
         import matplotlib
 
@@ -176,5 +176,7 @@ def _png(rows: Sequence[Row], metric: str, target: Path) -> None:
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(target)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
     plt.close(figure)
+    return buffer.getvalue()

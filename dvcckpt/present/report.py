@@ -106,9 +106,11 @@ def _code(value: object, suffix: str = "") -> str:
 
 def markdown(report: Report) -> str:
     title = f"## dvcckpt report: {_code(f'{report.base}..{report.head}')}"
-    out = [MARKER, title, "", *_policy(report)]
+    out = [MARKER, title, "", *_policy(report), *_unreadable(report)]
     if not report.entries:
-        return "\n".join([*out, "No checkpoint cards were added or changed on this branch.", ""])
+        readable = "readable " if report.unreadable else ""
+        none = f"No {readable}checkpoint cards were added or changed on this branch."
+        return "\n".join([*out, none, ""])
     out.append(
         f"{len(report.entries)} checkpoint card(s) added or changed; metrics are compared "
         f"with the current **{md_text(report.reference_stage)}** holder on {_code(report.base)}."
@@ -175,6 +177,18 @@ def _policy(report: Report) -> list[str]:
     lines = [f"**{POLICY_TITLE}**", "", *(f"- {_code(path)}" for path in shown)]
     if len(report.policy_changes) > len(shown):
         lines.append(f"- … and {len(report.policy_changes) - len(shown)} more")
+    return [*lines, ""]
+
+
+def _unreadable(report: Report) -> list[str]:
+    """Cards on the branch no reader accepts: they hold no stage and fail `check`."""
+    if not report.unreadable:
+        return []
+    lines = ["**❌ Checkpoint cards that cannot be read** (they fail `dvcckpt check`)", ""]
+    shown = report.unreadable[:POLICY_LIST_LIMIT]
+    lines += [f"- {_code(path)}: {md_text(why, FREE_TEXT_LIMIT)}" for path, why in shown]
+    if len(report.unreadable) > len(shown):
+        lines.append(f"- … and {len(report.unreadable) - len(shown)} more")
     return [*lines, ""]
 
 

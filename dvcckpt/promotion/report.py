@@ -73,6 +73,8 @@ class Report:
     # policy files the change edits (against the merge base with `base`)
     policy_changes: list[str] = field(default_factory=list)
     policy_problem: str | None = None  # why the policy changes could not be listed
+    # cards on the branch that cannot be read, (path, why): a finding, never skipped
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 def build(project: Project, base: str | None = None) -> Report:
@@ -86,8 +88,12 @@ def build(project: Project, base: str | None = None) -> Report:
     for version in catalog.versions(commits=on_branch):
         latest[version.path] = version
     entries = []
+    unreadable = []
     for path, version in sorted(latest.items()):
-        if version.status == "D" or version.card is None:
+        if version.status == "D":
+            continue
+        if version.card is None:
+            unreadable.append((path, _problem(catalog, version)))
             continue
         before = [v for v in catalog.versions(path=path, commits=in_base) if v.card is not None]
         base_card = before[-1].card if before else None
@@ -110,12 +116,19 @@ def build(project: Project, base: str | None = None) -> Report:
         entries.append(entry)
     _verify(project, base, entries)
     head = git.run_git(project.root, "rev-parse", "--short", "HEAD").strip()
-    report = Report(base, head, reference_stage, entries)
+    report = Report(base, head, reference_stage, entries, unreadable=unreadable)
     try:
         report.policy_changes = policy_changes(project, base)
     except DvcckptError as exc:
         report.policy_problem = exc.message
     return report
+
+
+def _problem(catalog: Catalog, version: Version) -> str:
+    for problem in catalog.index_problems():
+        if problem.blob == version.blob:
+            return problem.message
+    return "the card cannot be read"
 
 
 def _decisions(card: Mapping[str, Any] | None) -> list[Any]:

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvcckpt.adapters import git, gitlog, yamldoc
+from dvcckpt.adapters import git, gitlog
 from dvcckpt.cards.card import Card
 from dvcckpt.catalog import Catalog
+from dvcckpt.catalog.rows import read_card
 from dvcckpt.core import decision as decision_format
-from dvcckpt.errors import CardError, StateError, UsageError
+from dvcckpt.errors import StateError, UsageError
 from dvcckpt.project import Project
 from dvcckpt.promotion import verify
 from dvcckpt.promotion.policy import PolicyReader
@@ -135,8 +136,10 @@ class Replay:
             status = judgement.status
             if start == 0 and before:
                 status, reason = verify.INVALID, "earlier decisions on this card were rewritten"
+            stage = entry.get("stage")
+            stage = stage if stage is None or isinstance(stage, str) else str(stage)
             decision = Decision(str(new.get("model")), str(new.get("name")), path,
-                                str(entry.get("verdict")), entry.get("stage"), dict(entry),
+                                str(entry.get("verdict")), stage, dict(entry),
                                 commit.sha, index, blob, status, reason, judgement.principal,
                                 judgement.binding)  # fmt: skip
             self.found.append(decision)
@@ -157,9 +160,12 @@ class Replay:
 
 
 def cards_by_blob(project: Project, blobs: set[str]) -> dict[str, dict[str, Any]]:
-    """Parsed cards of blob ids: from the catalog, else from git (a blob only a merge made)."""
+    """Parsed cards of blob ids: from the catalog, else from git (a blob only a merge made).
+
+    A blob the catalog could not index stays unread: every reader sees it the same way.
+    """
     cards = project.catalog.cards_by_blob(blobs)
-    missing = sorted(blobs - set(cards))
+    missing = sorted(blobs - project.catalog.known_blobs())
     for blob, content in git.read_blobs(project.root, missing).items():
         card = _parse(content, blob)
         if card is not None:
@@ -173,13 +179,7 @@ def _entries(card: Mapping[str, Any] | None) -> list[Any]:
 
 
 def _parse(content: bytes | None, blob: str) -> dict[str, Any] | None:
-    if content is None:
-        return None
-    try:
-        document = yamldoc.load_fast(content.decode("utf-8"), blob)
-    except (CardError, UnicodeDecodeError):
-        return None
-    return document if isinstance(document, dict) else None
+    return read_card(blob, content)  # the catalog's reading, so both agree on every blob
 
 
 def holders(history: list[Decision]) -> dict[tuple[str, str], Decision]:

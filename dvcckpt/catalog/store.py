@@ -1,0 +1,182 @@
+"""The catalog's file: where it lives, opening and validating it, and what its failures mean.
+
+The catalog is a derived cache, so every damaged state of the file (truncated,
+zero bytes, garbage, a damaged page, another format version, a dropped table) is
+treated the same way: thrown away and rebuilt from Git history. Failures that a
+rebuild cannot fix are told apart: a full disk is a clear error, a folder that
+cannot be written makes the catalog live in memory for the command.
+
+One catalog per worktree: it is kept in the worktree's own git directory, since
+each worktree has its own HEAD, and `find` answers for this worktree only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import functools
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dvcckpt.adapters import git
+from dvcckpt.errors import StateError
+
+FILE_NAME = "catalog.sqlite"
+TABLES = frozenset({"meta", "commits", "paths", "cards", "bodies", "versions"})
+# errno values meaning "this place cannot be written": the catalog then lives in memory.
+_UNWRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR})
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Location:
+    path: Path  # the catalog file (in the worktree's git directory)
+    common: Path  # the repository's common git directory (shallow, grafts)
+
+
+def locate(root: Path) -> Location:
+    out = git.run_git(root, "rev-parse", "--git-dir", "--git-common-dir").split("\n")
+    own, common = (Path(p) if Path(p).is_absolute() else root / p for p in out[:2])
+    return Location(own / "dvcckpt" / FILE_NAME, common)
+
+
+def history_fingerprint(common: Path) -> str:
+    """What makes the same refs mean another history: shallow boundaries and grafts.
+
+    `git fetch --unshallow` changes no ref but gives boundary commits their parents.
+    """
+    digest = hashlib.sha256()
+    for name in ("shallow", "info/grafts"):
+        with contextlib.suppress(OSError):
+            digest.update(name.encode() + b"\0" + (common / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def open_valid(path: Path, format_version: str) -> sqlite3.Connection | None:
+    """The catalog file, or None when missing, damaged or of another format version.
+
+    Checks the format and that every table is there (cheap: the schema page only);
+    a damaged data page shows up later as a query error (see `is_damage`).
+    """
+    if not path.is_file():
+        return None
+    db: sqlite3.Connection | None = None
+    try:
+        db = connect(path)
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        if tables >= TABLES and row is not None and row[0] == format_version:
+            return db
+    except sqlite3.DatabaseError:
+        pass
+    if db is not None:
+        db.close()
+    return None
+
+
+def is_damage(exc: BaseException) -> bool:
+    """A failure that a rebuild from history repairs: the file is damaged or incomplete."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")):
+        return True
+    text = str(exc)
+    return name == "SQLITE_ERROR" and text.startswith(("no such table", "no such column"))
+
+
+def is_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL
+    return getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
+
+
+def is_unwritable(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in _UNWRITABLE
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM"))
+
+
+def full_disk(path: Path) -> StateError:
+    return StateError(
+        f"cannot write the catalog {path}: no space left on the device",
+        hint=f"free space on the file system holding {path.parent}, then re-run "
+        "(the catalog is a cache: deleting it loses nothing)",
+    )
+
+
+def heals(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a query; if the catalog file turns out damaged, rebuild it and run it once more.
+
+    Only the outermost call heals (a query made of several calls re-runs whole).
+    """
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> T:
+        if self._depth:
+            return method(self, *args, **kwargs)
+        self._depth += 1
+        try:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                self._repair(exc)
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            failure = failure_of(self.path, exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        finally:
+            self._depth -= 1
+
+    return run
+
+
+def failure_of(path: Path, exc: sqlite3.DatabaseError) -> BaseException:
+    """What to raise when a query failed again after a repair: a clear error, or the bug."""
+    if is_full(exc):
+        return full_disk(path)
+    if is_damage(exc):
+        return StateError(
+            f"the catalog {path} is damaged again right after a rebuild: {exc}",
+            hint="check the disk holding the repository; deleting the file is safe",
+        )
+    return exc
+
+
+def temporary(path: Path) -> Path:
+    """Where a rebuild writes, beside the catalog (same file system: the rename is atomic)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def sweep(path: Path) -> None:
+    """Remove temporaries of killed rebuilds (called under the write lock: none is live)."""
+    with contextlib.suppress(OSError):
+        for leftover in path.parent.glob(f".{path.name}.*.tmp*"):
+            leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def write_lock(path: Path) -> Iterator[None]:
+    """Serialise writers. Raises OSError when the folder cannot be written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name("catalog.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
