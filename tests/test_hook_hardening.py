@@ -7,6 +7,7 @@ Driven through the real pre-commit framework and the native hook that
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -104,9 +105,7 @@ def test_read_blobs_reads_any_path_and_any_revision_spec(repo: Path) -> None:
     assert [blobs[s] for s in specs[2 * len(names) :]] == [None] * 5
 
 
-def test_native_hook_runs_the_console_script_not_repository_code(
-    repo: Path, cli, pre_commit: PreCommit
-) -> None:
+def test_native_hook_runs_the_console_script_not_repository_code(repo: Path, cli) -> None:
     # A change that plants a `click` package at the repository root: `python -m dvcckpt`
     # run from the root (as git runs hooks) would import it.
     marker = repo.parent / "planted-code-ran"
@@ -124,7 +123,7 @@ def test_native_hook_runs_the_console_script_not_repository_code(
     card_file = repo / "m/a.pt.ckpt.yaml"
     card_file.write_text(card_file.read_text().replace("kind: full", "kind: fp8"))
     git(repo, "add", "m/a.pt.ckpt.yaml")
-    result = commit(repo, pre_commit.env)
+    result = commit(repo, {})
     assert not marker.exists(), "the hook imported code from the repository"
     assert result.code != 0 and "checkpoint.kind" in result.out + result.err  # dvcckpt ran
 
@@ -153,3 +152,17 @@ def test_install_hook_onto_a_folder_is_a_clear_error(repo: Path, cli) -> None:
     (repo / ".git/hooks/pre-commit").mkdir()
     result = cli("install-hook", "--force")
     assert result.code == 4 and "is a folder" in result.err and "Traceback" not in result.err
+
+
+def test_a_repository_folder_with_spaces_works_with_the_native_hook(
+    repo: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spaced = tmp_path / "my repo "  # a trailing space too: git's output must not be stripped
+    shutil.copytree(repo, spaced, symlinks=True)
+    monkeypatch.chdir(spaced)
+    assert cli("install-hook").code == 0
+    assert (spaced / ".git/hooks/pre-commit").is_file()
+    write_checkpoint(spaced / "m/a.pt")
+    assert cli("add", "m/a.pt", "--step", "1").code == 0
+    result = commit(spaced, {})
+    assert result.code == 0, result.out + result.err

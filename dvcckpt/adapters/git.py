@@ -47,7 +47,8 @@ def failure(what: str, done: subprocess.CompletedProcess[bytes], hint: str) -> S
 def toplevel(start: Path) -> Path:
     """Root of the git work tree containing `start`."""
     directory = start if start.is_dir() else start.parent
-    out = run_git(directory, "rev-parse", "--show-toplevel", check=False).strip()
+    # Only git's own newline is removed: a folder name may end in a space.
+    out = run_git(directory, "rev-parse", "--show-toplevel", check=False).removesuffix("\n")
     if not out:
         raise StateError(
             f"{start.resolve()} is not inside a git repository",
@@ -87,7 +88,7 @@ def is_dirty(root: Path) -> bool:
     for entry in entries:
         if len(entry) > 3:
             changed.append(entry[3:])
-            if entry[0] in "RC":  # a rename or copy: the next field is the original path
+            if {"R", "C"} & set(entry[:2]):  # a rename or copy: the next field is the old path
                 next(entries, None)
     return any(not path.endswith(_BOOKKEEPING_SUFFIXES) for path in changed)
 
@@ -187,7 +188,7 @@ def tracked_files(root: Path) -> list[str]:
 
 def hooks_path(root: Path) -> Path:
     """Where git looks for hooks (honours core.hooksPath)."""
-    out = run_git(root, "rev-parse", "--git-path", "hooks").strip()
+    out = run_git(root, "rev-parse", "--git-path", "hooks").removesuffix("\n")
     path = Path(out)
     return path if path.is_absolute() else root / path
 
