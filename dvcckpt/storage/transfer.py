@@ -23,6 +23,7 @@ from dvcckpt.project import Project
 from dvcckpt.storage import checkout, quarantine
 from dvcckpt.storage.copies import shown
 from dvcckpt.storage.progress import transfer_progress
+from dvcckpt.storage.recheck import recheck
 from dvcckpt.storage.select import Checkpoint
 from dvcckpt.storage.verify import CORRUPTED, MISSING, REMOTE_WORKERS, problem, verify
 
@@ -68,13 +69,23 @@ def push(
         )
     chosen = [c for c in checkpoints if c not in absent]
     files = 0
+    # DVC skips what the remote already holds, whatever its bytes: check those first.
+    checked = recheck(project, chosen, name)
     if chosen:
         progress = transfer_progress(f"Uploading to {name}", sum(c.size for c in chosen), "rchar")
         targets = [project.inside(c.path) for c in chosen]
         files = dvcrepo.push(project.dvc_root, targets, name, jobs, progress)
+    files += len(checked.replaced)
     result = Transfer("push", name, [c.name for c in chosen], files, [c.name for c in absent])
     settings = dvcrepo.remote_settings(project.dvc_root).remotes.get(name)
-    if files and settings and settings.version_aware:
+    if checked.replaced:
+        result.note = (
+            f"replaced {len(checked.replaced)} corrupted remote object(s) "
+            f"({checked.replaced[0]}{', ...' if len(checked.replaced) > 1 else ''}) with the "
+            f"verified cache copies; the corrupted copies are kept in "
+            f"{shown(project, checked.quarantine or project.root)}"
+        )
+    elif files and settings and settings.version_aware:
         result.note = "the .dvc files now record the pushed object versions: commit them"
     return result
 
