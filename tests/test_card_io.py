@@ -102,7 +102,7 @@ def test_duplicate_keys_are_refused(loader) -> None:
 
 TRICKY = """\
 bools: [true, False, yes, no, on, off, y, n]
-ints: [012, 0o17, 0x1F, 1_000, -3, +4]
+ints: [012, 0o17, 0x1F, 1000, -3, +4]
 floats: [1e-4, 1.0e+20, .5, -.5, 1., 0.5e-3, -0.0]
 strings: ['1.10', "12", 2026-01-05, 2026-01-05T10:00:00Z, 1:20, ~user, null-ish]
 nulls: [null, ~, Null]

@@ -96,7 +96,10 @@ def _represent_float(representer: Any, data: float) -> Any:
 
 
 def _represent_str(representer: Any, data: str) -> Any:
-    style = "'" if _YAML11_AMBIGUOUS.match(data) else None
+    if yamlstrict.needs_escapes(data):  # double quotes: the emitter escapes them
+        return representer.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    ambiguous = _YAML11_AMBIGUOUS.match(data) or yamlstrict.is_disputed(data)
+    style = "'" if ambiguous else None
     return representer.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
@@ -106,12 +109,17 @@ def load_untrusted(text: str, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -
     The text must first pass `load_fast`, and ruamel must read the same plain data:
     a file two readers would read differently is refused, never edited.
     """
+    plain = load_fast(text, source, max_bytes)
+    return _round_trip(yamlstrict.prepare(text, source), source, plain)
+
+
+def _round_trip(text: str, source: str, plain: Any) -> Any:
+    """ruamel's round-trip reading of checked text, refused unless it says `plain`."""
     from ruamel.yaml.error import YAMLError
 
-    plain = load_fast(text, source, max_bytes)
     try:
-        document = _yaml().load(yamlstrict.prepare(text, source))
-    except YAMLError as exc:
+        document = _yaml().load(text)
+    except (YAMLError, ValueError, OverflowError) as exc:
         raise CardError(
             f"{source}: invalid YAML: {yamlstrict.describe(exc)}",
             hint=yamlstrict.fix_hint(source),
@@ -120,7 +128,8 @@ def load_untrusted(text: str, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -
     if where is not None:
         raise CardError(
             f"{source}: YAML readers disagree about {where}",
-            hint="quote the value or write it in a standard form (e.g. 0.5 rather than .5e0)",
+            hint="quote the value or write it in a standard form (e.g. 0.5 rather than .5e0); "
+            "write multi-line text in double quotes with \\n",
         )
     return document
 
@@ -144,8 +153,8 @@ def dump(
     Refuses to write what the readers would refuse or read differently: the data
     must be within the limits, and the text must read back as the same data.
     """
+    _refuse_limits(document, f"cannot write {source}", "")  # before the recursive to_plain
     plain = to_plain(document)
-    _refuse_limits(plain, f"cannot write {source}", "")
     stream = io.StringIO()
     _yaml().dump(document, stream)
     body = stream.getvalue()
@@ -169,27 +178,35 @@ def load_fast(text: str | bytes, source: str, max_bytes: int = DEFAULT_MAX_BYTES
     nesting) first pays for libyaml's event scan, which refuses it with its line;
     the limits are then checked on the data.
     """
-    import yaml_rs
-
     if isinstance(text, bytes):
         _check_size(len(text), source, max_bytes)
         text = yamlstrict.decode(text, source)
     _check_size(len(text.encode("utf-8")), source, max_bytes)
     text = yamlstrict.prepare(text, source)
     if yamlstrict.needs_scan(text):
-        yamlstrict.scan(text, source)
+        document, blocks = yamlstrict.load(text, source)
+        if blocks:  # rare in cards (dvcckpt never writes them): ruamel must agree
+            _refuse_limits(document, source, "")
+            _round_trip(text, source, document)
+    else:
+        document = _load_simple(text, source)
+    _refuse_limits(document, source, text)
+    return document
+
+
+def _load_simple(text: str, source: str) -> Any:
+    import yaml_rs
+
     try:
-        document = yaml_rs.loads(
+        return yaml_rs.loads(
             text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error
         )
     except (yaml_rs.YAMLDecodeError, ValueError, OverflowError) as exc:
-        yamlstrict.scan(text, source)  # libyaml names the line and column
+        yamlstrict.load(text, source)  # libyaml names the line and column
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CardError(
             f"{source}: invalid YAML: {first}", hint=yamlstrict.fix_hint(source)
         ) from None
-    _refuse_limits(document, source, text)
-    return document
 
 
 def _refuse_limits(document: Any, source: str, text: str) -> None:
@@ -197,7 +214,7 @@ def _refuse_limits(document: Any, source: str, text: str) -> None:
     if not found:
         return
     if text:
-        yamlstrict.scan(text, source)  # a key that is not a string: name its line
+        yamlstrict.load(text, source)  # a key that is not a string: name its line
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     raise CardError(
         f"{source}: {found[0]}{more}",

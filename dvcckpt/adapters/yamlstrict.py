@@ -17,26 +17,29 @@ from dvcckpt.core.limits import MAX_DEPTH
 from dvcckpt.errors import CardError
 
 # Characters outside YAML's printable set, plus the ones readers disagree about:
+# a raw tab (readers differ on where one may stand; `\t` in double quotes is fine),
 # NEL/LS/PS end a line for YAML 1.1 readers (libyaml) but not for YAML 1.2 ones,
 # a byte-order mark is allowed only as the first character, and U+FFFD is what
 # a lenient decoder leaves for bytes that were not UTF-8.
 _FORBIDDEN = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffd\ufffe\uffff\ud800-\udfff]"
+    "[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffd\ufffe\uffff\ud800-\udfff]"
 )
 # Anchors/aliases/tags need `&*!`; merge keys `<<`; directives a `%` line; several
 # documents a `---`/`...` line. Without any of them the event scan has nothing to find.
-_SCAN_MARKERS = re.compile(r"[&*!]|<<|(?:^|[\r\n])(?:%|---|\.\.\.)")
+_SCAN_MARKERS = re.compile(r"[&*!|>]|<<|(?:^|[\r\n])(?:%|---|\.\.\.)")
+# Plain scalars that YAML readers read differently: `_` digit separators (YAML 1.1
+# only; yaml-rs and ruamel accept different forms, e.g. `_1`, `1_e3`, `+_`) and
+# `.5e3` (a float in YAML 1.2, a string for ruamel). `_DISPUTED_MARKERS` finds every
+# text that could hold one: a delimited run of number characters holding a `_`.
+_UNDERSCORED = re.compile(r"[-+]?(?:[0-9_.]*(?:[eE][-+]?[0-9_]*)?|0[xob][0-9a-fA-F_]*)")
+_DOT_EXPONENT = re.compile(r"[-+]?\.[0-9]+[eE][0-9]+")
+_DISPUTED_MARKERS = re.compile(
+    r"(?<![^\s\[\]{},])[-+0-9_.a-fA-FxXoO]*_[-+0-9_.a-fA-FxXoO]*(?![^\s\[\]{},:#])"
+    r"|\.[0-9]+[eE][0-9]"
+)
 _INDENT = re.compile(r"(?:^|[\r\n])([ \t]*)")
 # The fast parser (yaml-rs) is safe to this depth; it overflows its stack far deeper.
 SAFE_PARSE_DEPTH = 1000
-# Plain keys that some reader resolves to a number, boolean or null (YAML 1.2 core,
-# plus ruamel's wider int/float forms): keys must be strings.
-_NON_STRING_KEY = re.compile(
-    r"(?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE"
-    r"|[-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9_]+)"
-    r"|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
-    r"|[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN))?",
-)
 
 
 def fix_hint(source: str) -> str:
@@ -71,7 +74,9 @@ def prepare(text: str, source: str) -> str:
     if found:
         char = found.group()
         line = text.count("\n", 0, found.start()) + 1
-        raise CardError(f"{source}: line {line}: {_describe_char(char)}", hint=_char_hint(char, source))
+        raise CardError(
+            f"{source}: line {line}: {_describe_char(char)}", hint=_char_hint(char, source)
+        )
     return text
 
 
@@ -82,12 +87,16 @@ def _describe_char(char: str) -> str:
         return "byte-order mark (U+FEFF) inside the file; one is allowed only at its start"
     if char == "\ufffd":
         return "U+FFFD replacement character: the file is not valid UTF-8"
+    if char == "\t":
+        return "tab character (YAML readers disagree about tabs)"
     return f"character U+{ord(char):04X} is not allowed in YAML read by dvcckpt"
 
 
 def _char_hint(char: str, source: str) -> str:
     if char in "\x00\ufffd":
         return f"save {source} as UTF-8"
+    if char == "\t":
+        return "indent and separate with spaces; inside text write \\t in double quotes"
     return "remove it, or write it as an escape (e.g. \\u2028) inside double quotes"
 
 
@@ -98,7 +107,7 @@ def needs_scan(text: str) -> bool:
     block collections that go on over several lines nest at most twice per column
     of indentation, and those that stay on one line open after a `-` or `?`.
     """
-    if _SCAN_MARKERS.search(text):
+    if _SCAN_MARKERS.search(text) or _DISPUTED_MARKERS.search(text):
         return True
     indent = max(map(len, _INDENT.findall(text)), default=0)
     block = 2 * (indent + 1) + text.count("-") + text.count("?")
@@ -106,15 +115,19 @@ def needs_scan(text: str) -> bool:
     return block + flow + 1 > SAFE_PARSE_DEPTH
 
 
-def scan(text: str, source: str) -> None:
-    """Refuse, with its line, anything outside the accepted language (libyaml events).
+def load(text: str, source: str) -> tuple[Any, bool]:
+    """Plain data of the text, refusing (with its line) anything outside the language,
+    and whether it holds a block scalar (`|`, `>`: readers disagree on some of
+    their edge cases, so the caller has them read a second time).
 
-    Events come from libyaml's iterative parser, so no input can exhaust the stack.
+    Built from libyaml's events (an iterative parser, so no input can exhaust the
+    stack), with the scalar types ruamel's YAML 1.2 resolver gives, so the
+    round-trip reader used for editing reads the same data.
     """
     import yaml
 
-    stack: list[_Mapping | None] = []  # per open collection (None: a list)
-    documents = 0
+    stack: list[_Open] = []
+    documents, root, blocks = 0, None, False
     try:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
             if isinstance(event, yaml.DocumentStartEvent):
@@ -122,14 +135,25 @@ def scan(text: str, source: str) -> None:
                 _refuse_document(event, documents, source)
             elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
                 stack.pop()
+            elif isinstance(event, yaml.DocumentEndEvent) and event.explicit:
+                raise _refusal(
+                    event, source, "the document end marker `...` is not allowed", "remove it"
+                )
             elif isinstance(event, yaml.NodeEvent):
-                mapping = stack[-1] if stack else None
-                is_key = mapping is not None and mapping.nodes % 2 == 0
+                parent = stack[-1] if stack else None
+                if getattr(event, "style", None) in ("|", ">"):
+                    if parent is None:  # readers disagree on where it ends
+                        raise _refusal(event, source, "the document is a block scalar")
+                    blocks = True
+                is_key = parent is not None and parent.is_mapping and parent.nodes % 2 == 0
                 _refuse_node(event, is_key, source)
-                if mapping is not None:
-                    mapping.add(event, is_key, source)
+                value = _value(event, source)
+                if parent is None:
+                    root = value
+                else:
+                    parent.add(event, value, is_key, source)
                 if isinstance(event, yaml.CollectionStartEvent):
-                    stack.append(_Mapping() if isinstance(event, yaml.MappingStartEvent) else None)
+                    stack.append(_Open(value))
                     if len(stack) > MAX_DEPTH:
                         raise _refusal(event, source, f"nested deeper than {MAX_DEPTH} levels")
     except yaml.YAMLError as exc:
@@ -138,6 +162,7 @@ def scan(text: str, source: str) -> None:
                 f"{source}: nested deeper than {MAX_DEPTH} levels", hint=_DEPTH_HINT
             ) from None
         raise CardError(f"{source}: invalid YAML: {describe(exc)}", hint=fix_hint(source)) from None
+    return root, blocks
 
 
 _DEPTH_HINT = "flatten the structure; cards hold a few levels of mappings and lists"
@@ -157,24 +182,83 @@ def _refuse_document(event: Any, documents: int, source: str) -> None:
         )
 
 
-class _Mapping:
-    """An open mapping: its nodes so far (even: the next one is a key) and its keys."""
+class _Open:
+    """An open collection: its value, its nodes so far (in a mapping, even: the next
+    node is a key), its keys and the key waiting for its value."""
 
-    __slots__ = ("keys", "nodes")
+    __slots__ = ("is_mapping", "key", "keys", "nodes", "value")
 
-    def __init__(self) -> None:
+    def __init__(self, value: dict[str, Any] | list[Any]) -> None:
+        self.value = value
+        self.is_mapping = isinstance(value, dict)
         self.nodes = 0
-        self.keys: set[str] = set()
+        self.keys: set[Any] = set()
+        self.key: Any = None
 
-    def add(self, event: Any, is_key: bool, source: str) -> None:
+    def add(self, event: Any, value: Any, is_key: bool, source: str) -> None:
         self.nodes += 1
-        if not is_key:
-            return
-        if event.value in self.keys:
+        if isinstance(self.value, list):
+            self.value.append(value)
+        elif not is_key:
+            self.value[self.key] = value
+        elif value in self.keys:
             raise _refusal(
                 event, source, f"duplicate key {event.value!r}", "keep one of the two entries"
             )
-        self.keys.add(event.value)
+        else:
+            self.keys.add(value)
+            self.key = value
+
+
+def _value(event: Any, source: str) -> Any:
+    import yaml
+
+    if isinstance(event, yaml.MappingStartEvent):
+        return {}
+    if isinstance(event, yaml.SequenceStartEvent):
+        return []
+    if not event.implicit[0]:  # quoted or block: a string
+        return event.value
+    try:
+        return resolve(event.value)
+    except OverflowError:
+        raise _refusal(event, source, _RANGE, "write a smaller number") from None
+
+
+_RANGE = "an integer with this many digits is outside the 64-bit integer range"
+# ruamel's YAML 1.2 resolver (the editing reader): same order, same forms.
+_BOOL = re.compile(r"true|True|TRUE|false|False|FALSE")
+_NULL = re.compile(r"~|null|Null|NULL|")
+_FLOAT = re.compile(
+    r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+    r"|[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?"
+)
+_SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_INT = re.compile(r"[-+]?(?:0b[0-1_]+|0o?[0-7_]+|[0-9_]+|0x[0-9a-fA-F_]+)")
+
+
+def resolve(text: str) -> Any:
+    """The value of a plain scalar: bool, float, int, null or string.
+
+    OverflowError for an integer too long to be within any limit (Python's int()
+    of thousands of digits is slow, or refused).
+    """
+    if _BOOL.fullmatch(text):
+        return text[0] in "tT"
+    if _FLOAT.fullmatch(text):
+        return float(text.replace("_", ""))
+    if _SPECIAL_FLOAT.fullmatch(text):
+        return float(text.replace(".", "", 1))  # Python reads inf/Inf/INF, nan/NaN/NAN
+    if _INT.fullmatch(text):
+        digits = text.replace("_", "").lstrip("+")
+        if len(digits) > 40:
+            raise OverflowError(text)
+        sign, digits = (-1, digits[1:]) if digits.startswith("-") else (1, digits)
+        base = {"0b": 2, "0o": 8, "0x": 16}.get(digits[:2], 10)
+        return sign * int(digits[2:] if base != 10 else digits, base)
+    if _NULL.fullmatch(text):
+        return None
+    return text
 
 
 def _refuse_node(event: Any, is_key: bool, source: str) -> None:
@@ -194,6 +278,8 @@ def _refuse_node(event: Any, is_key: bool, source: str) -> None:
             f"YAML tag {event.tag!r} is not allowed",
             "remove the tag; cards hold plain mappings, lists, strings and numbers",
         )
+    if isinstance(event, yaml.ScalarEvent) and event.implicit[0]:
+        _refuse_disputed(event, source)
     if not is_key:
         return
     if not isinstance(event, yaml.ScalarEvent):
@@ -205,13 +291,42 @@ def _refuse_node(event: Any, is_key: bool, source: str) -> None:
             "the key `<<` (a YAML merge key) is not allowed",
             "write the merged keys out in full",
         )
-    if event.implicit[0] and _NON_STRING_KEY.fullmatch(event.value):
+    if event.implicit[0] and not _is_string(event.value):
         raise _refusal(
             event,
             source,
             f"key {event.value!r} is not a string (YAML reads it as a number, boolean or null)",
             f"quote the key: '{event.value}'",
         )
+
+
+def needs_escapes(value: str) -> bool:
+    """Whether text holds characters the reader refuses raw (the writer escapes them)."""
+    return _FORBIDDEN.search(value) is not None
+
+
+def is_disputed(value: str) -> bool:
+    """Whether YAML readers disagree about this text as a plain scalar (the writer quotes it)."""
+    return bool(("_" in value and _UNDERSCORED.fullmatch(value)) or _DOT_EXPONENT.fullmatch(value))
+
+
+def _refuse_disputed(event: Any, source: str) -> None:
+    value = event.value
+    if is_disputed(value):
+        raise _refusal(
+            event,
+            source,
+            f"the value {value!r} is read differently by different YAML readers",
+            "write the number without `_` and with a digit before the point "
+            "(e.g. 1000, 0.5e3), or quote it if it is text",
+        )
+
+
+def _is_string(plain: str) -> bool:
+    try:
+        return isinstance(resolve(plain), str)
+    except OverflowError:
+        return False
 
 
 def _refusal(event: Any, source: str, problem: str, hint: str = "") -> CardError:

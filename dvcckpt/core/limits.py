@@ -9,6 +9,7 @@ and the writer never produces a card that the readers would refuse.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -36,6 +37,9 @@ MIN_INT = -(1 << 63)
 MAX_INT = (1 << 63) - 1
 # Nesting of parentheses and operators in a `--where` expression.
 MAX_EXPRESSION_DEPTH = 64
+# Text that cannot be written as UTF-8 (lone surrogates), or that a lenient decoder
+# left for bytes that were not UTF-8 (U+FFFD): refused in values and keys alike.
+_UNENCODABLE = re.compile("[\ud800-\udfff\ufffd]")
 # Problems listed per file: enough to fix them all, bounded however bad the input.
 MAX_PROBLEMS = 20
 
@@ -86,9 +90,20 @@ def _scalar_problem(value: Any) -> str | None:
         return f"{_short(value)} is outside the 64-bit integer range"
     if isinstance(value, float) and not math.isfinite(value):
         return f"{value} is not a finite number"
-    if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
-        return f"a {len(value)}-character string is over the {MAX_STRING_CHARS}-character limit"
+    if isinstance(value, str):
+        if len(value) > MAX_STRING_CHARS:
+            return f"a {len(value)}-character string is over the {MAX_STRING_CHARS}-character limit"
+        return _text_problem(value)
     return None
+
+
+def _text_problem(text: str) -> str | None:
+    found = None if text.isascii() else _UNENCODABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\ufffd":
+        return "holds U+FFFD, the mark of text that was not valid UTF-8"
+    return "holds a lone surrogate character, which is not valid Unicode text"
 
 
 def _key_problem(key: Any) -> str | None:
@@ -98,7 +113,7 @@ def _key_problem(key: Any) -> str | None:
         return f"a {len(key)}-character key is over the {MAX_KEY_CHARS}-character limit"
     if key == "<<":
         return "the key `<<` (a YAML merge key) is not allowed"
-    return None
+    return _text_problem(key)
 
 
 def _short(value: Any) -> str:
