@@ -477,3 +477,18 @@ def test_patterns_the_language_does_not_allow_are_config_errors(pattern: str) ->
 )
 def test_compact_number_never_fails(value: object, text: str) -> None:
     assert naming.compact_number(value) == text
+
+
+@pytest.mark.parametrize(
+    "value", [math.nan, math.inf, 10**400, 1e-4, 3, "adamw 8bit", "x" * 300, "/etc/passwd", True]
+)
+@pytest.mark.parametrize("key", ["lr", "learning_rate", "_private"])
+def test_every_run_name_dvcckpt_writes_parses_back(key: str, value: object) -> None:
+    token = naming.keyparam_token(key, {key: value})
+    if token is None:
+        assert not key[0].isalnum()  # no run name rather than one the hook would refuse
+        return
+    assert len(token) <= naming.KEYPARAM_MAX
+    values = {"project": "demo", "task": "t", "model": "m", "keyparam": token, "date": "2026-01-02"}
+    name = naming.render(naming.DEFAULT_RUN_PATTERN, values)
+    assert name is not None and naming.parse(naming.DEFAULT_RUN_PATTERN, name) == values

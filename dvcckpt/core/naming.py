@@ -31,6 +31,7 @@ DEFAULT_CHECKPOINT_PATTERN = "{model}-{phase}-{kind}-step{step:06d}"
 # A pattern longer than this is refused; names longer than NAME_MAX never match one.
 PATTERN_MAX = 200
 NAME_MAX = 1000
+KEYPARAM_MAX = 64  # characters of `{keyparam}` in a run name
 WIDTH_MAX = 20  # `{step:020d}` at most: a step fits in 19 digits (SQLite's integer range)
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -42,7 +43,7 @@ _RUNS: dict[str, tuple[str, str, bool]] = {
     "project": (_ALNUM, _ALNUM + ".-", True),
     "task": (_ALNUM, _ALNUM + ".-", True),
     "model": (_ALNUM, _ALNUM + "._-", True),
-    "keyparam": (_ALNUM, _ALNUM + ".+-", True),
+    "keyparam": (_ALNUM, _ALNUM + "._+-", True),  # `_`: keys such as learning_rate
     "phase": (_LOWER, _LOWER + _DIGITS + "_", True),
     "step": (_DIGITS, _DIGITS, False),
     "epoch": (_DIGITS, _DIGITS, False),
@@ -232,7 +233,11 @@ def keyparam_token(key: str | None, params: Mapping[str, Any]) -> str | None:
     """`lr` + 1e-4 -> `lr1e-4`: the key parameter as it appears in a run name."""
     if not key or key not in params:
         return None
-    return f"{key}{compact_number(params[key])}"
+    # Spelled with the characters {keyparam} parses (`adamw 8bit` -> `adamw-8bit`), so
+    # the hook reads back every run name dvcckpt writes; none if that is impossible.
+    token = re.sub(r"[^A-Za-z0-9._+-]+", "-", f"{key}{compact_number(params[key])}")[:KEYPARAM_MAX]
+    first, _rest, _lazy = _RUNS["keyparam"]
+    return token if token[0] in first else None
 
 
 def compact_number(value: Any) -> str:
