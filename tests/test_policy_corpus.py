@@ -25,7 +25,7 @@ from dvcckpt.cli.group import cli as root_group
 from dvcckpt.cli.main import MAX_LINE, printable
 from dvcckpt.core import naming
 from dvcckpt.errors import ConfigError
-from tests.conftest import BIN, run_process, write_checkpoint
+from tests.conftest import BIN, git, run_process, write_checkpoint
 from tests.corpus import assert_user_error, changed, snapshot
 
 # --- dvcckpt.yaml -------------------------------------------------------------------------
@@ -492,3 +492,47 @@ def test_every_run_name_dvcckpt_writes_parses_back(key: str, value: object) -> N
     values = {"project": "demo", "task": "t", "model": "m", "keyparam": token, "date": "2026-01-02"}
     name = naming.render(naming.DEFAULT_RUN_PATTERN, values)
     assert name is not None and naming.parse(naming.DEFAULT_RUN_PATTERN, name) == values
+
+
+# --- .dvc files the hook compares a card with ---------------------------------------------
+
+POINTER = "outs:\n- md5: {md5}\n  size: 4096\n  hash: md5\n  path: a.pt\n"
+POINTER_CASES = [
+    (lambda md5: "outs: [\n", "checkpoint.dvc", "cannot be read"),
+    (lambda md5: "outs: 1\n", "checkpoint.dvc", "no output with an md5"),
+    (lambda md5: "outs: []\n", "checkpoint.dvc", "no output with an md5"),
+    (lambda md5: POINTER.format(md5=md5).replace("- md5: ", "- etag: "), "checkpoint.dvc", "md5"),
+    (lambda md5: POINTER.format(md5="12345"), "checkpoint.dvc.md5", "not an md5"),
+    (lambda md5: POINTER.format(md5=f"{md5}\n  extra: [1]"), "", ""),  # unknown keys: DVC's
+    (lambda md5: POINTER.format(md5="f" * 32), "checkpoint.dvc.md5", "card says"),
+    (lambda md5: POINTER.format(md5=md5).replace("a.pt", "other.pt"), "checkpoint.dvc", "tracks"),
+    (lambda md5: POINTER.format(md5=md5) + POINTER.format(md5=md5)[5:], "checkpoint.dvc", "2 out"),
+]
+
+
+@pytest.mark.parametrize(("pointer", "field", "needle"), POINTER_CASES)
+def test_a_pointer_that_is_not_one_plain_md5_is_a_finding(
+    repo: Path, cli, pointer, field: str, needle: str
+) -> None:
+    write_checkpoint(repo / "m/a.pt")
+    assert cli("add", "m/a.pt", "--step", "1").code == 0
+    text = (repo / "m/a.pt.dvc").read_text()
+    md5 = text.split("md5: ")[1].split()[0]
+    (repo / "m/a.pt.dvc").write_text(pointer(md5))
+    git(repo, "add", "m/a.pt.dvc")
+    result = cli("check")
+    if not field:
+        assert result.code == 0, result.out
+        return
+    assert result.code == 1, result.out + result.err
+    assert f"m/a.pt.ckpt.yaml: {field}: " in result.out and needle in result.out, result.out
+
+
+def test_a_deleted_pointer_gets_the_advice_to_register_again(repo: Path, cli) -> None:
+    write_checkpoint(repo / "m/a.pt")
+    assert cli("add", "m/a.pt", "--step", "1").code == 0
+    git(repo, "rm", "--quiet", "--cached", "m/a.pt.dvc")
+    (repo / "m/a.pt.dvc").unlink()
+    result = cli("check")
+    assert result.code == 1 and "dvcckpt add m/a.pt" in result.out, result.out
+    assert "git add" not in result.out

@@ -251,9 +251,9 @@ def _check_card(
     findings += policy.required_findings(path, card, config)
     findings += policy.tombstone_findings(path, card)
     if card.get("tombstone") is None:
-        findings += policy.pointer_findings(
-            path, card, _pointer_document(pointer, path), pointer_staged
-        )
+        on_disk = os.path.lexists(root / _pointer(path))
+        document = _pointer_document(pointer, path)
+        findings += policy.pointer_findings(path, card, document, pointer_staged, on_disk)
     previous = None
     if committed is not None:
         # Read with a fixed limit, never the change's own `card_max_bytes`; a committed
@@ -282,13 +282,16 @@ def _symlink_findings(file: str, card: dict[str, Any], root: Path) -> list[Findi
 
 
 def _pointer_document(content: bytes | None, card_path: str) -> Any:
-    """The parsed `.dvc` file: None if missing, `{}` if unreadable (policy reports both)."""
+    """The parsed `.dvc` file: None if missing, why if unreadable (policy reports both)."""
     if content is None:
         return None
+    name = _pointer(card_path)
     try:
-        return yamldoc.load_fast(content.decode("utf-8", "replace"), _pointer(card_path))
-    except CardError:
-        return {}
+        return yamldoc.load_fast(content.decode("utf-8"), name)
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except CardError as exc:
+        return exc.message.removeprefix(f"{name}: ")
 
 
 def _parse(text: bytes, path: str, max_bytes: int, validate: bool = True) -> dict[str, Any]:

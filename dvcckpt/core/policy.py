@@ -69,12 +69,12 @@ def location_findings(file: str, card: Mapping[str, Any]) -> list[Finding]:
 
 
 def pointer_findings(
-    file: str, card: Mapping[str, Any], pointer: Any, staged: bool
+    file: str, card: Mapping[str, Any], pointer: Any, staged: bool, on_disk: bool = True
 ) -> list[Finding]:
     """The card's hashes agree with its `.dvc` file, which is staged or committed.
 
-    `pointer` is the parsed `.dvc` document (None when the file is missing; an empty
-    mapping when it could not be parsed).
+    `pointer` is the parsed `.dvc` document (None when the file is missing; a string
+    saying why when it could not be parsed); `on_disk`: whether the work tree has it.
     """
     meta = card["checkpoint"]
     expected = layout.pointer_for(meta["path"])
@@ -84,10 +84,16 @@ def pointer_findings(
                 file, "checkpoint.dvc.file", f"is {meta['dvc']['file']!r}, expected {expected!r}"
             )
         ]
+    if pointer is None and not on_disk:
+        command = f"dvcckpt add {shlex.quote(str(meta['path']))}"
+        message = f"{expected} does not exist: register the checkpoint again with `{command}`"
+        return [Finding(file, "checkpoint.dvc", message)]
     if pointer is None or not staged:
         state = "not staged" if pointer is not None else "missing"
         command = f"git add -- {shlex.quote(expected)}"
         return [Finding(file, "checkpoint.dvc", f"{expected} is {state}: run `{command}`")]
+    if isinstance(pointer, str):
+        return [Finding(file, "checkpoint.dvc", f"{expected} cannot be read: {pointer}")]
     out = _single_output(pointer, PurePosixPath(str(meta["path"])).name)
     if isinstance(out, str):
         return [Finding(file, "checkpoint.dvc", f"{expected} {out}")]
