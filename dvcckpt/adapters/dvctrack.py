@@ -86,7 +86,8 @@ def refuse_misplaced(root: Path, dvc_root: Path, path: Path) -> None:
                 "elsewhere",
             )
     relative = full.relative_to(root).as_posix()
-    if git.run_git(root, "ls-files", "-z", "--cached", "--", relative).strip("\0"):
+    tracked = git.run_git(root, "--literal-pathspecs", "ls-files", "-z", "--cached", "--", relative)
+    if tracked.strip("\0"):
         raise UsageError(
             f"{relative} is tracked by git; a checkpoint's data is stored by DVC",
             hint=f"`git rm -r --cached {relative}` and commit, then add it again",
@@ -319,7 +320,8 @@ def gitignore_update(root: Path, path: Path) -> tuple[Path, bytes | None]:
     """The `.gitignore` beside the checkpoint with its entry (None if git ignores it already)."""
     gitignore = path.parent / ".gitignore"
     relative = Path(os.path.realpath(path)).relative_to(root).as_posix()
-    if git.run(root, ["check-ignore", "-q", "--", relative]).returncode == 0:
+    ignored = git.run(root, ["--literal-pathspecs", "check-ignore", "-q", "--", relative])
+    if ignored.returncode == 0:
         return gitignore, None
     entry = "/" + "".join(f"\\{c}" if c in "\\[]!*#?" else c for c in path.name)
     if entry.endswith(" "):

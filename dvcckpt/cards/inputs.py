@@ -50,7 +50,7 @@ def read_data_file(path: Path, option: str, section: str = "") -> Any:
             hint="fix the JSON syntax",
         ) from None
     except CardError as exc:
-        raise CardError(f"{option} {exc.message}", exc.hint) from exc
+        raise CardError(f"{option} {_as_card_field(exc.message, path, section)}", exc.hint) from exc
     except RecursionError:
         raise _too_deep(path, option) from None
     found = limits.problems(document)
@@ -62,6 +62,15 @@ def read_data_file(path: Path, option: str, section: str = "") -> Any:
             "missing value), 64-bit integers and strings within the card limits",
         )
     return yamldoc.to_plain(document)
+
+
+def _as_card_field(message: str, path: Path, section: str) -> str:
+    """`p.yaml: dev.f1: ...` (the reader's field) -> `p.yaml: metrics.dev.f1: ...`."""
+    rest = message.removeprefix(f"{path}: ")
+    field, sep, problem = rest.partition(": ")
+    if not section or rest == message or not sep or " " in field:
+        return message
+    return f"{path}: {section}.{field}: {problem}"
 
 
 def _utf8_text(path: Path, option: str) -> str:

@@ -144,9 +144,11 @@ def _check_name_lengths(card_file: Path) -> None:
 def _check_replaceable(project: Project, card_file: Path, force: bool) -> None:
     """A committed card is immutable; an uncommitted one is replaced only with --force."""
     relative = project.relative(card_file)
-    committed = git.run_git(project.root, "ls-tree", "--name-only", "HEAD", "--", relative,
-                            check=False).strip()  # fmt: skip
-    if committed:
+    listed = git.run_git(
+        project.root, "--literal-pathspecs", "ls-tree", "--name-only", "HEAD", "--", relative,
+        check=False,
+    )  # fmt: skip
+    if listed.strip():
         raise StateError(
             f"{card_file} is committed: cards are immutable once committed",
             hint="save the new checkpoint to a new path (e.g. the next step); "

@@ -54,5 +54,7 @@ def retire(project: Project, reference: str, reason: str, keep_pointer: bool = F
 
 def _known(project: Project, pointer: Path) -> bool:
     """Whether the pointer is in the work tree or the index."""
-    staged = git.run_git(project.root, "ls-files", "--cached", "--", project.relative(pointer))
+    staged = git.run_git(
+        project.root, "--literal-pathspecs", "ls-files", "--cached", "--", project.relative(pointer)
+    )
     return pointer.exists() or bool(staged.strip())

@@ -118,8 +118,13 @@ def _registration_commit(project: Project, model: str, card: dict[str, Any]) -> 
         "meta": {"checkpoint": card.get("name"), "sha256": meta.get("sha256")},
     }
     path = project.root / DVC_YAML
-    if _merge_dvc_yaml(path, {model: entry}):
-        git.run_git(project.root, "add", "--", DVC_YAML)
+    _merge_dvc_yaml(path, {model: entry})
+    spec = f"HEAD:{DVC_YAML}"
+    # Compared with the last commit, not the work tree: a run that wrote dvc.yaml but
+    # could not commit it (a stale index.lock) is completed by the next run.
+    current = path.read_bytes()
+    if current != git.read_blobs(project.root, [spec])[spec]:
+        atomic.commit(project.root, {path: current})  # names a stale index.lock
         git.run_git(
             project.root,
             "commit",
