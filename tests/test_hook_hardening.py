@@ -166,3 +166,20 @@ def test_a_repository_folder_with_spaces_works_with_the_native_hook(
     assert cli("add", "m/a.pt", "--step", "1").code == 0
     result = commit(spaced, {})
     assert result.code == 0, result.out + result.err
+
+
+def test_a_staged_card_at_a_path_no_file_system_can_hold_is_a_finding(repo: Path, cli) -> None:
+    # Such paths reach the index from a tree built elsewhere (git allows any length).
+    write_checkpoint(repo / "m/a.pt")
+    assert cli("add", "m/a.pt", "--step", "1").code == 0
+    long_name = "m/" + "x" * 300 + ".pt"
+    text = (repo / "m/a.pt.ckpt.yaml").read_text().replace("path: m/a.pt", f"path: {long_name}")
+    blob = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text.encode(),
+        capture_output=True, check=True,
+    ).stdout.decode().strip()  # fmt: skip
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{long_name}.ckpt.yaml")
+    result = cli("check")
+    assert result.code == 1, result.err
+    assert f"{long_name}.ckpt.yaml: checkpoint.path: cannot be examined" in result.out
+    assert "Traceback" not in result.err and "internal error" not in result.err

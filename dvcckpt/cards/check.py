@@ -182,7 +182,7 @@ def _named_files(root: Path, files: list[str], report: Report) -> list[str]:
             problem = "is outside the repository" if name.strip() else "is an empty file name"
         elif not os.path.lexists(path):
             problem = "no such file"
-        elif path.is_dir():
+        elif os.path.isdir(path):
             problem = "is a folder; name its cards, or use --all"
         elif not _checked_kind(relative or ""):
             problem = "is not a card (*.ckpt.yaml), a .dvc file, dvcckpt.yaml or gates.yaml"
@@ -213,7 +213,7 @@ def _cards_to_check(paths: list[str], root: Path, from_index: bool) -> list[str]
             cards[path] = None
         elif layout.is_pointer(path):
             sibling = layout.card_for(layout.checkpoint_of_pointer(path))
-            if (root / sibling).is_file() or from_index:
+            if os.path.isfile(root / sibling) or from_index:
                 cards[sibling] = None
     return list(cards)
 
@@ -272,7 +272,17 @@ def _symlink_findings(file: str, card: dict[str, Any], root: Path) -> list[Findi
     if Path(path).is_absolute() or ".." in Path(path).parts:
         return []  # policy.location_findings reports it
     target = root / path
-    if target.is_symlink() and not target.resolve().is_relative_to(root.resolve()):
+    try:
+        outside = target.is_symlink() and not target.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError) as exc:  # a name too long for the file system, a loop
+        return [
+            Finding(
+                file,
+                "checkpoint.path",
+                f"cannot be examined: {getattr(exc, 'strerror', None) or exc}",
+            )
+        ]
+    if outside:
         return [
             Finding(
                 file, "checkpoint.path", f"{path!r} is a symlink leading outside the repository"
