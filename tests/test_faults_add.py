@@ -108,6 +108,18 @@ def test_add_of_a_directory_killed_mid_copy_reruns(repo: Path) -> None:
     assert (repo / "models/m/checkpoint-5.ckpt.yaml").is_file()
 
 
+def test_ctrl_c_mid_copy_cleans_up_at_once(repo: Path) -> None:
+    original = sha(write_checkpoint(repo / CKPT, size=SIZE))
+    interrupted = add(repo, fault="cache-copy:SIGINT")
+    assert interrupted.code == 130, interrupted.err
+    assert "Traceback" not in interrupted.err
+    assert list((repo / ".git/dvcckpt/tmp").iterdir()) == []
+    assert_consistent(repo, original)
+    assert not (repo / POINTER).exists() and not (repo / CARD).exists()
+    assert add(repo).code == 0
+    assert_registered(repo, original)
+
+
 def test_killed_temporary_files_are_swept_by_the_next_write(repo: Path) -> None:
     write_checkpoint(repo / CKPT, size=SIZE)
     assert add(repo, fault="cache-copy").code == -signal.SIGKILL

@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import signal
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
@@ -30,16 +31,20 @@ from dvcckpt.errors import StateError
 _SUFFIX = ".tmp"
 _swept: set[Path] = set()
 # Test-only fault injection (the fault drills in tests/test_faults_add.py): a process whose
-# DVCCKPT_FAULT_POINT names a point below SIGKILLs itself there. Points: `cache-copy`
-# (mid-copy of a checkpoint into the DVC cache), `cached` (objects in the cache, nothing
-# else written), `staged` (the index holds the change, the work tree does not yet),
-# `written` (the first file of a change renamed into place, the others not yet).
+# DVCCKPT_FAULT_POINT names a point below SIGKILLs itself there (`NAME:SIGINT` interrupts
+# it instead, like Ctrl-C). Points: `cache-copy` (mid-copy of a checkpoint into the DVC
+# cache), `cached` (objects in the cache, nothing else written), `staged` (the index holds
+# the change, the work tree does not yet), `written` (the first file of a change renamed
+# into place, the others not yet).
 FAULT_POINT = "DVCCKPT_FAULT_POINT"
+# How long a writer waits for another one in the same work tree before giving up.
+LOCK_TIMEOUT_SECONDS = 120.0
 
 
 def fault_point(name: str) -> None:
-    if os.environ.get(FAULT_POINT) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    point, _, signal_name = os.environ.get(FAULT_POINT, "").partition(":")
+    if point == name:
+        os.kill(os.getpid(), signal.SIGINT if signal_name == "SIGINT" else signal.SIGKILL)
 
 
 def write_text(path: Path, text: str, *, exclusive: bool = False) -> None:
@@ -212,7 +217,19 @@ def repo_lock(root: Path) -> Iterator[None]:
         yield  # a read-only repository: the write itself will say so
         return
     with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StateError(
+                        f"another dvcckpt command has been writing in {root} for over "
+                        f"{LOCK_TIMEOUT_SECONDS:.0f} s (it holds {handle.name})",
+                        hint="wait for it to finish, or stop it; the lock goes with it",
+                    ) from None
+                time.sleep(0.05)
         yield
 
 
