@@ -141,7 +141,7 @@ def commit(
     if stage:
         _stage(root, files)
         fault_point("staged")
-    # The `new` file last: it is the one a re-run checks for.
+    # In the order given (the caller puts the file a re-run checks for last), `new` last.
     for index, path in enumerate(sorted(files, key=lambda p: p == new)):
         data = files[path]
         if data is None:

@@ -90,10 +90,11 @@ def add(
     text = card.render(card_file, document)
     with atomic.repo_lock(project.root):
         _check_replaceable(project, card_file, force)  # a concurrent `add` may have won
-        files = {tracked.pointer.file: tracked.pointer_text, card_file: text}
+        files = {tracked.pointer.file: tracked.pointer_text}
         gitignore, entry = dvctrack.gitignore_update(project.root, path)
         if entry is not None or (stage and gitignore.is_file()):
             files[gitignore] = entry if entry is not None else gitignore.read_bytes()
+        files[card_file] = text  # written last: its presence means the add completed
         try:
             atomic.commit(project.root, files, stage=stage, new=None if force else card_file)
         except FileExistsError:
