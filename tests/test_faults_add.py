@@ -211,6 +211,24 @@ def test_read_only_repository_is_a_clear_error(repo: Path, tmp_path: Path) -> No
         assert_registered(root, original)
 
 
+def test_promote_in_a_read_only_repository_is_a_clear_error(repo: Path, tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "ro", "32m") as mount:
+        root = mount / "repo"
+        shutil.copytree(repo, root, symlinks=True)
+        committed_checkpoint(root)
+        before = (root / CARD).read_text()
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        try:
+            refused = promote(root)
+            assert_user_error(refused.code, refused.err)
+            assert "writable" in refused.err or "read-only" in refused.err.lower()
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
+        assert (root / CARD).read_text() == before
+        assert promote(root).code == 0
+        assert decisions(root) == (1, 1)
+
+
 # -- a stale .git/index.lock -----------------------------------------------------------
 
 

@@ -201,6 +201,11 @@ def _git_failure(root: Path, what: str, stderr: bytes) -> StateError:
             f"{what}: no space left on device (git could not write to {root / '.git'})",
             hint=f"free space on the file system holding {root}, then re-run; nothing was written",
         )
+    if "Read-only file system" in text or "Permission denied" in text:
+        return StateError(
+            f"{what}: {last} (the repository is not writable)",
+            hint=f"make {root} and its .git folder writable, then re-run; nothing was written",
+        )
     return StateError(f"{what}: {last}", hint="see git's message; nothing was written")
 
 
