@@ -24,20 +24,31 @@ from dvcckpt.errors import CardError
 _FORBIDDEN = re.compile(
     "[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffd\ufffe\uffff\ud800-\udfff]"
 )
-# Anchors/aliases/tags need `&*!`; merge keys `<<`; directives a `%` line; several
-# documents a `---`/`...` line. Without any of them the event scan has nothing to find.
-_SCAN_MARKERS = re.compile(r"[&*!|>]|<<|(?:^|[\r\n])(?:%|---|\.\.\.)")
+# Anchors/aliases/tags need `&*!`, block scalars `|>`, merge keys `<<`; directives
+# start a line with `%`, more documents with `---`/`...`. A text without any of
+# them holds none (plain `in` tests: the common case pays microseconds).
+_MARKER_CHARS = "&*!|>"
 # Plain scalars that YAML readers read differently: `_` digit separators (YAML 1.1
-# only; yaml-rs and ruamel accept different forms, e.g. `_1`, `1_e3`, `+_`) and
-# `.5e3` (a float in YAML 1.2, a string for ruamel). `_DISPUTED_MARKERS` finds every
-# text that could hold one: a delimited run of number characters holding a `_`.
-_UNDERSCORED = re.compile(r"[-+]?(?:[0-9_.]*(?:[eE][-+]?[0-9_]*)?|0[xob][0-9a-fA-F_]*)")
-_DOT_EXPONENT = re.compile(r"[-+]?\.[0-9]+[eE][0-9]+")
-_DISPUTED_MARKERS = re.compile(
-    r"(?<![^\s\[\]{},])[-+0-9_.a-fA-FxXoO]*_[-+0-9_.a-fA-FxXoO]*(?![^\s\[\]{},:#])"
-    r"|\.[0-9]+[eE][0-9]"
-)
-_INDENT = re.compile(r"(?:^|[\r\n])([ \t]*)")
+# only; yaml-rs and ruamel accept different forms, e.g. `_1`, `1_e3`, `+_`), an
+# upper-case radix (`0X1F`: a number for yaml-rs only), `.5e3` (a float in YAML 1.2,
+# a string for ruamel) and mixed-case `.iNf`.
+_UNDERSCORED = re.compile(r"[-+]?(?:[0-9_.]*(?:[eE][-+]?[0-9_]*)?|0[xXoObB][0-9a-fA-F_]*)")
+_DISPUTED = re.compile(r"[-+]?0[XOB][0-9a-fA-F_]*|[-+]?\.[0-9]+[eE][0-9]+|(?i:[-+]?\.(?:inf|nan))")
+_UNDISPUTED = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+# Every text holding one of those as a plain scalar has one of these: a `_` in a
+# delimited run of decimal-number characters, `_` after a radix prefix, `.5e3`, an
+# upper-case radix prefix, or `.i`/`.n` (any case: the special floats). Each is
+# searched on its own so the regex engine can skip ahead to its first character.
+_UNDERSCORE_TAIL = re.compile(r"_[-+0-9_.eE]*[\s\[\]{},:#]")
+_NUMBER_CHARS = frozenset("-+0123456789_.eE")
+_DELIMITERS = frozenset(" \n\r[]{},:")
+_RADIX_UNDERSCORE = re.compile(r"0[xXoObB][0-9a-fA-F]*_")
+_DOT_EXPONENT_MARK = re.compile(r"\.[0-9]+[eE][0-9]")
+_RADIX_UPPER = re.compile(r"0[XOB]")
+_SPECIAL_FLOAT_MARK = re.compile(r"\.[iInN]")
+_INDENT = re.compile(r"[\n\r]( +)")
+# Below this indentation (one fast substring test) the exact one need not be computed.
+_INDENT_CAP = 300
 # The fast parser (yaml-rs) is safe to this depth; it overflows its stack far deeper.
 SAFE_PARSE_DEPTH = 1000
 
@@ -101,18 +112,46 @@ def _char_hint(char: str, source: str) -> str:
 
 
 def needs_scan(text: str) -> bool:
-    """Whether the text could hold anything the event scan refuses (sound, never misses).
+    """Whether the text could hold anything `load` refuses or yaml-rs reads differently
+    from ruamel (sound: it never misses one; it may say yes for nothing).
 
     The nesting bound: flow collections nest once per `[`/`{` (twice for `[a: ...]`);
     block collections that go on over several lines nest at most twice per column
     of indentation, and those that stay on one line open after a `-` or `?`.
     """
-    if _SCAN_MARKERS.search(text) or _DISPUTED_MARKERS.search(text):
+    # Single-character tests first (memchr-fast); the longer ones only when needed.
+    if any(mark in text for mark in _MARKER_CHARS) or "<<" in text:
         return True
-    indent = max(map(len, _INDENT.findall(text)), default=0)
+    if "%" in text and (text.startswith("%") or "\n%" in text or "\r%" in text):
+        return True
+    ends = ("\n", "\r") if "\r" in text else ("\n",)
+    if text.startswith(("---", "...")) or any(f"{e}---" in text or f"{e}..." in text for e in ends):
+        return True
+    if _underscored_number(f"\n{text}\n") or _RADIX_UNDERSCORE.search(text):
+        return True
+    if _DOT_EXPONENT_MARK.search(text) or _SPECIAL_FLOAT_MARK.search(text):
+        return True
+    if _RADIX_UPPER.search(text):
+        return True
+    indent = _INDENT_CAP
+    if " " * _INDENT_CAP in text:
+        indent = max(map(len, _INDENT.findall(text)), default=0)
+        indent = max(indent, len(text) - len(text.lstrip(" ")))
     block = 2 * (indent + 1) + text.count("-") + text.count("?")
     flow = 2 * text.count("[") + text.count("{")
     return block + flow + 1 > SAFE_PARSE_DEPTH
+
+
+def _underscored_number(text: str) -> bool:
+    """A `_` inside a delimited run of number characters (`text` starts and ends with a
+    newline, so every run has a delimiter on both sides)."""
+    for match in _UNDERSCORE_TAIL.finditer(text):
+        start = match.start() - 1
+        while text[start] in _NUMBER_CHARS:
+            start -= 1
+        if text[start] in _DELIMITERS:
+            return True
+    return False
 
 
 def load(text: str, source: str) -> tuple[Any, bool]:
@@ -307,7 +346,9 @@ def needs_escapes(value: str) -> bool:
 
 def is_disputed(value: str) -> bool:
     """Whether YAML readers disagree about this text as a plain scalar (the writer quotes it)."""
-    return bool(("_" in value and _UNDERSCORED.fullmatch(value)) or _DOT_EXPONENT.fullmatch(value))
+    if "_" in value and _UNDERSCORED.fullmatch(value):
+        return True
+    return bool(_DISPUTED.fullmatch(value)) and not _UNDISPUTED.fullmatch(value)
 
 
 def _refuse_disputed(event: Any, source: str) -> None:

@@ -52,14 +52,19 @@ def field_path(parts: Iterator[Any] | list[Any] | tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
-def problems(value: Any) -> list[str]:
+def problems(value: Any, within: tuple[Any, ...] = (), strings: bool = True) -> list[str]:
     """Every limit `value` breaks, as `field: message` (at most MAX_PROBLEMS).
 
-    Iterative, so a document of any depth is judged without recursion; nothing
-    below MAX_DEPTH is visited.
+    `within` is where the value sits in a card (a `--metrics` file is the card's
+    `metrics`): fields are named, and depth counted, from there. Iterative, so a
+    document of any depth is judged without recursion; nothing below MAX_DEPTH is
+    visited. `strings=False` skips the string values in the quick pass, for a reader
+    that has shown none can break a limit (its whole text is shorter, and escape-free).
     """
+    if _plainly_within(value, len(within), strings):
+        return []
     found: list[str] = []
-    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    stack: list[tuple[tuple[Any, ...], Any]] = [(within, value)]
     while stack and len(found) < MAX_PROBLEMS:
         path, item = stack.pop()
         problem = _scalar_problem(item)
@@ -81,6 +86,45 @@ def problems(value: Any) -> list[str]:
             else:
                 stack.append(((*path, key), child))
     return found
+
+
+def _plainly_within(value: Any, depth: int, strings: bool) -> bool:
+    """True when plain data (exact dict/list/str/int/float/bool/None) is within every
+    limit: the quick pass for the common case, with no paths built. False means
+    "look closer" (a problem, or a type it does not judge, such as ruamel's)."""
+    if type(value) is not dict and type(value) is not list:
+        return False
+    stack: list[tuple[Any, int]] = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        if level >= MAX_DEPTH:
+            return False
+        if type(item) is dict:
+            if "<<" in item or not all(type(key) is str for key in item):
+                return False
+            if max(map(len, item), default=0) > MAX_KEY_CHARS or not _texts_ok(item):
+                return False
+            item = item.values()
+        for child in item:
+            kind = type(child)
+            if kind is str:
+                if strings and (len(child) > MAX_STRING_CHARS or not _texts_ok((child,))):
+                    return False
+            elif kind is int:
+                if not MIN_INT <= child <= MAX_INT:
+                    return False
+            elif kind is float:
+                if child - child != 0.0:  # NaN and infinities
+                    return False
+            elif kind is dict or kind is list:
+                stack.append((child, level + 1))
+            elif child is not None and kind is not bool:
+                return False
+    return True
+
+
+def _texts_ok(texts: Any) -> bool:
+    return all(text.isascii() or not _UNENCODABLE.search(text) for text in texts)
 
 
 def _scalar_problem(value: Any) -> str | None:
