@@ -11,6 +11,7 @@ import errno
 import math
 import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -536,3 +537,23 @@ def test_a_deleted_pointer_gets_the_advice_to_register_again(repo: Path, cli) ->
     result = cli("check")
     assert result.code == 1 and "dvcckpt add m/a.pt" in result.out, result.out
     assert "git add" not in result.out
+
+
+def test_ctrl_c_exits_130_with_one_clean_line(tmp_path: Path) -> None:
+    interrupted = 0
+    for delay in (0.8, 2.0):
+        process = subprocess.Popen(
+            [str(BIN / "dvcckpt"), "quickstart", str(tmp_path / f"demo-{delay}")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        if process.returncode == 0:
+            continue  # it had finished already
+        interrupted += 1
+        assert process.returncode == 130, err
+        assert_user_error(process.returncode, err, names=("interrupted",))
+    assert interrupted, "quickstart finished before either interrupt"
