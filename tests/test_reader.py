@@ -367,3 +367,24 @@ def test_card_with_a_leading_bom_reads_as_without(card_file: Path, cli: Any) -> 
     bom = cli("show", str(card_file), "--json")
     assert bom.code == 0, bom.err
     assert bom.out == plain.out
+
+
+def test_card_writer_refuses_a_3_mb_notes_field(tmp_path: Path) -> None:
+    from dvcckpt.cards import card
+
+    target = tmp_path / "m.ckpt.yaml"
+    document = {"schema": {"id": "dvcckpt/checkpoint", "version": "1.1"}, "notes": "x" * 3_000_000}
+    with pytest.raises(CardError, match="notes: a 3000000-character string is over"):
+        card.write(target, document)
+    assert not target.exists()
+    with pytest.raises(CardError, match="nested deeper than 32 levels"):
+        card.write(target, {**document, "notes": "", "x-deep": _deep(5000)})
+    assert not target.exists()
+
+
+def test_add_with_a_3_mb_note_is_refused_before_anything_is_written(repo: Path, cli: Any) -> None:
+    write_checkpoint(repo / "m/b.pt")
+    before = snapshot(repo)
+    result = cli("add", "m/b.pt", "--step", "1", "--notes", "x" * 3_000_000)
+    assert_user_error(result.code, result.err, names=("notes",))
+    assert changed(before, snapshot(repo)) == []

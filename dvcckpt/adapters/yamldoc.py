@@ -265,13 +265,27 @@ def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
 
 
 def to_plain(value: Any) -> Any:
-    """JSON-compatible copy of round-trip data (dates become ISO 8601 strings)."""
+    """JSON-compatible copy of round-trip data (dates become ISO 8601 strings).
+
+    Data from the readers is at most MAX_DEPTH deep; data built by code may be
+    deeper, and gets the limit's error rather than a RecursionError.
+    """
+    try:
+        return _plain(value)
+    except RecursionError:
+        raise CardError(
+            f"a document nested deeper than {limits.MAX_DEPTH} levels",
+            hint="flatten the structure; cards hold a few levels of mappings and lists",
+        ) from None
+
+
+def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): to_plain(v) for k, v in value.items()}
+        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, str):
         return str(value)
     if isinstance(value, Sequence):
-        return [to_plain(v) for v in value]
+        return [_plain(v) for v in value]
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
