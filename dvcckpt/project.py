@@ -103,11 +103,15 @@ def load_gates(root: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path} does not exist", hint="`dvcckpt init` writes an example gates.yaml"
         )
-    return gates_from_text(_read_policy_file(path), path)
+    try:
+        stages: tuple[str, ...] | None = load_config(root).stages
+    except ConfigError:
+        stages = None  # a broken dvcckpt.yaml is reported as itself, not as gates.yaml
+    return gates_from_text(_read_policy_file(path), path, stages)
 
 
-def gates_from_text(text: str, path: Path) -> dict[str, Any]:
-    """A validated gates document from its text.
+def gates_from_text(text: str, path: Path, stages: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """A validated gates document from its text (its stages among `stages`, if given).
 
     Unknown keys and rules mixing kinds are reported before the schema (whose
     messages for them are vague), non-finite thresholds after it.
@@ -121,6 +125,8 @@ def gates_from_text(text: str, path: Path) -> dict[str, Any]:
     found = schema.problems(document, "gates.v1")
     _refuse(path, [gates.labelled(problem, document) for problem in found], HINT_GATES)
     _refuse(path, gates.value_problems(document), HINT_GATES)
+    if stages is not None:
+        _refuse(path, gates.stage_problems(document, stages), HINT_GATES)
     return document
 
 

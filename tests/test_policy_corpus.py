@@ -163,6 +163,8 @@ GATES_CASES = [
     (gates(THRESHOLD % "1", stage="'a b'"), "stage"),
     (gates(THRESHOLD % "1") + "  - " + THRESHOLD % "2" + "\n", "used twice"),
     ("version: 1\ngate: []\n", "did you mean `gates`"),
+    (gates(THRESHOLD % "1", stage="prod"), "did you mean `production`"),
+    (gates(THRESHOLD % "1", stage="qa"), "not a stage of dvcckpt.yaml"),
     ("version: 1\ngates: {stage: production}\n", "gates"),
     ("version: 1\ngates:\n- stage: production\n  rules: []\n", "rules"),
     ("version: 2\ngates: []\n", "version"),

@@ -7,6 +7,7 @@ nothing passes silently.
 
 from __future__ import annotations
 
+import difflib
 import math
 import operator
 import re
@@ -150,6 +151,21 @@ def value_problems(document: Mapping[str, Any]) -> list[str]:
                     found.append(f"{where}: {value} is not a finite number")
                 elif isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
                     found.append(f"{where}: {str(value)[:20]}... is out of range")
+    return found
+
+
+def stage_problems(document: Mapping[str, Any], stages: tuple[str, ...]) -> list[str]:
+    """Gate sets for a stage dvcckpt.yaml does not define: they would never apply, so a
+    typo (`prod`) would let every promotion to the real stage pass ungated."""
+    found = []
+    for index, gate_set in enumerate(document.get("gates", [])):
+        stage = gate_set["stage"]
+        if stage not in stages:
+            close = difflib.get_close_matches(stage, stages, n=1, cutoff=0.5)
+            found.append(
+                f"gates[{index}].stage: {stage[:40]!r} is not a stage of dvcckpt.yaml "
+                f"({', '.join(stages)})" + (f"; did you mean `{close[0]}`?" if close else "")
+            )
     return found
 
 
