@@ -559,3 +559,10 @@ def test_ctrl_c_exits_130_with_one_clean_line(tmp_path: Path) -> None:
         assert process.returncode == 130, err
         assert_user_error(process.returncode, err, names=("interrupted",))
     assert interrupted, "quickstart finished before either interrupt"
+
+
+def test_removing_a_stage_that_gates_yaml_guards_is_refused_at_commit(repo: Path, cli) -> None:
+    (repo / "gates.yaml").write_text(gates(THRESHOLD % "0.5", stage="staging"))
+    (repo / "dvcckpt.yaml").write_text(BASE_CONFIG + "stages: [dev, production]\n")
+    result = cli("check", "dvcckpt.yaml")
+    assert result.code == 1 and "gates.yaml: gates[0].stage: 'staging'" in result.out, result.out

@@ -71,7 +71,10 @@ def check(
     deleted = [p for p, status in changes.items() if status == "D" and layout.is_card(p)]
     if CONFIG_FILE in paths and not all_cards:
         report.cards.append(CONFIG_FILE)
-    if GATES_FILE in paths or (all_cards and os.path.lexists(root / GATES_FILE)):
+    # dvcckpt.yaml too: removing a stage can leave gate sets that never apply.
+    if GATES_FILE in paths or (
+        (CONFIG_FILE in paths or all_cards) and os.path.lexists(root / GATES_FILE)
+    ):
         report.findings.extend(_gates_findings(root))
 
     specs = [f":{c}" for c in cards] + [f":{_pointer(c)}" for c in cards]

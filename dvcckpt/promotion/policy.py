@@ -96,7 +96,7 @@ class PolicyReader:
         if gates_content is not None:
             try:
                 text = _text(gates_content, GATES_FILE) or ""
-                document = gates_from_text(text, Path(f"{rev[:8]}:{GATES_FILE}"), config.stages)
+                document = gates_from_text(text, Path(f"{rev[:8]}:{GATES_FILE}"))
             except DvcckptError as exc:
                 problem = f"{GATES_FILE} at {rev[:8]} is invalid: {exc.message}"
         blob = git.blob_id(gates_content) if gates_content is not None else None
