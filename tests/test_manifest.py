@@ -47,3 +47,14 @@ def test_added_directory_verifies_against_the_manifest_of_its_files(repo: Path, 
         "workspace": expected,
         "cache": expected,
     }
+
+
+def test_manifest_refuses_names_that_would_forge_lines() -> None:
+    import pytest
+
+    from dvcckpt.errors import UsageError
+
+    digest = hashlib.sha256(b"x").hexdigest()
+    for name in ("a\nb", f"a\n{digest}  b", "tab\there", "esc\x1b", "del\x7f"):
+        with pytest.raises(UsageError, match="control character"):
+            manifest.manifest_text([(name, digest)])

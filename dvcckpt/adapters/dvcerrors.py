@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 from dvcckpt.errors import StateError
 
@@ -100,29 +99,6 @@ def remote_failure(
     )
 
 
-def checkout_failure(dvc_root: Path, targets: list[Path], exc: Exception) -> StateError:
-    """Why `dvc checkout` could not write the work-tree copies, and what to do."""
-    listing = ", ".join(_relative(dvc_root, t) for t in targets)
-    local = local_permission_error(exc)
-    if local is not None:
-        return StateError(f"cannot check out {listing}: {local}",
-                          hint="check that the checkpoint folders are writable")  # fmt: skip
-    text = str(exc)
-    if "without confirmation" in text:
-        return StateError(
-            f"cannot check out {listing}: the work tree holds a modified copy",
-            hint="move the modified copy aside (or `dvc checkout --force PATH`) and pull again",
-        )
-    if "Checkout failed" in text:
-        return StateError(
-            f"cannot check out {listing}: the data is not in the cache after fetching",
-            hint="the remote lacks it, or DVC dropped a download whose md5 was wrong "
-            "(remote option verify = true); `dvcckpt verify --remote NAME` tells which",
-        )
-    return StateError(f"dvc checkout {listing}: {dvc_message(exc)}",
-                      hint="run `dvc checkout -v PATH` for DVC's details")  # fmt: skip
-
-
 def _causes(exc: BaseException, records: list[logging.LogRecord]) -> list[BaseException]:
     """The exception chain, then the exceptions DVC logged instead of raising."""
     found: list[BaseException] = []
@@ -144,10 +120,3 @@ def _first_line(causes: list[BaseException]) -> str:
         if text:
             return text.splitlines()[0]
     return type(causes[0]).__name__
-
-
-def _relative(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)

@@ -306,17 +306,12 @@ class RemoteStore:
             found.append(RemoteObject(relpath, path, version, str(entry.get("md5", ""))))
         return found
 
-    def stat(self, obj: RemoteObject) -> tuple[int | None, str | None]:
-        """(size, md5 if the remote states it) of an object; FileNotFoundError if absent.
-
-        An S3 ETag is the md5 of an object uploaded in one part (a multipart ETag has
-        a `-N` suffix and says nothing), so most objects are checked without a read.
-        """
+    def stat(self, obj: RemoteObject) -> tuple[int | None, str]:
+        """(size, ETag or "") of an object, as the remote states them; FileNotFoundError if absent."""
         info = self._remote.fs.info(obj.path)
         etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
         size = info.get("size")
-        md5 = etag if len(etag) == 32 and "-" not in etag else None
-        return (int(size) if isinstance(size, int) else None), md5
+        return (int(size) if isinstance(size, int) else None), etag
 
     def open(self, obj: RemoteObject) -> IO[bytes]:
         """Stream an object (FileNotFoundError if absent); nothing is written to disk."""

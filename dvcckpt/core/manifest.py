@@ -15,10 +15,23 @@ import hashlib
 import json
 from collections.abc import Iterable
 
+from dvcckpt.errors import UsageError
+
 
 def manifest_text(entries: Iterable[tuple[str, str]]) -> str:
-    """The manifest of (relative path, file sha256) pairs, sorted by relative path."""
+    """The manifest of (relative path, file sha256) pairs, sorted by relative path.
+
+    A file name with a control character is refused: a newline in it would forge a
+    line of the manifest, so two different folders could share one digest.
+    """
     ordered = sorted(entries, key=lambda entry: entry[0])
+    for relpath, _ in ordered:
+        if _has_control(relpath):
+            raise UsageError(
+                f"{relpath!r}: a file name with a control character (newline, tab, escape) "
+                "cannot be part of a directory checkpoint",
+                hint="rename the file; control characters make the sha256 manifest ambiguous",
+            )
     return "".join(f"{sha256}  {relpath}\n" for relpath, sha256 in ordered)
 
 
@@ -40,6 +53,10 @@ def is_md5(value: object, directory: bool = False) -> bool:
     return len(digest) == 32 and set(digest) <= MD5_HEX
 
 
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
 def relpath_problem(relpath: object) -> str | None:
     """Why a file's path inside a directory checkpoint is unsafe or ambiguous, or None.
 
@@ -50,7 +67,7 @@ def relpath_problem(relpath: object) -> str | None:
     """
     if not isinstance(relpath, str) or not relpath:
         return "an empty or non-text path"
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in relpath):
+    if _has_control(relpath):
         return f"{relpath!r} contains a control character"
     if "\\" in relpath:
         return f"{relpath!r} contains a backslash"

@@ -3,8 +3,8 @@
 DVC skips an object that exists on the remote, whatever its bytes, so a corrupted
 remote object would stay corrupted behind a successful push. Each object of the
 checkpoints being pushed that the remote holds is checked against its md5: from
-its size and S3 ETag when the remote states the md5 (one request), else by
-streaming it. A corrupted object is downloaded to quarantine first, then replaced
+its size and S3 ETag when the remote states it (one request; a multipart ETag is
+recomputed from the local copy's parts), else by streaming it. A corrupted object is downloaded to quarantine first, then replaced
 with the local cache copy, which `push` has just verified against the card: the
 only write is exact, intact bytes over bytes that did not match their own name.
 """
@@ -75,15 +75,17 @@ def _state(store: RemoteStore, md5: str, local: Path) -> str:
     """absent | ok | corrupted, for the remote object with this md5."""
     obj = store.content_object(md5)
     try:
-        size, stated = store.stat(obj)
+        size, etag = store.stat(obj)
     except Exception as exc:
         if dvcerrors.is_missing(exc):
             return "absent"
         raise dvcerrors.remote_failure("read from", store.description, exc, []) from exc
     if size is not None and size != local.stat().st_size:
         return "corrupted"
-    if stated is not None:
-        return "ok" if stated == md5.removesuffix(".dir") else "corrupted"
+    # A stated checksum can only clear an object: an ETag that is not its md5 may still
+    # be intact bytes (encrypted with SSE-KMS, say), so only the bytes themselves condemn.
+    if etag == md5.removesuffix(".dir") or _multipart_etag_matches(etag, local):
+        return "ok"
     digest = hashlib.md5(usedforsecurity=False)
     try:
         with store.open(obj) as stream:
@@ -92,6 +94,40 @@ def _state(store: RemoteStore, md5: str, local: Path) -> str:
     except Exception as exc:
         raise dvcerrors.remote_failure("read from", store.description, exc, []) from exc
     return "ok" if digest.hexdigest() == md5.removesuffix(".dir") else "corrupted"
+
+
+# Part sizes S3 clients upload with: s3fs (50 MiB, which DVC uses), boto3 and the AWS
+# CLI (8 MiB), and the S3 minimum (5 MiB).
+_PART_SIZES = (50 << 20, 8 << 20, 16 << 20, 64 << 20, 5 << 20, 100 << 20)
+
+
+def _multipart_etag_matches(etag: str, local: Path) -> bool:
+    """Whether a multipart ETag (md5 of the parts' md5s, `-N`) fits the local file.
+
+    A match proves the remote bytes are the local ones part for part; no match only
+    means the part size is unknown, and the object is then streamed instead.
+    """
+    digest, _, parts = etag.partition("-")
+    if not parts.isdigit() or len(digest) != 32:
+        return False
+    size = local.stat().st_size
+    for part in _PART_SIZES:
+        if -(-size // part) == int(parts) and _parts_md5(local, part) == digest:
+            return True
+    return False
+
+
+def _parts_md5(path: Path, part: int) -> str:
+    combined = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while True:
+            digest, left = hashlib.md5(usedforsecurity=False), part
+            while left and (chunk := handle.read(min(_CHUNK, left))):
+                digest.update(chunk)
+                left -= len(chunk)
+            if left == part:
+                return combined.hexdigest()
+            combined.update(digest.digest())
 
 
 def _keep_bad_copy(store: RemoteStore, obj: RemoteObject, folder: Path, cache: Path) -> None:
