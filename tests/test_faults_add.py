@@ -354,3 +354,18 @@ def test_add_follows_the_cache_type(repo: Path, kind: str) -> None:
     cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     linked = "hardlink" in kind or kind == "symlink"
     assert os.path.samefile(cached, repo / CKPT) == linked
+
+
+@pytest.mark.parametrize("point", ["staged", "written"])
+def test_retire_killed_then_rerun_completes_it(repo: Path, point: str) -> None:
+    committed_checkpoint(repo)
+    command = ("retire", CKPT, "--reason", "superseded")
+    killed = run_process(*command, cwd=repo, env={"DVCCKPT_FAULT_POINT": point})
+    assert killed.code == -signal.SIGKILL
+    assert untracked(repo) == []
+    if "tombstone" not in (repo / CARD).read_text():
+        assert run_process(*command, cwd=repo).code == 0
+    staged = git(repo, "diff", "--cached", "--name-status")
+    assert f"D\t{POINTER}" in staged and f"M\t{CARD}" in staged
+    assert not (repo / POINTER).exists()
+    assert git(repo, "show", f":{CARD}") == (repo / CARD).read_text()

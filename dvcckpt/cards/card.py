@@ -125,5 +125,6 @@ def write_staged(root: Path, path: Path, document: Any, removed: tuple[Path, ...
     index cannot be updated (a stale `index.lock`), nothing is written."""
     text = render(path, document)
     with atomic.repo_lock(root):
-        atomic.commit(root, {path: text, **dict.fromkeys(removed)})
+        # The card last: a re-run after a kill sees it unchanged and completes the change.
+        atomic.commit(root, {**dict.fromkeys(removed), path: text})
     return Card(path=path, document=document)
