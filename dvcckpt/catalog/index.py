@@ -1,24 +1,22 @@
 """The catalog: a SQLite index of every card version in Git history.
 
-It is a derived cache kept in the worktree's git directory (it can never be
-committed): deleting it loses nothing, and every reader brings it up to date
-first. It never dies: a card it cannot read is recorded with its error
-(`index_problems`) and skipped; a damaged file, in whatever way, is rebuilt
-from history and the query re-run (`catalog.store`); a folder that cannot be
-written makes it live in memory for the command; a full disk is a clear error.
-Order comes from the commit graph: each commit's generation (longest path from
-a root) is the primary sort key, so an incremental update orders commits
-exactly as a full rebuild does.
+A derived cache in the worktree's git directory (never committed): deleting it
+loses nothing, and every reader brings it up to date first. It never dies: a card
+it cannot read is recorded with its error (`index_problems`) and skipped; a
+damaged file, in whatever way, is rebuilt from history and the query re-run
+(`catalog.store`); an unwritable folder keeps it in memory; a full disk is a
+clear error. Order comes from the commit graph: each commit's generation (longest
+path from a root) is the primary sort key, so an incremental update orders
+commits exactly as a full rebuild does.
 
-Writers (rebuild, update) serialise on a lock file; a rebuild writes a new
-file beside the old one and renames it into place, so concurrent readers and a
-killed rebuild leave either the old catalog or the new one, never half of one.
+Writers (rebuild, update) serialise on a lock file; a rebuild writes a new file
+beside the old one and renames it into place, so concurrent readers and a killed
+rebuild see either the old catalog or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import time
@@ -26,16 +24,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import git
+from dvcckpt.adapters import atomic, git
 from dvcckpt.adapters import gitlog as history
 from dvcckpt.catalog import ingest, rows, store
 from dvcckpt.catalog.rows import FORMAT_VERSION, ORDER, VERSION_ROWS, Problem, Stats, Version
 from dvcckpt.catalog.store import heals
 from dvcckpt.errors import StateError
-
-
-def catalog_path(root: Path) -> Path:
-    return store.locate(root).path
 
 
 class Index:
@@ -80,6 +74,7 @@ class Index:
                 stats = self._fill(db, start)
             finally:
                 db.close()
+            atomic.fault_point("catalog-filled")  # the fault drills' kill point
             os.replace(temporary, self.path)
         except BaseException:
             for leftover in (temporary, temporary.with_name(f"{temporary.name}-journal")):
@@ -94,6 +89,7 @@ class Index:
         added, versions, parsed = self._ingest(db, sorted(set(tips.values())), [])
         rows.set_tips(db, tips)
         rows.set_meta(db, "history", store.history_fingerprint(self._common))
+        atomic.fault_point("catalog-filling")
         db.commit()
         return Stats(added, 0, versions, parsed, time.perf_counter() - start, True)
 
@@ -104,6 +100,8 @@ class Index:
         commits the catalog knows (rewritten and garbage-collected) is rebuilt.
         """
         start = time.perf_counter()
+        if not self.in_memory:
+            store.sweep_stale(self.path)
         tips = history.tips(self.root)
         fingerprint = store.history_fingerprint(self._common)
         if self._is_current(tips, fingerprint):
@@ -237,8 +235,7 @@ class Index:
             clauses.append("json_type(b.card, '$.decisions') = 'array'")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._db().execute(f"{VERSION_ROWS} {where} {ORDER}", params)
-        found = [Version.from_row(row) for row in rows]
-        return [v for v in found if commits is None or v.sha in commits]
+        return [Version.from_row(r) for r in rows if commits is None or r["sha"] in commits]
 
     @heals
     def reachable(self, revisions: Iterable[str]) -> set[str]:
@@ -285,6 +282,7 @@ class Index:
         db.executemany(
             "INSERT INTO temp.scope VALUES (?)", ((ids[s],) for s in commits if s in ids)
         )
+        db.commit()  # ends the implicit transaction, which would hold a read lock on the file
         return "JOIN temp.scope s ON s.id = v.commit_id"
 
     def _commit_ids(self) -> dict[str, int]:
@@ -363,7 +361,7 @@ class Index:
                 "SELECT b.card FROM cards k JOIN bodies b ON b.id = k.id WHERE k.blob = ?", (blob,)
             ).fetchone()
             if row is not None:
-                found[blob] = json.loads(row[0])
+                found[blob] = rows.decode(row[0])
         return found
 
     @heals
@@ -393,7 +391,9 @@ class Index:
 
     @heals
     def executemany(self, statement: str, rows: Iterable[tuple[Any, ...]]) -> None:
-        self._db().executemany(statement, rows)
+        """Fill a temporary table (committed at once: no lock on the file is kept)."""
+        with self._db() as db:
+            db.executemany(statement, rows)
 
     # -- internals -----------------------------------------------------------------------
 

@@ -109,18 +109,13 @@ class Version:
 
     @property
     def card(self) -> dict[str, Any] | None:
-        """The card (decoded on first use: listings rarely need all of it)."""
-        if self.card_json is None:
-            return None
-        cached = self.__dict__.get("_card")
-        if cached is None:
-            cached = json.loads(self.card_json)
-            object.__setattr__(self, "_card", cached)
-        return cached  # type: ignore[no-any-return]
+        """The card (decoded when the row was read, so a damaged file shows up inside the
+        query that read it, where the catalog heals itself)."""
+        return self.__dict__.get("_card")
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Version:
-        return cls(
+        version = cls(
             sha=row["sha"],
             generation=row["generation"],
             author=row["author"],
@@ -139,6 +134,26 @@ class Version:
             card_json=row["card"],
             values=tuple(row[k] for k in row.keys() if k.startswith("x_")),  # noqa: SIM118 (sqlite3.Row)
         )
+        if version.card_json is not None:
+            object.__setattr__(version, "_card", decode(version.card_json))
+        return version
+
+
+class Damaged(sqlite3.DatabaseError):
+    """Catalog content that cannot be what the catalog wrote: the file is damaged."""
+
+    sqlite_errorname = "SQLITE_CORRUPT"
+
+
+def decode(text: str) -> dict[str, Any]:
+    """A stored card (written as a JSON object, so anything else means damage)."""
+    try:
+        card = json.loads(text)
+    except ValueError:
+        card = None
+    if not isinstance(card, dict):
+        raise Damaged("a stored card is not valid JSON")
+    return card
 
 
 def card_row(blob: str, content: bytes | None) -> tuple[tuple[Any, ...], str | None]:
@@ -237,7 +252,12 @@ def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
 
 def stored_tips(db: sqlite3.Connection) -> dict[str, str]:
     row = db.execute("SELECT value FROM meta WHERE key = 'tips'").fetchone()
-    stored: dict[str, str] = json.loads(row[0]) if row else {}
+    try:
+        stored = json.loads(row[0]) if row else {}
+    except (TypeError, ValueError):
+        stored = None
+    if not isinstance(stored, dict):
+        raise Damaged("the stored refs are not valid JSON")
     return stored
 
 

@@ -33,6 +33,7 @@ TABLES = frozenset({"meta", "commits", "paths", "cards", "bodies", "versions"})
 _UNWRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR})
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 T = TypeVar("T")
+_DAMAGE_TEXTS = ("no such table", "no such column", "Could not decode to UTF-8", "malformed JSON")
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,9 @@ def is_damage(exc: BaseException) -> bool:
     name = getattr(exc, "sqlite_errorname", "") or ""
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")):
         return True
-    text = str(exc)
-    return name == "SQLITE_ERROR" and text.startswith(("no such table", "no such column"))
+    # A table or column missing, text that is not UTF-8, JSON that does not parse: the
+    # catalog only ever writes complete tables, UTF-8 text and valid JSON.
+    return str(exc).startswith(_DAMAGE_TEXTS)
 
 
 def is_full(exc: BaseException) -> bool:
@@ -168,6 +170,18 @@ def sweep(path: Path) -> None:
     with contextlib.suppress(OSError):
         for leftover in path.parent.glob(f".{path.name}.*.tmp*"):
             leftover.unlink(missing_ok=True)
+
+
+def sweep_stale(path: Path) -> None:
+    """Remove leftovers of killed rebuilds, if no writer is running now (cheap when none)."""
+    try:
+        if not any(path.parent.glob(f".{path.name}.*.tmp*")):
+            return
+        with open(path.with_name("catalog.lock"), "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a live rebuild: leave it
+            sweep(path)
+    except OSError:
+        pass
 
 
 @contextlib.contextmanager

@@ -296,6 +296,37 @@ def parse(expression: str) -> Any:
     return _Parser(expression).parse()
 
 
+def render(node: Any) -> str:
+    """Expression text that parses back to `node` (the inverse of `parse`)."""
+    if isinstance(node, Logical):
+        return f" {node.op} ".join(_grouped(part, Logical) for part in node.parts)
+    if isinstance(node, Not):
+        return f"not {_grouped(node.operand, (Logical, Compare))}"
+    if isinstance(node, Compare):
+        left, right = _grouped(node.left, _NODES), _grouped(node.right, _NODES)
+        return f"{left} {node.op} {right}"
+    if isinstance(node, Field):
+        return node.path
+    if isinstance(node, ListLiteral):
+        return "[" + ", ".join(_value_text(v) for v in node.values) + "]"
+    return _value_text(node.value)
+
+
+_NODES = (Logical, Not, Compare)
+
+
+def _grouped(node: Any, kinds: Any) -> str:
+    return f"({render(node)})" if isinstance(node, kinds) else render(node)
+
+
+def _value_text(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int | float):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 @dataclass(frozen=True)
 class SortKey:
     field: Field
