@@ -320,17 +320,19 @@ def test_add_writes_what_dvc_add_writes(repo: Path, template_repo: Path, tmp_pat
     for a file and for a folder (its `.dir` manifest included); DVC then sees it as its own."""
     plain = tmp_path / "plain"
     shutil.copytree(template_repo, plain, symlinks=True)
-    tricky = "m/x [1]#.pt"  # gitignore escaping
+    tricky, accented = "m/x [1]#.pt", "m/modèle-é.pt"  # gitignore escaping, non-ASCII
     for root in (repo, plain):
         write_checkpoint(root / tricky, size=5000)
+        write_checkpoint(root / accented, size=5000, seed=1)
         for name in ("a-b/c.bin", "a/b.bin", "z.bin"):  # "a-b" < "a/" as strings, not as parts
             write_checkpoint(root / "m/checkpoint-7" / name, size=300, seed=len(name))
-    done = subprocess.run([str(BIN / "dvc"), "add", "-q", tricky, "m/checkpoint-7"], cwd=plain,
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run([str(BIN / "dvc"), "add", "-q", tricky, accented, "m/checkpoint-7"],
+                          cwd=plain, capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert run_process("add", tricky, "--step", "1", cwd=repo).code == 0
+    assert run_process("add", accented, "--step", "2", cwd=repo).code == 0
     assert run_process("add", "m/checkpoint-7", cwd=repo).code == 0
-    for name in (tricky + ".dvc", "m/checkpoint-7.dvc", "m/.gitignore"):
+    for name in (tricky + ".dvc", accented + ".dvc", "m/checkpoint-7.dvc", "m/.gitignore"):
         assert (repo / name).read_text() == (plain / name).read_text(), name
     objects = sorted(p.relative_to(plain).as_posix() for p in (plain / ".dvc/cache").rglob("*"))
     assert (
