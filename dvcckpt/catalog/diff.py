@@ -27,8 +27,19 @@ def resolve(catalog: Index, reference: str) -> Version:
 
 
 def compare(catalog: Index, a: str, b: str, everything: bool = False) -> list[Comparison]:
-    if _is_revision(catalog, a) and _is_revision(catalog, b) and not _is_checkpoint(catalog, a):
+    revisions = (_is_revision(catalog, a), _is_revision(catalog, b))
+    if all(revisions) and not _is_checkpoint(catalog, a):
         return _compare_revisions(catalog, a, b, everything)
+    if any(revisions) and not all(revisions):  # name the side that is neither
+        other = b if revisions[0] else a
+        if not _is_checkpoint(catalog, other.partition("@")[0]):
+            try:
+                resolve(catalog, other)  # a card path
+            except StateError:
+                raise StateError(
+                    f"no checkpoint or revision named {other!r}",
+                    hint="compare two checkpoints (NAME, NAME@REV, a card path) or two revisions",
+                ) from None
     left, right = resolve(catalog, a), resolve(catalog, b)
     return [
         Comparison(
