@@ -8,6 +8,7 @@ an endpoint that never answers; Ctrl-C during `pull` and `verify`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -480,6 +481,7 @@ class SlowProxy:
         self.rate = rate
         self.server = socket.create_server(("127.0.0.1", 0))
         self.stop = threading.Event()
+        self.connections: list[socket.socket] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
     @property
@@ -494,6 +496,7 @@ class SlowProxy:
             except (TimeoutError, OSError):
                 continue
             upstream = socket.create_connection(self.upstream)
+            self.connections += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream, 0), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, self.rate),
                              daemon=True).start()  # fmt: skip
@@ -515,8 +518,12 @@ class SlowProxy:
                 end.close()
 
     def close(self) -> None:
+        """Like a killed server: every connection is reset (its peer sees it at once)."""
         self.stop.set()
         self.server.close()
+        for connection in self.connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 def interrupt(repo: Path, *command: str, started: str | None) -> subprocess.CompletedProcess[str]:
@@ -533,7 +540,9 @@ def interrupt(repo: Path, *command: str, started: str | None) -> subprocess.Comp
     return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
-def test_ctrl_c_during_pull_and_verify(repo: Path, cli, s3_server: S3Server) -> None:
+def test_ctrl_c_and_a_dying_server_during_pull_and_verify(
+    repo: Path, cli, s3_server: S3Server
+) -> None:
     prefix = s3_remote(cli, s3_server, name="fast")
     folder = repo / "models/big/ckpt-1"
     for index in range(4):
@@ -562,6 +571,27 @@ def test_ctrl_c_during_pull_and_verify(repo: Path, cli, s3_server: S3Server) -> 
         no_leftovers(repo)
     finally:
         proxy.close()
+
+    # The server goes away mid-download: a clear error, nothing in place, nothing left.
+    proxy = SlowProxy(s3_server.endpoint)
+    try:
+        assert cli("remote", "add", "slow", f"s3://{BUCKET}/{prefix}", "--endpoint",
+                   proxy.endpoint, "--access-key-id", ACCESS_KEY, "--secret-access-key",
+                   SECRET_KEY, "--default", "--force").code == 0  # fmt: skip
+        process = subprocess.Popen([str(BIN / "dvcckpt"), "pull", name], cwd=repo, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not list(repo.glob(".dvc/tmp/dvcckpt-checkout-*/objects/*")):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.01)
+    finally:
+        proxy.close()
+    started = time.monotonic()
+    _, err = process.communicate(timeout=120)
+    assert_user_error(process.returncode, err, names=("remote 'slow'",))
+    assert process.returncode == 4 and time.monotonic() - started < 60
+    assert not folder.exists() and not (repo / ".dvc/cache/files").exists()
+    no_leftovers(repo)
     again = cli("pull", name, "-r", "fast")
     assert again.code == 0, again.err
     assert cli("verify", name).code == 0

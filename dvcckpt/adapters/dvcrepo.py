@@ -65,7 +65,7 @@ def init(root: Path) -> None:
 # PROBE_SECONDS, then DVC's own connect and read timeouts and at most two attempts per
 # request (a setting the user made in the remote's config wins).
 PROBE_SECONDS = 10.0
-_TIMEOUTS = {"s3": {"connect_timeout": 10, "read_timeout": 20}}
+_TIMEOUTS = {"s3": {"connect_timeout": 10, "read_timeout": 30}}
 _RETRIES = {"AWS_MAX_ATTEMPTS": "2", "AWS_RETRY_MODE": "standard"}
 
 
