@@ -371,3 +371,12 @@ def test_retire_killed_then_rerun_completes_it(repo: Path, point: str) -> None:
     assert f"D\t{POINTER}" in staged and f"M\t{CARD}" in staged
     assert not (repo / POINTER).exists()
     assert git(repo, "show", f":{CARD}") == (repo / CARD).read_text()
+
+
+def test_a_shared_cache_gets_group_writable_folders(repo: Path) -> None:
+    git(repo, "config", "-f", ".dvc/config", "cache.shared", "group")
+    write_checkpoint(repo / "models/m/checkpoint-9/w.bin", size=1000)
+    assert run_process("add", "models/m/checkpoint-9", cwd=repo).code == 0
+    for folder in (repo / ".dvc/cache/files/md5").rglob("*"):
+        if folder.is_dir():
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o2775, folder

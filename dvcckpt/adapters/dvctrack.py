@@ -96,8 +96,11 @@ def refuse_misplaced(root: Path, dvc_root: Path, path: Path) -> None:
 
 def track(root: Path, dvc_root: Path, path: Path) -> Tracked:
     """Put the checkpoint at `path` into the DVC cache; returns what registers it."""
-    cache = dvcfiles.cache_dir(dvc_root)
-    types = _cache_types(dvc_root)
+    cache = _Cache(
+        dvcfiles.cache_dir(dvc_root),
+        _cache_types(_cache_setting(dvc_root, "type")),
+        _cache_setting(dvc_root, "shared") == "group",
+    )
     files = _tree_files(path) if path.is_dir() else []
     _refuse_dvcignored(dvc_root, path, files)
     if path.is_dir():
@@ -106,13 +109,13 @@ def track(root: Path, dvc_root: Path, path: Path) -> Tracked:
                 f"{path} is an empty directory", hint="save the checkpoint files first"
             )
         with ThreadPoolExecutor(max_workers=LOCAL_WORKERS) as pool:
-            hashed = list(pool.map(lambda rel: _cache_file(path / rel, cache, types), files))
+            hashed = list(pool.map(lambda rel: _cache_file(path / rel, cache), files))
         md5 = _cache_tree(cache, files, hashed)
         size, nfiles = sum(h.size for h in hashed), len(files)
         sha256 = manifest.manifest_sha256(zip(files, (h.sha256 for h in hashed), strict=True))
         content = ContentDigest(sha256, size, nfiles, files)
     else:
-        single = _cache_file(path, cache, types)
+        single = _cache_file(path, cache)
         md5, size, nfiles = single.md5, single.size, None
         content = ContentDigest(single.sha256, size, 1)
     pointer_file = layout.pointer_path_for(path)
@@ -167,8 +170,15 @@ def _has_patterns(dvcignore: Path) -> bool:
     return any(line.strip() and not line.lstrip().startswith("#") for line in lines)
 
 
-def _cache_types(dvc_root: Path) -> tuple[str, ...]:
-    """`cache.type` from the repository's DVC config (config.local overrides config)."""
+@dataclass(frozen=True)
+class _Cache:
+    path: Path
+    types: tuple[str, ...]  # `cache.type`: how objects share the work-tree copy
+    shared: bool  # `cache.shared = group`: folders group-writable, as DVC makes them
+
+
+def _cache_setting(dvc_root: Path, key: str) -> str | None:
+    """A `cache` setting of the repository's DVC config (config.local overrides config)."""
     configured = None
     for name in ("config", "config.local"):
         parser = configparser.ConfigParser(interpolation=None, strict=False)
@@ -176,24 +186,28 @@ def _cache_types(dvc_root: Path) -> tuple[str, ...]:
             parser.read(dvc_root / ".dvc" / name, encoding="utf-8")
         except (configparser.Error, UnicodeDecodeError):
             continue
-        if parser.has_option("cache", "type"):
-            configured = parser.get("cache", "type")
+        if parser.has_option("cache", key):
+            configured = parser.get("cache", key).strip().strip("'\"").lower()
+    return configured
+
+
+def _cache_types(configured: str | None) -> tuple[str, ...]:
     if not configured:
         return _DEFAULT_TYPES
     types = tuple(t.strip().strip("'\"[] ") for t in configured.split(","))
     return tuple(t for t in types if t) or _DEFAULT_TYPES
 
 
-def _cache_file(source: Path, cache: Path, types: tuple[str, ...]) -> _Hashed:
+def _cache_file(source: Path, cache: _Cache) -> _Hashed:
     """Snapshot `source` into a temporary file, hash the snapshot, make it the cache object."""
-    folder = cache / "files" / "md5"
-    _make_folder(folder)
+    folder = cache.path / "files" / "md5"
+    _make_folder(folder, cache)
     with atomic.temporary(folder, "object") as tmp:
-        hashed = _snapshot(source, tmp, types, cache)
-        target = dvcfiles.cache_object(cache, hashed.md5)
+        hashed = _snapshot(source, tmp, cache.types, cache.path)
+        target = dvcfiles.cache_object(cache.path, hashed.md5)
         # Content-addressed: an object already there is this content, unless truncated.
         if not _holds(target, hashed.size):
-            _make_folder(target.parent)
+            _make_folder(target.parent, cache)
             try:
                 os.chmod(tmp, _CACHE_MODE)
                 os.replace(tmp, target)
@@ -209,9 +223,13 @@ def _holds(target: Path, size: int) -> bool:
         return False
 
 
-def _make_folder(folder: Path) -> None:
+def _make_folder(folder: Path, cache: _Cache) -> None:
+    missing = [p for p in (folder, *folder.parents) if p.is_relative_to(cache.path)]
+    missing = [p for p in missing if not p.is_dir()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        for created in missing if cache.shared else []:
+            os.chmod(created, 0o2775)
     except (FileExistsError, NotADirectoryError) as exc:
         raise StateError(
             f"cannot write to the DVC cache {folder}: a part of that path is a file",
@@ -283,7 +301,7 @@ def _hash_stream(source: IO[bytes], out: IO[bytes] | None) -> _Hashed:
     return _Hashed(md5.hexdigest(), sha256.hexdigest(), size)
 
 
-def _cache_tree(cache: Path, files: list[str], hashed: list[_Hashed]) -> str:
+def _cache_tree(cache: _Cache, files: list[str], hashed: list[_Hashed]) -> str:
     """Write the `.dir` manifest object of a directory; returns its id (`MD5.dir`)."""
     from dvc_data.hashfile.hash_info import HashInfo
     from dvc_data.hashfile.tree import Tree
@@ -293,9 +311,9 @@ def _cache_tree(cache: Path, files: list[str], hashed: list[_Hashed]) -> str:
         tree.add(tuple(relpath.split("/")), None, HashInfo("md5", entry.md5))
     data = tree.as_bytes()
     md5 = hashlib.md5(data).hexdigest() + ".dir"
-    target = dvcfiles.cache_object(cache, md5)
-    if not target.is_file():
-        _make_folder(target.parent)
+    target = dvcfiles.cache_object(cache.path, md5)
+    if not _holds(target, len(data)):
+        _make_folder(target.parent, cache)
         atomic.write_bytes(target, data)
         os.chmod(target, _CACHE_MODE)
     return md5
