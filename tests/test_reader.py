@@ -86,6 +86,7 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ("null-key", b"~: 1\n", "is not a string"),
     ("float-key", b"m:\n  1.5: x\n", "line 2: key '1.5' is not a string"),
     ("list-key", b"? [a, b]\n: 1\n", "mapping key must be a string"),
+    ("mapping-key", b"m:\n? a: 1\n  b: 2\n", "mapping key must be a string"),
     ("duplicate-key", b"name: a\nname: b\n", "line 2: duplicate key 'name'"),
     ("quoted-duplicate", b"name: a\n'name': b\n", "duplicate key 'name'"),
     ("two-documents", b"a: 1\n---\na: 2\n", "more than one YAML document"),
@@ -235,6 +236,35 @@ def test_any_text_is_refused_by_every_reader_or_read_alike(
     assert len(kinds) == 1, outcomes
     if kinds == {"data"}:
         assert len({value for _, value in outcomes.values()}) == 1, outcomes
+
+
+_CARD = yamldoc.dump(
+    {
+        "schema": {"id": "dvcckpt/checkpoint", "version": "1.1"},
+        "name": "bert-train-full-step0000100",
+        "checkpoint": {"path": "m/a.pt", "step": 100, "sha256": "c9e9" * 16, "files": 1},
+        "run": {"name": "bert_tweets_lr5e-5_2026-01-05", "command": "python train.py --lr 5e-5"},
+        "params": {"lr": 5e-5, "batch_size": 32, "optimizer": "adamw", "tags": ["a", "b"]},
+        "metrics": {"dev": {"macro_f1": 0.4708, "class_f1": {"neg": 0.44, "pos": 0.49}}},
+        "notes": "Synthetic checkpoint 100 of bert.",
+    }
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(edits=st.lists(st.tuples(st.integers(0, len(_CARD)), _TOKENS), min_size=1, max_size=3))
+def test_an_edited_card_is_refused_by_every_reader_or_read_alike(
+    edits: list[tuple[int, str]], tmp_path: Path
+) -> None:
+    text = _CARD
+    for position, token in sorted(edits, reverse=True):
+        text = text[:position] + token + text[position:]
+    outcomes = {n: _outcome(r, text.encode(), tmp_path / "e.yaml") for n, r in READERS.items()}
+    assert len(set(outcomes.values())) == 1 or {k for k, _ in outcomes.values()} == {"refused"}, (
+        outcomes
+    )
 
 
 def _deep(levels: int) -> Any:
@@ -388,3 +418,18 @@ def test_add_with_a_3_mb_note_is_refused_before_anything_is_written(repo: Path, 
     result = cli("add", "m/b.pt", "--step", "1", "--notes", "x" * 3_000_000)
     assert_user_error(result.code, result.err, names=("notes",))
     assert changed(before, snapshot(repo)) == []
+
+
+def test_the_hook_can_list_value_problems_with_the_schema_findings() -> None:
+    """`values=False` hands NaN on to the schema pass (which lists it with the rest);
+    depth and keys are refused by the reader whatever the caller asks."""
+    text = "schema: {id: dvcckpt/checkpoint, version: '1.1'}\nmetrics: {dev: {f1: .nan}}\nbad: 1\n"
+    document = yamldoc.load_fast(text, "c.yaml", values=False)
+    found = schema.card_problems(document)
+    assert "metrics.dev.f1: nan is not a finite number" in found
+    assert any(p.startswith("bad: unknown field") for p in found)
+    with pytest.raises(CardError, match="not a finite number"):
+        yamldoc.load_fast(text, "c.yaml")
+    for structural in (_nested_block(40), "m: {0: x}\n"):
+        with pytest.raises(CardError):
+            yamldoc.load_fast(structural, "c.yaml", values=False)

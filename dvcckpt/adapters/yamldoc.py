@@ -172,7 +172,11 @@ def dump(
 
 
 def load_fast(
-    text: str | bytes, source: str, max_bytes: int = DEFAULT_MAX_BYTES, within: str = ""
+    text: str | bytes,
+    source: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    within: str = "",
+    values: bool = True,
 ) -> Any:
     """Parse untrusted YAML into plain data: the one reading of a card.
 
@@ -182,6 +186,9 @@ def load_fast(
     line, numbers with `_`, deep nesting; `yamlstrict.needs_scan`) is read from
     libyaml's events instead, which refuse it with its line. The limits are then
     checked on the data; `within` names the card section the document becomes.
+    `values=False` leaves the value limits (numbers, string lengths) to a caller that
+    validates the schema next and lists every problem at once (the hook): depth and
+    keys are still refused here.
     """
     if isinstance(text, bytes):
         _check_size(len(text), source, max_bytes)
@@ -195,7 +202,7 @@ def load_fast(
             _round_trip(text, source, document)
     else:
         document = _load_simple(text, source)
-    _refuse_limits(document, source, text, within)
+    _refuse_limits(document, source, text, within, values)
     return document
 
 
@@ -206,7 +213,7 @@ def _load_simple(text: str, source: str) -> Any:
         return yaml_rs.loads(
             text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error
         )
-    except (yaml_rs.YAMLDecodeError, ValueError, OverflowError) as exc:
+    except Exception as exc:  # untrusted text: yaml-rs also raises TypeError (`? {a: 1}`)
         yamlstrict.load(text, source)  # libyaml names the line and column
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CardError(
@@ -214,11 +221,14 @@ def _load_simple(text: str, source: str) -> Any:
         ) from None
 
 
-def _refuse_limits(document: Any, source: str, text: str, within: str = "") -> None:
+def _refuse_limits(
+    document: Any, source: str, text: str, within: str = "", values: bool = True
+) -> None:
     # No string value can be longer than the text, nor hold U+FFFD or a surrogate
     # (which `prepare` refused raw) without a `\` escape.
     strings = not text or len(text) > limits.MAX_STRING_CHARS or "\\" in text
-    found = limits.problems(document, tuple(within.split(".")) if within else (), strings)
+    path = tuple(within.split(".")) if within else ()
+    found = limits.problems(document, path, strings, values)
     if not found:
         return
     if text:

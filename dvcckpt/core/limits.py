@@ -52,7 +52,9 @@ def field_path(parts: Iterator[Any] | list[Any] | tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
-def problems(value: Any, within: tuple[Any, ...] = (), strings: bool = True) -> list[str]:
+def problems(
+    value: Any, within: tuple[Any, ...] = (), strings: bool = True, values: bool = True
+) -> list[str]:
     """Every limit `value` breaks, as `field: message` (at most MAX_PROBLEMS).
 
     `within` is where the value sits in a card (a `--metrics` file is the card's
@@ -60,14 +62,16 @@ def problems(value: Any, within: tuple[Any, ...] = (), strings: bool = True) -> 
     document of any depth is judged without recursion; nothing below MAX_DEPTH is
     visited. `strings=False` skips the string values in the quick pass, for a reader
     that has shown none can break a limit (its whole text is shorter, and escape-free).
+    `values=False` judges only the structure (depth and keys), which is what recursive
+    code such as jsonschema needs; the values are then reported with its findings.
     """
-    if _plainly_within(value, len(within), strings):
+    if values and _plainly_within(value, len(within), strings):
         return []
     found: list[str] = []
     stack: list[tuple[tuple[Any, ...], Any]] = [(within, value)]
     while stack and len(found) < MAX_PROBLEMS:
         path, item = stack.pop()
-        problem = _scalar_problem(item)
+        problem = _scalar_problem(item) if values else None
         if problem:
             found.append(f"{field_path(path)}: {problem}")
             continue

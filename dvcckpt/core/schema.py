@@ -84,13 +84,15 @@ def _summary(source: str, found: list[str]) -> str:
 def problems(instance: Mapping[str, Any], schema_name: str) -> list[str]:
     """Every violation of a shipped schema, as `field: message`.
 
-    The resource limits come first, and alone when broken: they are the same ones
-    the reader and the writer enforce, and they keep jsonschema (recursive) away
-    from documents too deep or too big for it.
+    The resource limits (the same ones the reader and the writer enforce) come
+    first. A document too deep, or with keys that are not strings, gets only those:
+    jsonschema is recursive and must not see it. Values beyond a limit (NaN, huge
+    integers, long strings) are listed with the schema's own findings.
     """
+    structure = limits.problems(instance, values=False)
+    if structure:
+        return structure
     beyond = limits.problems(instance)
-    if beyond:
-        return beyond
     validator = _validator(schema_name)
     found = []
     for error in validator.iter_errors(instance):
@@ -100,7 +102,7 @@ def problems(instance: Mapping[str, Any], schema_name: str) -> list[str]:
         else:
             found.append((list(error.absolute_path), error.message))
     found.sort(key=lambda item: [str(p) for p in item[0]])
-    return [f"{field_path(path)}: {message}" for path, message in found]
+    return [*beyond, *(f"{field_path(path)}: {message}" for path, message in found)]
 
 
 def _unknown_fields(error: Any) -> list[tuple[list[Any], str]]:
