@@ -380,3 +380,18 @@ def test_a_shared_cache_gets_group_writable_folders(repo: Path) -> None:
     for folder in (repo / ".dvc/cache/files/md5").rglob("*"):
         if folder.is_dir():
             assert stat.S_IMODE(folder.stat().st_mode) == 0o2775, folder
+
+
+def test_temporaries_outside_a_repository_are_swept_only_when_old(tmp_path: Path) -> None:
+    from dvcckpt.adapters import atomic
+
+    done = subprocess.Popen(["true"])
+    done.wait()
+    old, recent = tmp_path / f".a.{done.pid}-0011aabb.tmp", tmp_path / f".b.{done.pid}-0011aabb.tmp"
+    mine = tmp_path / f".c.{done.pid}-00aa.tmp"  # not our pattern: never touched
+    for path in (old, recent, mine):
+        path.write_text("partial")
+    os.utime(old, (0, 0))
+    atomic.write_text(tmp_path / "x.txt", "whole\n")
+    assert not old.exists() and recent.exists() and mine.exists()
+    assert (tmp_path / "x.txt").read_text() == "whole\n"

@@ -2,8 +2,8 @@
 
 Temporary files go to the repository's scratch folder (`.git/dvcckpt/tmp`, which git
 never shows or commits) when it is on the same file system as the target, else beside
-the target; each carries its writer's process id, and files of processes that no longer
-run (killed mid-write) are swept by the next write.
+the target (a dot-file); each carries its writer's process id, and those of processes
+that no longer run (killed mid-write) are swept by the next write to that folder.
 
 `commit` applies a multi-file change (a card with its `.dvc` file and `.gitignore`, a
 decision, a tombstone) all-or-nothing as far as git can see: the new contents are staged
@@ -29,6 +29,8 @@ from typing import IO
 from dvcckpt.errors import StateError
 
 _SUFFIX = ".tmp"
+# Our temporary files only: a user's file never matches by accident.
+_TEMPORARY = re.compile(r".+\.(\d+)-[0-9a-f]{8}\.tmp", re.S)
 _swept: set[Path] = set()
 # Test-only fault injection (the fault drills in tests/test_faults_add.py): a process whose
 # DVCCKPT_FAULT_POINT names a point below SIGKILLs itself there (`NAME:SIGINT` interrupts
@@ -37,6 +39,9 @@ _swept: set[Path] = set()
 # the change, the work tree does not yet), `written` (the first file of a change renamed
 # into place, the others not yet).
 FAULT_POINT = "DVCCKPT_FAULT_POINT"
+# Temporaries outside `.git` (a cache on a shared file system) may belong to a process
+# on another machine: swept only once this old.
+_SHARED_MIN_AGE = 24 * 3600.0
 # How long a writer waits for another one in the same work tree before giving up.
 LOCK_TIMEOUT_SECONDS = 120.0
 
@@ -82,10 +87,10 @@ def temporary(directory: Path, name: str) -> Iterator[Path]:
     """A new, exclusive, empty temporary file for a file `name` to be placed in `directory`;
     removed on exit unless renamed away."""
     scratch = scratch_for(directory)
-    if scratch is not None and scratch not in _swept:
-        _swept.add(scratch)
-        _sweep(scratch)
     folder = scratch or directory
+    if folder not in _swept:  # once per folder and process
+        _swept.add(folder)
+        _sweep(folder, min_age=0.0 if scratch is not None else _SHARED_MIN_AGE)
     for _ in range(100):
         prefix = "" if scratch is not None else "."
         tmp = folder / f"{prefix}{name[:80]}.{os.getpid()}-{secrets.token_hex(4)}{_SUFFIX}"
@@ -271,10 +276,11 @@ def _git_dir(start: Path) -> Path | None:
     return None
 
 
-def _sweep(scratch: Path) -> None:
-    """Remove temporary files left by processes that were killed."""
+def _sweep(folder: Path, min_age: float) -> None:
+    """Remove temporary files left by processes that were killed (and, outside the
+    repository's own scratch folder, which another machine may share, old ones only)."""
     try:
-        entries = list(os.scandir(scratch))
+        entries = list(os.scandir(folder))
     except OSError:
         return
     for entry in entries:
@@ -282,15 +288,15 @@ def _sweep(scratch: Path) -> None:
         if pid is None or pid == os.getpid() or _alive(pid):
             continue
         with contextlib.suppress(OSError):
+            if min_age and time.time() - entry.stat(follow_symlinks=False).st_mtime < min_age:
+                continue
             os.unlink(entry.path)
 
 
 def _writer_pid(name: str) -> int | None:
-    if not name.endswith(_SUFFIX):
-        return None
-    stem = name.removesuffix(_SUFFIX).rpartition(".")[2]
-    pid, _, _token = stem.partition("-")
-    return int(pid) if pid.isdigit() else None
+    """The writer of one of our temporary files (`NAME.PID-TOKEN.tmp`), else None."""
+    found = _TEMPORARY.fullmatch(name)
+    return int(found.group(1)) if found else None
 
 
 def _alive(pid: int) -> bool:
