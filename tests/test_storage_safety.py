@@ -242,6 +242,32 @@ def test_listing_replaced_on_the_remote_is_caught_by_its_md5(repo: Path, cli) ->
     assert listed.code == 1 and "directory listing is corrupted" in listed.out
 
 
+CARD_LIES = {
+    "size": ("  size: 20300\n  files: 2\n", "  size: 20301\n  files: 2\n", "20300 bytes"),
+    "file count": ("  size: 20300\n  files: 2\n", "  size: 20300\n  files: 3\n", "2 files"),
+    ".dvc file count": ("nfiles: 2", "nfiles: 1", "its .dvc file says 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CARD_LIES))
+def test_listing_must_match_the_card_and_pointer(repo: Path, cli, case: str) -> None:
+    local_remote(cli, repo)
+    register(repo, cli)
+    assert cli("push", "--all").code == 0
+    old, new, said = CARD_LIES[case]
+    target = repo / (
+        "models/d/ckpt-2.dvc" if case.startswith(".dvc") else "models/d/ckpt-2.ckpt.yaml"
+    )
+    assert old in target.read_text()
+    target.write_text(target.read_text().replace(old, new))
+    drop_local(repo)
+    result = cli("pull", DIR)
+    assert_user_error(result.code, result.err, names=(DIR,))
+    assert result.code == 1 and said in result.err
+    assert not (repo / "models/d/ckpt-2").exists() and not (repo / ".dvc/cache/files").exists()
+    no_leftovers(repo)
+
+
 # --- corrupted objects: kept on the remote, quarantined here, repaired by push ----------------
 
 

@@ -61,8 +61,11 @@ def push_command(
     """Upload checkpoints to a DVC remote.
 
     The cache copy of each checkpoint is re-hashed with sha256 and compared
-    with its card first: a corrupted copy is never uploaded (exit 1).
-    Re-running after an interruption sends only what is missing.
+    with its card first: a corrupted copy is never uploaded (exit 1). Objects
+    the remote already holds are re-checked (ETag or content); a corrupted one
+    is replaced with the verified cache copy, its bad bytes kept in
+    .dvc/tmp/dvcckpt-quarantine/. Re-running after an interruption sends only
+    what is missing.
     """
     from dvcckpt.storage import select, transfer
 
@@ -84,9 +87,13 @@ def pull_command(
 ) -> None:  # fmt: skip
     """Download checkpoints into the work tree and verify them.
 
-    Each download is re-hashed with sha256 and compared with the card. On a
-    mismatch the bad copy is moved to .dvc/tmp/dvcckpt-quarantine/ for
-    inspection and the command exits 1; nothing is deleted on the remote.
+    Each object is taken from the cache when intact, else downloaded, and
+    checked (md5, then the card's sha256, size and file count) in a staging
+    folder under .dvc/tmp before the checkpoint is moved into place. A
+    corrupted cache copy is replaced; on a mismatch everything downloaded is
+    moved to .dvc/tmp/dvcckpt-quarantine/, the remote object to replace is
+    named and the command exits 1. Nothing is deleted on the remote, and a
+    modified work-tree copy is never overwritten.
     """
     from dvcckpt.storage import select, transfer
 
@@ -102,7 +109,11 @@ def pull_command(
 @click.option(
     "-o", "--out", required=True, type=click.Path(path_type=Path), help="Where to save it."
 )
-@click.option("--force", is_flag=True, help="Replace OUT if it exists (only once verified).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace OUT if it is an earlier copy of this checkpoint (only once verified).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
 def get_command(repo_url: str, reference: str, out: Path, force: bool, as_json: bool) -> None:
     """Download a checkpoint from another repository, without cloning it by hand.
@@ -168,8 +179,9 @@ def verify_command(
         raise CheckFailed(
             f"{len(bad)} of {len(verdicts)} checkpoint(s) failed verification: "
             + ", ".join(v.checkpoint.name for v in bad),
-            hint="`dvcckpt pull NAME` fetches a fresh copy (a bad download is quarantined); "
-            "a corrupted remote object must be replaced from an intact copy",
+            hint="`dvcckpt pull NAME` replaces corrupted cache copies with verified downloads "
+            "(move a corrupted work-tree copy aside first); `dvcckpt push NAME` from an intact "
+            "copy replaces a corrupted remote object",
         )
 
 

@@ -115,7 +115,7 @@ class Builder:
             sources = self._sources(ckpt, out, out_key)
             futures = [(rel, self._obtain(md5, sources(rel, md5))) for rel, md5 in built.entries]
             built.objects = [(rel, future.result()) for rel, future in futures]
-            _check_card(ckpt, built.objects)
+            _check_card(ckpt, out, built.objects)
         except Refused as exc:
             built.problem = exc.problem
             built.suspects += [exc.suspect] if exc.suspect else []
@@ -137,8 +137,9 @@ class Builder:
         except ValueError as exc:
             # Its md5 is the card's: the card itself points at an unsafe listing.
             raise Refused(f"the directory listing {ckpt.md5} is refused: {exc}") from exc
-        if len(entries) != ckpt.files:
-            raise Refused(f"its listing has {len(entries)} files, the card says {ckpt.files}")
+        for expected, source in ((ckpt.files, "the card"), (out.get("nfiles"), "its .dvc file")):
+            if expected is not None and len(entries) != expected:
+                raise Refused(f"its listing has {len(entries)} files, {source} says {expected}")
         return entries
 
     def _cached_listing(self, md5: str) -> bytes | None:
@@ -262,13 +263,15 @@ class Builder:
             folder = self.quarantine
         if path.exists():
             quarantine.move(path, folder, f"cache/{relative}")
-            self.bad_cache.append(relative)
+            with self._lock:
+                self.bad_cache.append(relative)
 
 
-def _check_card(ckpt: Checkpoint, objects: list[tuple[str, Obj]]) -> None:
+def _check_card(ckpt: Checkpoint, out: dict[str, Any], objects: list[tuple[str, Obj]]) -> None:
     size = sum(obj.size for _, obj in objects)
-    if ckpt.size and size != ckpt.size:
-        raise Refused(f"its files hold {size} bytes, the card says {ckpt.size}")
+    for expected, source in ((ckpt.size, "the card"), (out.get("size"), "its .dvc file")):
+        if expected and size != expected:
+            raise Refused(f"its files hold {size} bytes, {source} says {expected}")
     digests = [(rel, obj.sha256) for rel, obj in objects]
     actual = manifest.manifest_sha256(digests) if ckpt.directory else digests[0][1]
     if actual != ckpt.sha256:

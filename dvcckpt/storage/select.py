@@ -24,7 +24,7 @@ class Checkpoint:
     md5: str
     dvc_file: str
 
-    files: int = 1  # the card's file count (directories)
+    files: int | None = None  # the card's file count, when it records one
 
     @classmethod
     def of(cls, card: Card) -> Checkpoint:
@@ -32,7 +32,7 @@ class Checkpoint:
         meta = card.data["checkpoint"]
         dvc = meta.get("dvc") if isinstance(meta.get("dvc"), dict) else {}
         directory = meta.get("format") == "directory"
-        md5, size, files = dvc.get("md5", ""), meta.get("size", 0), meta.get("files", 1)
+        md5, size, files = dvc.get("md5", ""), meta.get("size", 0), meta.get("files")
         problem = None
         if md5 and not manifest.is_md5(md5, directory=True):
             problem = f"checkpoint.dvc.md5: {md5!r} is not 32 lowercase hex digits"
@@ -52,7 +52,7 @@ class Checkpoint:
             size=int(size or 0),
             md5=str(md5),
             dvc_file=str(dvc.get("file") or layout.pointer_for(meta["path"])),
-            files=int(files or 1),
+            files=None if files is None else int(files),
         )
 
 
