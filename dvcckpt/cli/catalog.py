@@ -26,7 +26,9 @@ def catalog_rebuild(as_json: bool) -> None:
     """Index all history from scratch."""
     from dvcckpt.catalog import Catalog
 
-    _print_stats(Catalog(refresh=False).rebuild(), as_json)
+    catalog = Catalog(refresh=False)
+    _print_stats(catalog.rebuild(), as_json)
+    _note_memory(catalog)
 
 
 @catalog_group.command("update")
@@ -35,7 +37,14 @@ def catalog_update(as_json: bool) -> None:
     """Index new commits only (repairs itself after a rebase or force-push)."""
     from dvcckpt.catalog import Catalog
 
-    _print_stats(Catalog(refresh=False).update(), as_json)
+    catalog = Catalog(refresh=False)
+    _print_stats(catalog.update(), as_json)
+    _note_memory(catalog)
+
+
+def _note_memory(catalog: Any) -> None:
+    if catalog.in_memory:
+        click.echo(f"note: {catalog.in_memory}: the catalog was built in memory only", err=True)
 
 
 @catalog_group.command("status")
