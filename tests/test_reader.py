@@ -433,3 +433,14 @@ def test_the_hook_can_list_value_problems_with_the_schema_findings() -> None:
     for structural in (_nested_block(40), "m: {0: x}\n"):
         with pytest.raises(CardError):
             yamldoc.load_fast(structural, "c.yaml", values=False)
+
+
+def test_readers_refuse_a_fifo_or_a_folder_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "card.yaml"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path):
+        for read in (yamldoc.read_text, yamldoc.read_file):
+            with pytest.raises(CardError, match="not a regular file"):
+                read(path)

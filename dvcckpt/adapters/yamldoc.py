@@ -264,9 +264,18 @@ def _brief(value: Any) -> str:
 
 
 def read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    # Refuse before reading a huge file into memory.
+    """A YAML file's UTF-8 text. Refused before reading: anything but a regular file
+    (a FIFO would block for ever) and files over the limit; reading stops one byte
+    past it, so a file growing meanwhile is refused too."""
+    import stat
+
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise CardError(f"{path}: not a regular file", hint="pass the path of a YAML file")
     _check_size(path.stat().st_size, str(path), max_bytes)
-    return yamlstrict.decode(path.read_bytes(), str(path))
+    with path.open("rb") as handle:
+        data = handle.read(max_bytes + 1)
+    _check_size(len(data), str(path), max_bytes)
+    return yamlstrict.decode(data, str(path))
 
 
 def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
