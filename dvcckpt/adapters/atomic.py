@@ -32,6 +32,7 @@ _SUFFIX = ".tmp"
 # Our temporary files only: a user's file never matches by accident.
 _TEMPORARY = re.compile(r".+\.(\d+)-[0-9a-f]{8}\.tmp", re.S)
 _swept: set[Path] = set()
+_scratch: dict[Path, Path] = {}
 # Test-only fault injection (the fault drills in tests/test_faults_add.py): a process whose
 # DVCCKPT_FAULT_POINT names a point below SIGKILLs itself there (`NAME:SIGINT` interrupts
 # it instead, like Ctrl-C). Points: `cache-copy` (mid-copy of a checkpoint into the DVC
@@ -246,6 +247,14 @@ def repo_lock(root: Path) -> Iterator[None]:
 def scratch_for(directory: Path) -> Path | None:
     """`<git dir>/dvcckpt/tmp` of the repository holding `directory`, when it is on the same
     file system (a rename must not cross file systems); None otherwise."""
+    key = Path(os.path.abspath(directory))
+    found = _scratch.get(key) or _find_scratch(key)
+    if found is not None:  # found once per folder and process (a directory checkpoint: many)
+        _scratch[key] = found
+    return found
+
+
+def _find_scratch(directory: Path) -> Path | None:
     git_dir = _git_dir(Path(os.path.abspath(directory)))
     if git_dir is None:
         return None

@@ -17,6 +17,7 @@ while it is registered cannot make the card disagree with the cache.
 from __future__ import annotations
 
 import configparser
+import errno
 import fcntl
 import hashlib
 import io
@@ -38,6 +39,9 @@ _FICLONE = 0x40049409  # linux/fs.h: share the extents of a file (reflink)
 _CACHE_MODE = 0o444  # DVC's mode for cache objects (dvc_data LocalHashFileDB.CACHE_MODE)
 _DEFAULT_TYPES = ("reflink", "copy")  # DVC's default cache.type
 _DVCIGNORE = ".dvcignore"
+# errno values meaning "this file system cannot link/clone like that".
+_CANNOT = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.EXDEV, errno.EPERM, errno.EMLINK}
+_UNSUPPORTED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,8 @@ def _holds(target: Path, size: int) -> bool:
 
 
 def _make_folder(folder: Path, cache: _Cache) -> None:
+    if folder.is_dir():
+        return
     missing = [p for p in (folder, *folder.parents) if p.is_relative_to(cache.path)]
     missing = [p for p in missing if not p.is_dir()]
     try:
@@ -245,23 +251,25 @@ def _snapshot(source: Path, tmp: Path, types: tuple[str, ...], cache: Path) -> _
     except OSError as exc:
         raise atomic.os_failure("read", source, exc) from exc
     with open(fd, "rb", buffering=0) as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since it was checked
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # replaced since it was checked
             raise UsageError(f"{source} is not a regular file", hint="register files only")
         try:
             for kind in (*types, "copy"):
                 if kind == "copy":
                     with tmp.open("wb", buffering=0) as out:
-                        return _hash_stream(handle, out)
-                if _link(kind, source, fd, tmp):
+                        return _hash_stream(handle, info.st_size, out)
+                if kind not in _UNSUPPORTED and _link(kind, source, fd, tmp):
                     with tmp.open("rb", buffering=0) as snapshot:
-                        return _hash_stream(snapshot, None)
+                        return _hash_stream(snapshot, info.st_size, None)
         except OSError as exc:
             raise atomic.os_failure(f"copy {source} into the DVC cache", cache, exc) from exc
     raise AssertionError("unreachable: copy always succeeds or raises")
 
 
 def _link(kind: str, source: Path, fd: int, tmp: Path) -> bool:
-    """Reflink or hard-link `source` to `tmp`; False when this file system cannot."""
+    """Reflink or hard-link `source` to `tmp`; False when this file system cannot (then
+    this process stops trying that kind: a checkpoint's files share one file system)."""
     try:
         if kind == "reflink":
             with tmp.open("wb") as out:
@@ -271,20 +279,24 @@ def _link(kind: str, source: Path, fd: int, tmp: Path) -> bool:
             # A symlinked work tree would need the file replaced by a link; a hard link
             # gives the same sharing without touching the work tree.
             tmp.unlink()
-            os.link(source, tmp)
+            try:
+                os.link(source, tmp)
+            except OSError:
+                tmp.touch()  # keep the reserved name for the next kind
+                raise
             return True
-    except OSError:
-        with open(tmp, "wb"):  # back to an empty file for the next kind
-            pass
+    except OSError as exc:
+        if exc.errno in _CANNOT:
+            _UNSUPPORTED.add(kind)
     return False
 
 
-def _hash_stream(source: IO[bytes], out: IO[bytes] | None) -> _Hashed:
+def _hash_stream(source: IO[bytes], size: int, out: IO[bytes] | None) -> _Hashed:
     """md5 and sha256 of a stream in one pass (sha256 on a second thread: hashlib
     releases the GIL), copying it to `out` when given."""
     md5, sha256 = hashlib.md5(), hashlib.sha256()
-    buffer = memoryview(bytearray(_CHUNK))
-    size = 0
+    buffer = memoryview(bytearray(max(1, min(_CHUNK, size + 1))))  # small file, small buffer
+    total = 0
     with ThreadPoolExecutor(max_workers=1) as helper:
         while count := source.readinto(buffer):  # type: ignore[attr-defined]
             chunk = buffer[:count]
@@ -297,8 +309,8 @@ def _hash_stream(source: IO[bytes], out: IO[bytes] | None) -> _Hashed:
                 atomic.fault_point("cache-copy")
             if pending is not None:
                 pending.result()
-            size += count
-    return _Hashed(md5.hexdigest(), sha256.hexdigest(), size)
+            total += count
+    return _Hashed(md5.hexdigest(), sha256.hexdigest(), total)
 
 
 def _cache_tree(cache: _Cache, files: list[str], hashed: list[_Hashed]) -> str:
