@@ -4,8 +4,10 @@ YAML parsers disagree at the edges (directives switching to YAML 1.1, merge keys
 tags, a byte-order mark, keys that are numbers, line separators), so a reviewer, the
 hook and the gates could each see a different card. Text that uses any of these is
 refused, naming the file and line. The checks are split so the common case stays
-cheap: `prepare` (one regex over the text) always runs; the libyaml event scan runs
-only when `needs_scan` finds a character or a depth that could need it.
+cheap: `prepare` (one regex over the text) always runs; `needs_scan` (substring
+tests) says whether the text could hold anything refused or anything yaml-rs reads
+differently from ruamel; only then is the data built by `load`, from libyaml's
+events, instead of by yaml-rs (adapters/yamldoc.load_fast).
 """
 
 from __future__ import annotations
