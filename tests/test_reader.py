@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dvcckpt.adapters import yamldoc
+from dvcckpt.adapters import yamldoc, yamlstrict
 from dvcckpt.core import limits, resources, schema
 from dvcckpt.errors import CardError
 from tests.conftest import write_checkpoint
@@ -236,6 +236,27 @@ def test_any_text_is_refused_by_every_reader_or_read_alike(
     assert len(kinds) == 1, outcomes
     if kinds == {"data"}:
         assert len({value for _, value in outcomes.values()}) == 1, outcomes
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(_TOKENS, max_size=24))
+def test_the_fast_path_reads_what_the_libyaml_reader_reads(parts: list[str]) -> None:
+    """Text that `needs_scan` lets through to yaml-rs is read by yaml-rs as by libyaml."""
+    text = "".join(parts)
+    try:
+        text = yamlstrict.prepare(text, "t")
+    except CardError:
+        return
+    if yamlstrict.needs_scan(text):
+        return
+    import yaml_rs
+
+    try:
+        fast = json.dumps(yaml_rs.loads(text, parse_datetime=False))  # tuple keys: TypeError
+        strict = json.dumps(yamlstrict.load(text, "t")[0])
+    except Exception:  # either refuses: `load_fast` refuses (see the properties above)
+        return
+    assert fast == strict, text
 
 
 _CARD = yamldoc.dump(
