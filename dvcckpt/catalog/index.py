@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import atomic, git
+from dvcckpt.adapters import git
 from dvcckpt.adapters import gitlog as history
-from dvcckpt.catalog import ingest, rows, store
+from dvcckpt.catalog import rows, store
 from dvcckpt.catalog.rows import FORMAT_VERSION, ORDER, VERSION_ROWS, Problem, Stats, Version
 from dvcckpt.catalog.store import heals
 from dvcckpt.errors import StateError
@@ -74,7 +74,7 @@ class Index:
                 stats = self._fill(db, start)
             finally:
                 db.close()
-            atomic.fault_point("catalog-filled")  # the fault drills' kill point
+            store.fault_point("catalog-filled")  # the fault drills' kill point
             os.replace(temporary, self.path)
         except BaseException:
             for leftover in (temporary, temporary.with_name(f"{temporary.name}-journal")):
@@ -89,7 +89,7 @@ class Index:
         added, versions, parsed = self._ingest(db, sorted(set(tips.values())), [])
         rows.set_tips(db, tips)
         rows.set_meta(db, "history", store.history_fingerprint(self._common))
-        atomic.fault_point("catalog-filling")
+        store.fault_point("catalog-filling")
         db.commit()
         return Stats(added, 0, versions, parsed, time.perf_counter() - start, True)
 
@@ -182,21 +182,13 @@ class Index:
     def status(self) -> dict[str, Any]:
         db = self._db()
         counts = {
-            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("commits", "versions", "cards")
+            name: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for name, table in rows.COUNTED.items()
         }
-        problems = self.index_problems()
-        return {
-            "path": str(self.path),
-            "in_memory": self.in_memory,
-            "bytes": None if self.in_memory else self.path.stat().st_size,
-            "refs": len(rows.stored_tips(db)),
-            **counts,
-            "unreadable_cards": db.execute(
-                "SELECT count(*) FROM cards WHERE error IS NOT NULL"
-            ).fetchone()[0],
-            "index_errors": [p.as_dict() for p in problems],
-        }
+        size = None if self.in_memory else self.path.stat().st_size
+        return {"path": str(self.path), "in_memory": self.in_memory, "bytes": size,
+                "refs": len(rows.stored_tips(db)), **counts,
+                "index_errors": [p.as_dict() for p in self.index_problems()]}  # fmt: skip
 
     @heals
     def index_problems(self) -> list[Problem]:
@@ -400,6 +392,8 @@ class Index:
     def _ingest(
         self, db: sqlite3.Connection, include: list[str], exclude: list[str]
     ) -> tuple[int, int, int]:
+        from dvcckpt.catalog import ingest  # only when there is something to index
+
         self._parent_map = None
         return ingest.commits(db, self.root, include, exclude)
 

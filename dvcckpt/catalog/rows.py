@@ -44,6 +44,9 @@ CREATE VIEW index_errors AS
     FROM versions v JOIN cards k ON k.id = v.card_id JOIN commits c ON c.id = v.commit_id
     JOIN paths p ON p.id = v.path_id WHERE k.error IS NOT NULL;
 """
+# What `catalog status` counts: name -> table (or a filtered table).
+COUNTED = {"commits": "commits", "versions": "versions", "cards": "cards",
+           "unreadable_cards": "cards WHERE error IS NOT NULL"}  # fmt: skip
 PROBLEM_ROWS = "SELECT commit_sha, path, blob, message FROM index_errors ORDER BY generation, path"
 # Sections copied into `cards.hot` (checkpoint: only its small descriptive fields).
 HOT_SECTIONS = ("name", "model", "run", "metrics", "resources", "tags", "seeds", "checkpoint")

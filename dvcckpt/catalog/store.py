@@ -160,6 +160,13 @@ def failure_of(path: Path, exc: sqlite3.DatabaseError) -> BaseException:
     return exc
 
 
+def fault_point(name: str) -> None:
+    """A kill point of the fault drills (`adapters.atomic.fault_point`), imported late."""
+    from dvcckpt.adapters import atomic
+
+    atomic.fault_point(name)
+
+
 def temporary(path: Path) -> Path:
     """Where a rebuild writes, beside the catalog (same file system: the rename is atomic)."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
