@@ -218,6 +218,7 @@ def test_listing_that_escapes_writes_nothing(repo: Path, cli, relpath: str) -> N
     result = cli("pull", DIR)
     assert_user_error(result.code, result.err, names=(DIR,))
     assert "refused" in result.err
+    assert list((repo / ".dvc/tmp/dvcckpt-quarantine").glob("*/models/d/ckpt-2.dir")), result.err
     assert changed(before, snapshot(repo)) == []  # .git/config included
     assert not (repo / "models/d/ckpt-2").exists()
     no_leftovers(repo)  # and no untracked file: nothing written anywhere
@@ -238,6 +239,8 @@ def test_listing_replaced_on_the_remote_is_caught_by_its_md5(repo: Path, cli) ->
     assert f"{store / object_key(md5)}: directory listing is corrupted" in result.err
     assert changed(before, snapshot(repo)) == []
     assert (store / object_key(md5)).read_bytes() == evil  # still there for inspection
+    kept = list((repo / ".dvc/tmp/dvcckpt-quarantine").glob("*/models/d/ckpt-2.dir"))
+    assert [p.read_bytes() for p in kept] == [evil]  # and the download is quarantined
     listed = cli("verify", DIR, "--remote")
     assert listed.code == 1 and "directory listing is corrupted" in listed.out
 

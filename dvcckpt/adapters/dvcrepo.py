@@ -279,17 +279,17 @@ class RemoteStore:
         path = str(fs.join(self._remote.path, "files", "md5", md5[:2], md5[2:]))
         return RemoteObject("", path, None, md5)
 
-    def read_listing(self, md5: str, limit: int = 256 << 20) -> bytes:
-        """A `.dir` object's bytes, checked against its md5 (ValueError if they differ)."""
-        import hashlib
+    def read_listing(self, md5: str, limit: int = 256 << 20, check: bool = True) -> bytes:
+        """A `.dir` object's bytes, checked against its md5 (ValueError if they differ).
 
+        `check=False` returns them unchecked, for a caller that keeps bad bytes.
+        """
         with self.open(self.content_object(md5)) as handle:
             data = handle.read(limit + 1)
         if len(data) > limit:
             raise ValueError(f"directory listing larger than {limit >> 20} MiB")
-        actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        if actual != md5.removesuffix(".dir"):
-            raise ValueError(f"directory listing is corrupted (its md5 is {actual})")
+        if check:
+            check_listing(md5, data)
         return data
 
     def versioned_objects(self, out_key: str, md5: str, out: dict[str, Any]) -> list[RemoteObject]:
@@ -329,6 +329,15 @@ class RemoteStore:
         if self.version_aware or obj.version_id:
             raise ValueError("objects of a version-aware remote are never overwritten")
         self._remote.fs.put_file(str(local), obj.path)
+
+
+def check_listing(md5: str, data: bytes) -> None:
+    """ValueError unless a `.dir` object's bytes have the md5 that names them."""
+    import hashlib
+
+    actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    if actual != md5.removesuffix(".dir"):
+        raise ValueError(f"directory listing is corrupted (its md5 is {actual})")
 
 
 def _version_of(entry: dict[str, Any], remote: str) -> str:

@@ -161,11 +161,17 @@ class Builder:
             return manifest.dvc_tree_bytes((str(f["relpath"]), str(f["md5"])) for f in listed)
         obj = store.content_object(ckpt.md5)
         try:
-            return store.read_listing(ckpt.md5, _LISTING_LIMIT)
+            data = store.read_listing(ckpt.md5, _LISTING_LIMIT, check=False)
+            # Kept with the downloads, so a refused listing is quarantined like any object.
+            (self.staging / "objects" / ckpt.md5).write_bytes(data)
+            dvcrepo.check_listing(ckpt.md5, data)
         except ValueError as exc:
             raise Refused(f"{shown(store, obj)}: {exc}", suspect=shown(store, obj)) from exc
+        except OSError:
+            raise
         except Exception as exc:
             raise _remote_problem(store, obj, exc) from exc
+        return data
 
     # --- objects ----------------------------------------------------------------------
 

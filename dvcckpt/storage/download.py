@@ -133,12 +133,14 @@ def _replace(
 def _refuse_get(source: str, built: checkout.Built, work: Path, out: Path) -> None:
     folder = quarantine.quarantine_folder(out)
     moved = []
-    for relpath, md5 in built.entries:
+    listing = [(None, built.ckpt.md5)] if built.ckpt.directory else []
+    for relpath, md5 in [*built.entries, *listing]:
         staged = work / "objects" / md5
         if staged.is_file():
-            target = "/".join(p for p in (out.name, relpath) if p)
-            moved.append(quarantine.move(staged, folder, target))
-    where = f"the download is in {folder / out.name}" if moved else "nothing was downloaded"
+            # A file as OUT, a directory's files under OUT, its listing as OUT.dir.
+            target = f"{out.name}.dir" if relpath is None else f"{out.name}/{relpath}"
+            moved.append(quarantine.move(staged, folder, target.rstrip("/")))
+    where = f"the download is in {folder} ({out.name})" if moved else "nothing was downloaded"
     raise CheckFailed(
         f"verification failed for {built.ckpt.name} from {source}: {built.problem}",
         hint=f"{where} for inspection; {out.name} was not written and nothing was deleted "

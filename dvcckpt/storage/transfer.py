@@ -208,9 +208,8 @@ def _refuse_download(
         details.append(f"{built.ckpt.name} ({built.ckpt.path}): {built.problem}")
         suspects += built.suspects
         for relpath, obj in _downloads(builder, built):
-            moved = quarantine.move(
-                obj, folder, "/".join(p for p in (built.ckpt.path, relpath) if p)
-            )
+            name = built.ckpt.path + (".dir" if relpath is None else f"/{relpath}")
+            moved = quarantine.move(obj, folder, name.rstrip("/"))
             details.append(f"  moved to {shown(project, moved)}")
     names = ", ".join(sorted(b.ckpt.name for b in bad))
     raise CheckFailed(
@@ -222,14 +221,17 @@ def _refuse_download(
     )
 
 
-def _downloads(builder: checkout.Builder, built: checkout.Built) -> list[tuple[str, Path]]:
-    """The staged files a refused checkpoint downloaded, good or bad, by relative path.
+def _downloads(builder: checkout.Builder, built: checkout.Built) -> list[tuple[str | None, Path]]:
+    """The staged files a refused checkpoint downloaded, good or bad, by relative path
+    (None for its `.dir` listing).
 
     Intact checkpoints' downloads were already moved into the cache, so whatever of
     this checkpoint's objects is still staged came from this refused download.
     """
     staged = builder.staging / "objects"
-    found = [(rel, staged / md5) for rel, md5 in built.entries]
+    found: list[tuple[str | None, Path]] = [(rel, staged / md5) for rel, md5 in built.entries]
+    if built.ckpt.directory:  # its downloaded `.dir` listing (None), shown beside the folder
+        found.append((None, staged / built.ckpt.md5))
     return [(rel, path) for rel, path in found if path.is_file()]
 
 
