@@ -300,19 +300,15 @@ def _pointer_document(content: bytes | None, card_path: str) -> Any:
         return None
     name = _pointer(card_path)
     try:
-        return yamldoc.load_fast(content.decode("utf-8"), name)
-    except UnicodeDecodeError:
-        return "not UTF-8 text"
+        return yamldoc.load_fast(content, name)
     except CardError as exc:
         return exc.message.removeprefix(f"{name}: ")
 
 
 def _parse(text: bytes, path: str, max_bytes: int, validate: bool = True) -> dict[str, Any]:
-    try:
-        decoded = text.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CardError(f"{path}: not UTF-8 text", hint="save the card as UTF-8") from None
-    document = yamldoc.load_fast(decoded, path, max_bytes)
+    # Value limits (NaN, int64 range, string length) are left to the schema check that
+    # follows, so every problem of the card is listed at once.
+    document = yamldoc.load_fast(text, path, max_bytes, values=not validate)
     if not isinstance(document, dict):
         raise CardError(f"{path}: a card must be a YAML mapping", hint="see `dvcckpt schema`")
     if validate:
