@@ -311,7 +311,7 @@ def _merge_pre_commit(root: Path) -> Action:
     if not target.exists():
         _write_new(target, yamldoc.dump(ours))
         return Action(PRE_COMMIT_CONFIG, "created")
-    existing: Any = yamldoc.load_untrusted(target.read_text(encoding="utf-8"), str(target))
+    existing: Any = yamldoc.read_file(target)  # refuses FIFOs, huge and non-UTF-8 files
     if existing is None:
         existing = {}
     if not isinstance(existing, dict) or not isinstance(existing.setdefault("repos", []), list):
