@@ -543,7 +543,9 @@ def test_a_deleted_pointer_gets_the_advice_to_register_again(repo: Path, cli) ->
 
 def test_ctrl_c_exits_130_with_one_clean_line(tmp_path: Path) -> None:
     interrupted = 0
-    for delay in (0.8, 2.0):
+    # Not earlier: a signal during interpreter start-up, before dvcckpt's code runs at all,
+    # is Python's to report (a loaded machine needs over a second to get there).
+    for delay in (2.0, 3.5):
         process = subprocess.Popen(
             [str(BIN / "dvcckpt"), "quickstart", str(tmp_path / f"demo-{delay}")],
             stdout=subprocess.DEVNULL,
