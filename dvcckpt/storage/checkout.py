@@ -12,6 +12,7 @@ the card. Nothing is written to or deleted on the remote; bad bytes go to quaran
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -31,6 +32,8 @@ from dvcckpt.storage.select import Checkpoint
 
 _CHUNK = 4 << 20
 _LISTING_LIMIT = 256 << 20
+# Faults of the local disk while a download is written (never the remote's).
+_LOCAL_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,10 @@ class Builder:
                 size, md5_hex, sha256 = self._copy(stream, handle)
         except Refused:
             raise
+        except OSError as exc:
+            if exc.errno in _LOCAL_FAULTS:
+                raise  # writing the staging folder failed: the boundary names the fault
+            raise _remote_problem(store, obj, exc) from exc
         except Exception as exc:
             raise _remote_problem(store, obj, exc) from exc
         if md5_hex != md5:
