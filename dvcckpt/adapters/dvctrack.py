@@ -292,23 +292,31 @@ def _link(kind: str, source: Path, fd: int, tmp: Path) -> bool:
 
 
 def _hash_stream(source: IO[bytes], size: int, out: IO[bytes] | None) -> _Hashed:
-    """md5 and sha256 of a stream in one pass (sha256 on a second thread: hashlib
-    releases the GIL), copying it to `out` when given."""
+    """md5 and sha256 of a stream in one pass, copying it to `out` when given.
+
+    For large chunks the sha256 and the copy run on a second thread while this one
+    computes the md5 (the slower hash; hashlib and writes release the GIL).
+    """
     md5, sha256 = hashlib.md5(), hashlib.sha256()
     buffer = memoryview(bytearray(max(1, min(_CHUNK, size + 1))))  # small file, small buffer
+
+    def other_half(chunk: memoryview) -> None:
+        sha256.update(chunk)
+        if out is not None:
+            atomic.write_all(out, chunk)
+
     total = 0
     with ThreadPoolExecutor(max_workers=1) as helper:
         while count := source.readinto(buffer):  # type: ignore[attr-defined]
             chunk = buffer[:count]
-            pending = helper.submit(sha256.update, chunk) if count > 1 << 20 else None
-            if pending is None:
-                sha256.update(chunk)
+            pending = helper.submit(other_half, chunk) if count > 1 << 20 else None
             md5.update(chunk)
-            if out is not None:
-                atomic.write_all(out, chunk)
-                atomic.fault_point("cache-copy")
-            if pending is not None:
+            if pending is None:
+                other_half(chunk)
+            else:
                 pending.result()
+            if out is not None:
+                atomic.fault_point("cache-copy")
             total += count
     return _Hashed(md5.hexdigest(), sha256.hexdigest(), total)
 
