@@ -7,16 +7,13 @@ cards from git and reports every finding at once.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import re
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from dvcckpt.core import layout, migrations, naming, schema
+from dvcckpt.core import layout, manifest, migrations, naming, schema
 from dvcckpt.core.config import ProjectConfig
 from dvcckpt.core.fields import field as field_of
 from dvcckpt.core.fields import is_empty
@@ -103,10 +100,11 @@ def pointer_findings(
         # the `.dir` md5; the md5 is computed from that list, never skipped.
         md5 = directory_md5(out["files"])
         if md5 is None:
-            return [Finding(file, "checkpoint.dvc", f"{expected} lists files without md5s")]
+            message = f"{expected} lists files without md5s or at unsafe paths"
+            return [Finding(file, "checkpoint.dvc", message)]
     if md5 is None:
         return [Finding(file, "checkpoint.dvc", f"{expected} has no output with an md5")]
-    if not isinstance(md5, str) or not _MD5.fullmatch(md5):
+    if not manifest.is_md5(md5, directory=True):
         shown = str(md5)[:80]
         return [Finding(file, "checkpoint.dvc.md5", f"{expected} says {shown!r}: not an md5")]
     findings = []
@@ -133,9 +131,6 @@ def pointer_findings(
     return findings
 
 
-_MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")
-
-
 def _single_output(pointer: Any, name: str) -> Mapping[str, Any] | str:
     """The one output of a `.dvc` file, or what is wrong with it."""
     outs = pointer.get("outs") if isinstance(pointer, Mapping) else None
@@ -149,24 +144,23 @@ def _single_output(pointer: Any, name: str) -> Mapping[str, Any] | str:
 
 
 def directory_md5(files: Any) -> str | None:
-    """DVC's `.dir` md5 of a directory listed file by file (None if any entry lacks one):
-    the md5 of the JSON list of `{md5, relpath}` sorted by path, as dvc-data computes it."""
-    if not isinstance(files, list) or not files:
+    """DVC's `.dir` md5 of a directory listed file by file, or None when an entry lacks an
+    md5 or a usable size, or the listing could not be checked out safely (storage's rule)."""
+    if not isinstance(files, list):
         return None
     entries = []
     for entry in files:
-        md5, relpath = (
-            (entry.get("md5"), entry.get("relpath")) if isinstance(entry, Mapping) else (None, None)
-        )
-        size = entry.get("size", 0) if isinstance(entry, Mapping) else None
-        if not (isinstance(md5, str) and _MD5.fullmatch(md5) and isinstance(relpath, str)):
+        if not isinstance(entry, Mapping):
+            return None
+        md5, relpath, size = entry.get("md5"), entry.get("relpath"), entry.get("size", 0)
+        if not isinstance(md5, str) or not isinstance(relpath, str):
             return None
         if isinstance(size, bool) or not isinstance(size, int | None):
             return None
-        entries.append({"md5": md5, "relpath": relpath})
-    entries.sort(key=lambda item: item["relpath"])
-    listing = json.dumps(entries, sort_keys=True).encode("utf-8")
-    return hashlib.md5(listing, usedforsecurity=False).hexdigest() + ".dir"
+        entries.append((relpath, md5))
+    if manifest.listing_problem(entries) is not None:
+        return None
+    return manifest.dvc_tree_md5(entries)
 
 
 def naming_findings(file: str, card: Mapping[str, Any], config: ProjectConfig) -> list[Finding]:
