@@ -11,16 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dvcckpt.core import redaction
 from dvcckpt.errors import ConfigError
 
-# Every DVC remote option that holds a secret (S3, Azure, GCS, SSH, HTTP/WebDAV, OSS,
-# Google Drive, HDFS): kept in `.dvc/config.local` and masked whenever shown.
-CREDENTIAL_KEYS = (
-    "access_key_id", "secret_access_key", "session_token", "sse_customer_key",
-    "password", "passphrase", "token", "custom_auth_header", "sas_token", "account_key",
-    "connection_string", "client_secret", "oss_key_id", "oss_key_secret",
-    "gdrive_client_secret", "gdrive_service_account_json_file_path", "key_secret",
-)  # fmt: skip
+# Every DVC remote option that holds a secret: the redactor's list, derived from DVC's
+# remote schema (kept in `.dvc/config.local` and masked whenever shown).
+CREDENTIAL_KEYS = tuple(sorted(redaction.DVC_CREDENTIAL_OPTIONS))
 
 
 _USER_SCHEMES = ("ssh", "sftp", "hdfs", "webhdfs")  # a bare user name there is no secret
