@@ -149,8 +149,10 @@ def parse_tree(data: bytes) -> list[tuple[str, str]]:
     try:
         document = json.loads(data)
         entries = [(e["relpath"], e["md5"]) for e in document]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"not a DVC directory manifest: {exc}") from exc
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:  # `[[[[…` nests too deep
+        raise ValueError(
+            f"not a DVC directory manifest: {str(exc)[:200] or type(exc).__name__}"
+        ) from exc
     problem = manifest.listing_problem(entries)
     if problem:
         raise ValueError(f"unsafe DVC directory manifest: {problem}")
