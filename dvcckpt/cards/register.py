@@ -17,7 +17,7 @@ from typing import Any
 
 from dvcckpt.adapters import atomic, capture, dvcfiles, dvctrack, git, hashing
 from dvcckpt.cards import card
-from dvcckpt.core import fields, fragments, layout, limits, migrations, naming, schema
+from dvcckpt.core import fields, fragments, layout, limits, migrations, naming, redaction, schema
 from dvcckpt.core.config import ProjectConfig
 from dvcckpt.core.fields import RELATIONS
 from dvcckpt.errors import StateError, UsageError
@@ -69,7 +69,9 @@ def add(
     base = _captured(project, (provenance or Provenance()).completed(project.root))
     for section in replaced_sections:
         base.pop(section, None)
-    draft = _draft(project, path, fragments.merge(base, _normalized(project, path, fragment)))
+    # What the user hands over (params, notes, run records, extensions) may hold secrets.
+    given = _normalized(project, path, redaction.redact_tree(fragment))
+    draft = _draft(project, path, fragments.merge(base, given))
     # Validate everything the user gave before any data is copied.
     _check_limits(draft, card_file)
     _check_writable(card_file.parent)
