@@ -109,8 +109,13 @@ def run(
     columns: list[str] | None = None,
     all_versions: bool = False,
     all_refs: bool = False,
+    cards: bool = True,
 ) -> list[Version]:
-    """Checkpoints matching the filters: latest version of each card unless `all_versions`."""
+    """Checkpoints matching the filters: latest version of each card unless `all_versions`.
+
+    `cards=False`: a listing that shows no card body decodes none (each is decoded on
+    first use of `Version.card`).
+    """
     conditions: list[tuple[str, list[Any]]] = []
     if where:
         conditions.append(compile_sql(parse(where)))
@@ -141,7 +146,7 @@ def run(
         found = found[:count]
     elif percent is not None:
         found = found[: max(1, math.ceil(len(found) * percent / 100))] if found else []
-    return _with_cards(catalog, found, [Field(c) for c in (columns or [])])
+    return _with_cards(catalog, found, [Field(c) for c in (columns or [])], cards)
 
 
 def _date_option(option: str, text: str) -> str:
@@ -201,7 +206,7 @@ def _select(
 
 
 def _with_cards(
-    catalog: Index, found: list[tuple[int, int]], columns: list[Field]
+    catalog: Index, found: list[tuple[int, int]], columns: list[Field], decoded: bool
 ) -> list[Version]:
     """Full rows (card included, plus the requested columns) for the kept matches only."""
     if not found:
@@ -221,4 +226,4 @@ def _with_cards(
         1,
     )
     rows = catalog.sql(f"{statement} ORDER BY p2.position", [c.json_path() for c in columns])
-    return [Version.from_row(row) for row in rows]
+    return [Version.from_row(row, decoded=decoded) for row in rows]

@@ -112,12 +112,14 @@ class Version:
 
     @property
     def card(self) -> dict[str, Any] | None:
-        """The card (decoded when the row was read, so a damaged file shows up inside the
-        query that read it, where the catalog heals itself)."""
+        """The card: decoded when the row was read (so a damaged file shows up inside the
+        query that read it, where the catalog heals itself), else on first use."""
+        if "_card" not in self.__dict__ and self.card_json is not None:
+            object.__setattr__(self, "_card", decode(self.card_json))
         return self.__dict__.get("_card")
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Version:
+    def from_row(cls, row: sqlite3.Row, *, decoded: bool = True) -> Version:
         version = cls(
             sha=row["sha"],
             generation=row["generation"],
@@ -137,8 +139,8 @@ class Version:
             card_json=row["card"],
             values=tuple(row[k] for k in row.keys() if k.startswith("x_")),  # noqa: SIM118 (sqlite3.Row)
         )
-        if version.card_json is not None:
-            object.__setattr__(version, "_card", decode(version.card_json))
+        if decoded:
+            version.card  # noqa: B018 (decodes now)
         return version
 
 

@@ -203,7 +203,7 @@ def find_command(fmt: str | None, **options: Any) -> None:
         field = spec.strip().lstrip("-+")
         if field and field not in columns:
             columns.append(field)
-    found = catalog.find(columns=columns, **options)
+    found = catalog.find(columns=columns, cards=fmt == "json", **options)
     if fmt == "json":
         emit_json([render.version_json(v) for v in found])
     else:
