@@ -382,6 +382,9 @@ def test_two_worktrees_never_answer_for_each_other(
     git(project, "worktree", "add", "-q", "-b", "side", str(other), "main")
     mine = add_card(project, 5)
     theirs = add_card(other, 7)
+    assert names(cli) == {GOOD, mine}
+    seeded = Catalog(other, refresh=False).update()  # from the main worktree's catalog
+    assert not seeded.rebuilt  # (its branch is a ref both see: already indexed)
     for _ in range(3):  # alternate: each answers from its own HEAD every time
         monkeypatch.chdir(project)
         assert names(cli) == {GOOD, mine}
@@ -506,3 +509,17 @@ def test_a_read_only_catalog_folder_still_answers(history: Path, cli) -> None:
         assert cli("log", "--metric", "dev.f1").code == 0
     assert names(cli) == {*expected, stale}
     assert json.loads(cli("catalog", "status", "--json").out)["in_memory"] is None
+
+
+def test_card_paths_with_separators_and_newlines_are_read_exactly(project: Path, cli) -> None:
+    odd = ["models/m/sp ace.pt.ckpt.yaml", "models/m/x\x1ey\x1fz.pt.ckpt.yaml",
+           "models/m/new\nline.pt.ckpt.yaml", "models/m/:colon.pt.ckpt.yaml"]  # fmt: skip
+    for number, path in enumerate(odd, start=2):
+        (project / path).write_text(card_text(f"m-odd{number}", "m", number, {"dev": {"f1": 0.5}}))
+    commit(project, "odd paths")
+    found = {v.path for v in Catalog(project).versions()}
+    assert set(odd) <= found
+    assert names(cli) == {GOOD, *(f"m-odd{n}" for n in range(2, 6))}
+    for args in (("stages", "--json"), ("audit", "--json"), ("report",), ("diff", "main", "pr")):
+        result = cli(*args)
+        assert result.code == 0, (args, result.err)

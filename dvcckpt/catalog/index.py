@@ -123,6 +123,12 @@ class Index:
         if not self.in_memory:
             self.close()  # another process may have renamed a rebuilt file into place
         db = self._open_or_none()
+        if (
+            db is None
+            and not self.in_memory
+            and store.seed(self.path, self._common, FORMAT_VERSION)
+        ):
+            db = self._open_or_none()  # a new worktree: from the main worktree's catalog
         if db is None:
             return self._rebuild_locked()
         try:

@@ -89,6 +89,25 @@ def open_valid(path: Path, format_version: str) -> sqlite3.Connection | None:
     return None
 
 
+def seed(path: Path, common: Path, format_version: str) -> bool:
+    """Start a new worktree's catalog as a copy of the main worktree's (SQLite's backup,
+    so a consistent one), leaving only what differs to index. Under the write lock."""
+    source = common / "dvcckpt" / FILE_NAME
+    if path.exists() or source == path or (original := open_valid(source, format_version)) is None:
+        return False
+    copy = temporary(path)
+    try:
+        with contextlib.closing(connect(copy)) as target:
+            original.backup(target)
+        os.replace(copy, path)
+        return True
+    except (OSError, sqlite3.Error):
+        copy.unlink(missing_ok=True)
+        return False
+    finally:
+        original.close()
+
+
 def is_damage(exc: BaseException) -> bool:
     """A failure that a rebuild from history repairs: the file is damaged or incomplete."""
     name = getattr(exc, "sqlite_errorname", "") or ""
