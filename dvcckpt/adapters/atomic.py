@@ -192,16 +192,6 @@ def _stage(root: Path, files: Mapping[Path, bytes | None]) -> None:
 
 def _git_failure(root: Path, what: str, stderr: bytes) -> StateError:
     text = stderr.decode(errors="replace")
-    lines = text.strip().splitlines()
-    last = lines[0] if lines else "failed"
-    if "index.lock" in text:
-        found = re.search(r"'([^']*index\.lock)'", text)
-        lock = found.group(1) if found else str(root / ".git" / "index.lock")
-        return StateError(
-            f"cannot update the git index: {lock} exists (nothing was written)",
-            hint=f"another git command is running, or one crashed: once none runs, "
-            f"remove the lock (rm '{lock}') and re-run",
-        )
     if "No space left" in text or "Disk quota" in text:
         return StateError(
             f"{what}: no space left on device (git could not write to {root / '.git'})",
@@ -209,10 +199,12 @@ def _git_failure(root: Path, what: str, stderr: bytes) -> StateError:
         )
     if "Read-only file system" in text or "Permission denied" in text:
         return StateError(
-            f"{what}: {last} (the repository is not writable)",
+            f"{what}: git could not write (the repository is not writable)",
             hint=f"make {root} and its .git folder writable, then re-run; nothing was written",
         )
-    return StateError(f"{what}: {last}", hint="see git's message; nothing was written")
+    from dvcckpt.adapters import git
+
+    return git.explain(what, stderr, "see git's message; nothing was written")
 
 
 @contextlib.contextmanager

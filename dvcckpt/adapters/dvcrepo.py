@@ -1,4 +1,4 @@
-"""DVC's Python API: add, init, push, remote settings, and reading remotes (never deleting).
+"""DVC's Python API: init, push, remote settings, and reading remotes (never deleting).
 
 The only module that imports dvc (it costs ~0.4 s), always inside a function so
 that `--help` and the hook stay fast. DVC's on-disk formats are read without dvc
@@ -18,33 +18,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from dvcckpt.adapters.dvcconfig import CREDENTIAL_KEYS, RemoteSettings
-from dvcckpt.adapters.dvcerrors import dvc_hint, dvc_message, remote_failure
-from dvcckpt.adapters.dvcfiles import DvcPointer, parse_tree, read_pointer
-from dvcckpt.core import layout
+from dvcckpt.adapters.dvcerrors import remote_failure
+from dvcckpt.adapters.dvcfiles import parse_tree
 from dvcckpt.errors import ConfigError, StateError, UsageError
 
 # Loggers DVC and its libraries write to; silenced and captured during our calls.
 _DVC_LOGGERS = ("dvc", "dvc_data", "dvc_objects", "dvc_s3", "s3fs")
-
-
-def track(dvc_root: Path, path: Path) -> DvcPointer:
-    """`dvc add` the checkpoint: cache it, write its `.dvc` file, git-ignore the data."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    try:
-        with Repo(str(dvc_root)) as repo:
-            # dvcckpt stages the files itself; silence DVC's "run git add" advice.
-            repo.scm_context.quiet = True
-            repo.add([str(path)])
-    except DvcException as exc:
-        raise StateError(f"dvc add {path}: {dvc_message(exc)}", hint=dvc_hint(exc)) from exc
-    except PermissionError as exc:
-        raise StateError(
-            f"dvc add {path}: permission denied: {exc.filename}",
-            hint="check that the checkpoint folder and the DVC cache are writable",
-        ) from exc
-    return read_pointer(layout.pointer_path_for(path))
 
 
 def init(root: Path) -> None:
@@ -54,7 +33,8 @@ def init(root: Path) -> None:
 
     from dvc.repo import Repo
 
-    with contextlib.redirect_stdout(io.StringIO()):  # DVC prints a banner
+    # DVC prints a banner and logs it: neither may reach stdout (`init --json`).
+    with contextlib.redirect_stdout(io.StringIO()), _dvc_quiet():
         Repo.init(str(root)).close()
 
 

@@ -40,8 +40,25 @@ def run_git(root: Path, *args: str, check: bool = True) -> str:
 
 
 def failure(what: str, done: subprocess.CompletedProcess[bytes], hint: str) -> StateError:
-    lines = done.stderr.decode(errors="replace").strip().splitlines()
-    return StateError(f"{what}: {lines[-1] if lines else 'failed'}", hint=hint)
+    return explain(what, done.stderr, hint)
+
+
+def explain(what: str, stderr: bytes, hint: str) -> StateError:
+    """git's failure as one error: its `fatal:`/`error:` line (git's last line is often
+    advice), and for a held index lock the lock's path and how to clear it."""
+    text = stderr.decode(errors="replace")
+    lines = text.strip().splitlines()
+    reason = next((line for line in lines if line.startswith(("fatal:", "error:"))), None)
+    reason = reason or (lines[-1] if lines else "failed")
+    if "index.lock" in text:
+        found = re.search(r"'([^']*index\.lock)'", text)
+        lock = found.group(1) if found else ".git/index.lock"
+        return StateError(
+            f"{what}: cannot update the git index: {lock} exists (nothing was written)",
+            hint=f"another git command is running, or one crashed: once none runs, "
+            f"remove the lock (rm '{lock}') and re-run",
+        )
+    return StateError(f"{what}: {reason}", hint=hint)
 
 
 def toplevel(start: Path) -> Path:
@@ -103,13 +120,6 @@ def remote_url(root: Path) -> str | None:
 
 def config_value(root: Path, key: str) -> str | None:
     return run_git(root, "config", "--get", key, check=False).strip() or None
-
-
-def stage(root: Path, paths: list[Path]) -> None:
-    existing = [str(p.resolve().relative_to(root)) for p in paths if p.exists()]
-    if existing:
-        # Literal: a card path holding `*` or `[` must stage that file, not a glob's matches.
-        run_git(root, "--literal-pathspecs", "add", "--", *existing)
 
 
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
