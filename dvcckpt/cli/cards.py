@@ -105,10 +105,13 @@ def check_command(files: tuple[Path, ...], all_cards: bool, base: str, as_json: 
             click.echo(str(finding))
     if not report.ok:
         count = len({f.file for f in report.findings})
+        immutable = ("immutable once committed", "cannot change once set", "only be extended")
+        changed_history = any(m in f.message for f in report.findings for m in immutable)
         raise CheckFailed(
             f"{len(report.findings)} problem(s) in {count} file(s)",
-            hint="fix the fields listed above; immutable fields cannot change once committed "
-            "(register a new checkpoint instead)",
+            hint="committed fields cannot change: restore them, or register a new checkpoint"
+            if changed_history
+            else "fix the problems listed above, then stage the files again",
         )
     if not as_json:
         click.echo(f"ok: {len(report.cards)} card(s) checked", err=True)
@@ -155,17 +158,29 @@ def doctor_command(as_json: bool, strict: bool) -> None:
 @click.option(
     "--project", "project_name", help="Project name for dvcckpt.yaml (default: folder name)."
 )
+@click.option(
+    "--install-source",
+    metavar="REQUIREMENT",
+    help="What the workflows install, exactly pinned: dvcckpt==X.Y.Z or "
+    "git+https://HOST/PATH@COMMIT (default: where this dvcckpt came from).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
-def init_command(directory: Path, project_name: str | None, as_json: bool) -> None:
+def init_command(
+    directory: Path, project_name: str | None, install_source: str | None, as_json: bool
+) -> None:
     """Set up a repository for dvcckpt (safe to re-run).
 
     Runs git init / dvc init when needed and writes dvcckpt.yaml, an example
     gates.yaml, the pre-commit hook (merged into an existing
-    .pre-commit-config.yaml), a GitHub workflow and a pull request template.
+    .pre-commit-config.yaml), GitHub workflows and a pull request template.
+
+    \b
+    Example:
+      dvcckpt init --install-source 'git+https://github.com/acme/dvcckpt@<commit>'
     """
     from dvcckpt.setup import scaffold
 
-    actions = scaffold.init(directory, project_name)
+    actions = scaffold.init(directory, project_name, install_source=install_source)
     if as_json:
         emit_json([a.as_dict() for a in actions])
         return
