@@ -364,3 +364,14 @@ def test_init_writes_allowed_signers_only_inside_the_repository(repo: Path, tmp_
     actions = {a.path: a.what for a in scaffold.init(repo)}
     assert list(outside.iterdir()) == []
     assert ".dvcckpt/allowed_signers" not in actions
+
+
+def test_init_install_source_option_pins_the_workflow_install(tmp_path: Path, cli) -> None:
+    target = tmp_path / "proj"
+    result = cli("init", str(target), "--install-source", "dvcckpt==9.8.7")
+    assert result.code == 0, result.err
+    workflow = (target / ".github/workflows/dvcckpt.yml").read_text()
+    assert 'DVCCKPT_REQUIREMENT: "dvcckpt==9.8.7"' in workflow
+    refused = cli("init", str(tmp_path / "other"), "--install-source", "dvcckpt>=9")
+    assert_user_error(refused.code, refused.err, names=("dvcckpt>=9",))
+    assert not (tmp_path / "other").exists()
