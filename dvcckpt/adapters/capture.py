@@ -59,7 +59,8 @@ def code(
     }
     if config_file is not None:
         if not config_file.is_file():
-            raise UsageError(f"config file {config_file}: no such file", hint="check the path")
+            problem = "not a regular file" if config_file.exists() else "no such file"
+            raise UsageError(f"config file {config_file}: {problem}", hint="check the path")
         section["config_file"] = recorded_path(str(config_file), root)
         section["config_sha256"] = hashlib.sha256(config_file.read_bytes()).hexdigest()
     return section

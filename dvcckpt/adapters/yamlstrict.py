@@ -196,7 +196,8 @@ def load(text: str, source: str) -> tuple[Any, bool]:
                 if isinstance(event, yaml.CollectionStartEvent):
                     stack.append(_Open(value))
                     if len(stack) > MAX_DEPTH:
-                        raise _refusal(event, source, f"nested deeper than {MAX_DEPTH} levels")
+                        problem = f"nested deeper than {MAX_DEPTH} levels"
+                        raise _refusal(event, source, problem, _DEPTH_HINT)
     except yaml.YAMLError as exc:
         if "nesting depth" in str(exc):
             raise CardError(
