@@ -280,7 +280,6 @@ class Index:
         db.executemany(
             "INSERT INTO temp.scope VALUES (?)", ((ids[s],) for s in commits if s in ids)
         )
-        db.commit()  # ends the implicit transaction, which would hold a read lock on the file
         return "JOIN temp.scope s ON s.id = v.commit_id"
 
     def _commit_ids(self) -> dict[str, int]:
@@ -389,9 +388,7 @@ class Index:
 
     @heals
     def executemany(self, statement: str, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Fill a temporary table (committed at once: no lock on the file is kept)."""
-        with self._db() as db:
-            db.executemany(statement, rows)
+        self._db().executemany(statement, rows)
 
     # -- internals -----------------------------------------------------------------------
 

@@ -142,7 +142,9 @@ def full_disk(path: Path) -> StateError:
 def heals(method: Callable[..., T]) -> Callable[..., T]:
     """Run a query; if the catalog file turns out damaged, rebuild it and run it once more.
 
-    Only the outermost call heals (a query made of several calls re-runs whole).
+    Only the outermost call heals (a query made of several calls re-runs whole), and it
+    ends the read transaction the query opened (filling a temporary table opens one),
+    so no lock on the file outlives the query and blocks a writer.
     """
 
     @functools.wraps(method)
@@ -163,6 +165,9 @@ def heals(method: Callable[..., T]) -> Callable[..., T]:
             raise failure from exc
         finally:
             self._depth -= 1
+            if not self._depth and self._connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._connection.commit()
 
     return run
 
