@@ -19,7 +19,6 @@ import errno
 import fcntl
 import os
 import re
-import secrets
 import signal
 import time
 from collections.abc import Iterator, Mapping
@@ -94,7 +93,7 @@ def temporary(directory: Path, name: str) -> Iterator[Path]:
         _sweep(folder, min_age=0.0 if scratch is not None else _SHARED_MIN_AGE)
     for _ in range(100):
         prefix = "" if scratch is not None else "."
-        tmp = folder / f"{prefix}{name[:80]}.{os.getpid()}-{secrets.token_hex(4)}{_SUFFIX}"
+        tmp = folder / f"{prefix}{name[:80]}.{os.getpid()}-{os.urandom(4).hex()}{_SUFFIX}"
         try:
             os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             break

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dvcckpt.adapters import atomic, git, yamldoc
+from dvcckpt.adapters import git, yamldoc
 from dvcckpt.adapters.paths import repo_relative
 from dvcckpt.cards import names
 from dvcckpt.core import config as config_module
@@ -330,6 +330,8 @@ def install(root: Path, force: bool = False) -> Path:
     hook.parent.mkdir(parents=True, exist_ok=True)
     if hook.is_symlink():
         hook.unlink()  # replace the link itself, never write through it to its target
+    from dvcckpt.adapters import atomic  # writers only: the hook's start-up stays lean
+
     atomic.write_text(hook, hook_script())
     hook.chmod(0o755)
     return hook

@@ -6,7 +6,6 @@ the file, when present, is validated against `schemas/config.v1.schema.json`.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from collections.abc import Mapping
@@ -161,6 +160,8 @@ def _walk(
         elif any(re.search(p, str(key)) for p in node.get("patternProperties", {})):
             continue
         elif extra is False:
+            import difflib  # only for a mistake's suggestion
+
             close = difflib.get_close_matches(str(key), list(known), n=1)
             found.append(
                 f"{where}: unknown field"

@@ -7,7 +7,6 @@ nothing passes silently.
 
 from __future__ import annotations
 
-import difflib
 import math
 import operator
 import re
@@ -161,6 +160,8 @@ def stage_problems(document: Mapping[str, Any], stages: tuple[str, ...]) -> list
     for index, gate_set in enumerate(document.get("gates", [])):
         stage = gate_set["stage"]
         if stage not in stages:
+            import difflib  # only for a mistake's suggestion
+
             close = difflib.get_close_matches(stage, stages, n=1, cutoff=0.5)
             found.append(
                 f"gates[{index}].stage: {stage[:40]!r} is not a stage of dvcckpt.yaml "
