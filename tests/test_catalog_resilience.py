@@ -145,6 +145,10 @@ def test_bad_card_or_commit_in_history_breaks_no_command(project: Path, cli, cas
         report = cli("report")
         assert report.code == 0 and "cannot be read" in report.out and BAD_PATH in report.out
         assert "could not be indexed" in cli("catalog", "status").out
+        doctor = json.loads(cli("doctor", "--json").out)
+        head = git(project, "rev-parse", "--short=10", "HEAD").strip()
+        assert any(d["card"] == BAD_PATH and f"in commit {head}" in (d["error"] or "")
+                   for d in doctor), doctor  # fmt: skip
 
 
 def test_odd_subjects_authors_and_dates_are_stored_as_written(project: Path) -> None:

@@ -77,7 +77,25 @@ def diagnose(project: Project) -> list[Diagnosis]:
             continue
         missing = [name for name, (present, _) in RECOMMENDED.items() if not present(data)]
         results.append(Diagnosis(relative, data["name"], missing))
-    return results + _remotes(project) + _signing(project)
+    return results + _history(project) + _remotes(project) + _signing(project)
+
+
+def _history(project: Project) -> list[Diagnosis]:
+    """Card versions in history the catalog cannot index (committed past the hook)."""
+    try:
+        problems = project.catalog.index_problems()
+    except DvcckptError as exc:
+        return [Diagnosis("catalog", "history", [], exc.message)]
+    return [
+        Diagnosis(
+            p.path,
+            f"@{p.commit[:10]}",
+            [],
+            f"in commit {p.commit[:10]}: {p.message} (the catalog skips this version; "
+            "see `dvcckpt catalog status`)",
+        )
+        for p in problems
+    ]
 
 
 def _remotes(project: Project) -> list[Diagnosis]:
