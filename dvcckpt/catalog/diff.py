@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dvcckpt.adapters import git
 from dvcckpt.catalog.index import Index
 from dvcckpt.catalog.rows import Version
@@ -45,7 +43,7 @@ def compare(catalog: Index, a: str, b: str, everything: bool = False) -> list[Co
         Comparison(
             _label(left),
             _label(right),
-            compare_cards(_comparable(left.card), _comparable(right.card), everything),
+            compare_cards(left.card or {}, right.card or {}, everything),
         )
     ]
 
@@ -69,15 +67,9 @@ def _compare_revisions(catalog: Index, a: str, b: str, everything: bool) -> list
             sections = ("metrics",)
             label_a = f"(new) {label_a}" if card_a is None else label_a
             label_b = f"(gone) {label_b}" if card_b is None else label_b
-        changes = compare_cards(_comparable(card_a), _comparable(card_b), everything, sections)
+        changes = compare_cards(card_a or {}, card_b or {}, everything, sections)
         results.append(Comparison(label_a, label_b, changes))
     return results
-
-
-def _comparable(card: dict[str, Any] | None) -> dict[str, Any]:
-    """A card whose sections are all mappings (a card committed unchecked may hold
-    `metrics: text`), so the comparison sees every value without tripping on one."""
-    return {k: v if isinstance(v, dict) else {"(value)": v} for k, v in (card or {}).items()}
 
 
 def _at(catalog: Index, path: str, commits: set[str]) -> Version | None:

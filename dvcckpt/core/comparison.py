@@ -61,7 +61,11 @@ def compare_cards(
     return changes
 
 
-def _leaves(section: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    """Leaves to compare; an estimate compares by its value."""
+def _leaves(section: Any) -> Iterator[tuple[str, Any]]:
+    """Leaves to compare; an estimate compares by its value. A section that is not a
+    mapping (a card committed past the hook may hold `metrics: text`) is one leaf."""
+    if not isinstance(section, Mapping):
+        yield "(value)", section
+        return
     for key, value in leaves(section):
         yield key, value["value"] if is_estimate(value) else value
