@@ -285,7 +285,7 @@ def _sweep(folder: Path, min_age: float) -> None:
         return
     for entry in entries:
         pid = _writer_pid(entry.name)
-        if pid is None or pid == os.getpid() or _alive(pid):
+        if pid is None or pid == os.getpid() or process_alive(pid):
             continue
         with contextlib.suppress(OSError):
             if min_age and time.time() - entry.stat(follow_symlinks=False).st_mtime < min_age:
@@ -299,7 +299,8 @@ def _writer_pid(name: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs (the owner of a temporary file or folder)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import dvcfiles, dvcrepo
+from dvcckpt.adapters import atomic, dvcfiles, dvcrepo
 from dvcckpt.core import layout
 from dvcckpt.errors import CheckFailed, StateError
 from dvcckpt.project import Project
@@ -166,21 +166,11 @@ def _staging(project: Project) -> Path:
     base = project.dvc_root / ".dvc" / "tmp"
     for stale in base.glob("dvcckpt-checkout-*"):
         pid = stale.name.split("-")[2]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not atomic.process_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)  # left by a killed pull
     folder = base / f"dvcckpt-checkout-{os.getpid()}-{secrets.token_hex(4)}"
     folder.mkdir(parents=True)
     return folder
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _place(project: Project, built: checkout.Built, tree: Path) -> None:
