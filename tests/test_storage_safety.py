@@ -624,3 +624,32 @@ def test_ctrl_c_and_a_dying_server_during_pull_and_verify(
     again = cli("pull", name, "-r", "fast")
     assert again.code == 0, again.err
     assert cli("verify", name).code == 0
+
+
+def test_push_killed_mid_upload_records_nothing_false_and_the_rerun_completes(
+    repo: Path, cli, s3_server: S3Server
+) -> None:
+    """SIGKILL of `push` while it uploads: the remote never passes verification with a
+    partial object, and running push again sends what is missing."""
+    s3_remote(cli, s3_server)
+    folder = repo / "models/big/ckpt-1"
+    folder.mkdir(parents=True)
+    for index in range(8):
+        (folder / f"shard-{index}.bin").write_bytes(os.urandom(4 << 20))
+    assert cli("add", "models/big/ckpt-1", "--model", "big", "--step", "1").code == 0
+    name = "big-train-full-step000001"
+    for delay in (0.3, 1.2):
+        process = subprocess.Popen([str(BIN / "dvcckpt"), "push", name], cwd=repo,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+        checked = cli("verify", name, "--remote")
+        if checked.code == 0:
+            break  # the upload had finished before the kill
+        # The directory listing goes up last, so a partial upload is never complete.
+        assert checked.code == 1 and "remote missing" in checked.out, checked.out + checked.err
+    pushed = cli("push", name)
+    assert pushed.code == 0, pushed.err
+    assert cli("verify", name, "--remote").code == 0
+    no_leftovers(repo)
