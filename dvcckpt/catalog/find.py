@@ -6,6 +6,7 @@ SQLite against the slim `hot` copy of each card when it holds the field.
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any
 
@@ -24,6 +25,8 @@ from dvcckpt.catalog.where import (
     parse_top,
     sort_keys,
 )
+from dvcckpt.catalog.where import fields as where_fields
+from dvcckpt.core.fields import is_schema_field
 from dvcckpt.errors import UsageError
 
 
@@ -117,8 +120,9 @@ def run(
     first use of `Version.card`).
     """
     conditions: list[tuple[str, list[Any]]] = []
-    if where:
-        conditions.append(compile_sql(parse(where)))
+    tree = parse(where) if where else None
+    if tree is not None:
+        conditions.append(compile_sql(tree))
     shortcuts = (("model", model), ("phase", phase), ("owner", owner))
     for name, value in shortcuts:
         if value is not None:
@@ -141,7 +145,11 @@ def run(
     if ranking:
         conditions.append((f"{field_sql(ranking.field)} IS NOT NULL", [ranking.field.json_path()]))
     commits = None if all_refs else catalog.reachable(["HEAD"])
-    found = _select(catalog, conditions, keys, commits, all_versions)
+    scope = catalog.scope(commits)
+    asked = [("--where", f) for f in (where_fields(tree) if tree is not None else [])]
+    asked += [("--by" if key is ranking else "--sort", key.field) for key in keys]
+    _require_fields(catalog, scope, asked)
+    found = _select(catalog, conditions, keys, scope, all_versions)
     if count is not None:
         found = found[:count]
     elif percent is not None:
@@ -172,7 +180,7 @@ def _select(
     catalog: Index,
     conditions: list[tuple[str, list[Any]]],
     keys: list[SortKey],
-    commits: set[str] | None,
+    scope: str,
     all_versions: bool,
 ) -> list[tuple[int, int]]:
     """(commit id, path id) of matches in order; cards are fetched for what is kept."""
@@ -189,7 +197,6 @@ def _select(
         for i, key in enumerate(keys)
     )
     latest = "" if all_versions else "AND v.rn = 1"
-    scope = catalog.scope(commits)
     bodies = "LEFT JOIN bodies b ON b.id = k.id" if "b.card" in where + sort_columns else ""
     statement = f"""
         WITH v AS (
@@ -203,6 +210,43 @@ def _select(
         ORDER BY {order}v.generation DESC, v.committed DESC, v.commit_id DESC
     """
     return [(row[0], row[1]) for row in catalog.sql(statement, params)]
+
+
+def _require_fields(catalog: Index, scope: str, asked: list[tuple[str, Field]]) -> None:
+    """Refuse a field that no card in scope has: a misspelt field would otherwise
+    match nothing (or sort nothing) and look like a real, empty answer."""
+    checked: set[str] = set()
+    for option, field in asked:
+        path = field.resolved()
+        if path in checked or is_schema_field(path):
+            continue
+        checked.add(path)
+        source = column(field)
+        bodies = "JOIN bodies b ON b.id = k.id" if source == "b.card" else ""
+        statement = f"""SELECT 1 FROM versions v {scope} JOIN cards k ON k.id = v.card_id {bodies}
+            WHERE k.error IS NULL AND json_type({source}, ?) IS NOT NULL LIMIT 1"""
+        if not catalog.sql(statement, [field.json_path()]):
+            raise _unknown_field(catalog, scope, option, field)
+
+
+def _unknown_field(catalog: Index, scope: str, option: str, field: Field) -> UsageError:
+    """The error naming the field, with the closest fields the cards in scope do have."""
+    path = field.resolved()
+    source = column(field)
+    bodies = "JOIN bodies b ON b.id = k.id" if source == "b.card" else ""
+    statement = f"""SELECT DISTINCT t.fullkey FROM (SELECT DISTINCT v.card_id AS id
+            FROM versions v {scope}) c JOIN cards k ON k.id = c.id {bodies},
+            json_tree({source}) t WHERE k.error IS NULL AND t.fullkey NOT LIKE '%[%'"""
+    known = sorted({row[0][2:].replace('"', "") for row in catalog.sql(statement) if row[0] != "$"})
+    close = difflib.get_close_matches(path, known, n=3, cutoff=0.6)
+    section = path.split(".")[0]
+    close = close or [k for k in known if k.startswith(section + ".")][:5] or known[:5]
+    spelled = "" if field.path == path else f" (written {field.path})"
+    return UsageError(
+        f"{option}: no checkpoint in scope has the field {path}{spelled}",
+        hint=(f"closest fields: {', '.join(close)}" if close else "no card in scope has fields")
+        + "; a dotted path outside the card sections is a metric: dev.f1 = metrics.dev.f1",
+    )
 
 
 def _with_cards(

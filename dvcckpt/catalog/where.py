@@ -2,8 +2,9 @@
 
     metrics.test.macro_f1 >= 0.85 and (phase == "finetune" or "baseline" in tags)
 
-Fields are dotted card paths (`metrics.dev.macro_f1`) or shortcuts (`phase`,
-`step`, `tags`, `owner`...). Operators: == != < <= > >=, `in`, `not in`, and,
+Fields are dotted card paths (`metrics.dev.macro_f1`), metric paths as `log`
+spells them (`dev.macro_f1`, see `core.fields.card_path`) or shortcuts (`phase`,
+`step`, `owner`...). Operators: == != < <= > >=, `in`, `not in`, and,
 or, not, parentheses. Literals: numbers, "strings", dates (2026-01-05),
 true/false/null and [lists]. Parsing is a recursive descent over tokens; the
 result compiles to a parameterised SQL expression on `json_extract`, so
@@ -18,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from dvcckpt.core.fields import card_path
 from dvcckpt.core.limits import MAX_EXPRESSION_DEPTH, MAX_INT, MIN_INT
 from dvcckpt.errors import UsageError
 
@@ -27,22 +29,6 @@ MAX_EXPRESSION_CHARS = 10_000
 MAX_TERMS = 256  # comparisons and bare fields
 MAX_LIST_ITEMS = 1_000
 
-SHORTCUTS = {
-    "phase": "checkpoint.phase",
-    "kind": "checkpoint.kind",
-    "step": "checkpoint.step",
-    "epoch": "checkpoint.epoch",
-    "created_at": "checkpoint.created_at",
-    "created": "checkpoint.created_at",
-    "sha256": "checkpoint.sha256",
-    "size": "checkpoint.size",
-    "owner": "run.owner",
-    "task": "run.task",
-    "run": "run.name",
-    "group": "run.group",
-    "dataset": "data.dataset",
-    "seed": "seeds.seed",
-}
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
       | (?P<date>\d{4,}-\d{1,2}-\d{1,2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?)(?![\w.:+-])
@@ -72,7 +58,11 @@ class Field:
         return "$" + "".join(f'."{part}"' for part in self.parts())
 
     def parts(self) -> list[str]:
-        return SHORTCUTS.get(self.path, self.path).split(".")
+        return self.resolved().split(".")
+
+    def resolved(self) -> str:
+        """The card path: shortcuts expanded, `dev.f1` read as `metrics.dev.f1`."""
+        return card_path(self.path)
 
 
 @dataclass(frozen=True)
@@ -294,6 +284,19 @@ def _short(text: str) -> str:
 
 def parse(expression: str) -> Any:
     return _Parser(expression).parse()
+
+
+def fields(node: Any) -> list[Field]:
+    """Every field the parsed expression reads, in order of appearance."""
+    if isinstance(node, Field):
+        return [node]
+    if isinstance(node, Logical):
+        return [f for part in node.parts for f in fields(part)]
+    if isinstance(node, Not):
+        return fields(node.operand)
+    if isinstance(node, Compare):
+        return fields(node.left) + fields(node.right)
+    return []
 
 
 def render(node: Any) -> str:

@@ -21,6 +21,14 @@ CHECKPOINT_FIELDS = (
 )  # fmt: skip
 
 RUN_FIELDS = ("name", "task", "group", "hypothesis", "owner", "id")
+# Short names for often-queried fields, in `find --where/--sort/--by`.
+SHORTCUTS = {
+    "phase": "checkpoint.phase", "kind": "checkpoint.kind", "step": "checkpoint.step",
+    "epoch": "checkpoint.epoch", "created_at": "checkpoint.created_at",
+    "created": "checkpoint.created_at", "sha256": "checkpoint.sha256",
+    "size": "checkpoint.size", "owner": "run.owner", "task": "run.task", "run": "run.name",
+    "group": "run.group", "dataset": "data.dataset", "seed": "seeds.seed",
+}  # fmt: skip
 # What a checkpoint holds, and how it relates to its parents.
 KINDS = ("full", "weights", "optimizer", "ema")
 RELATIONS = ("resumed_from", "finetuned_from", "distilled_from")
@@ -53,6 +61,31 @@ def field(data: Mapping[str, Any] | None, dotted: str) -> Any:
             return None
         node = node[part]
     return node
+
+
+def card_path(spec: str) -> str:
+    """The card path a field spelling names, the same in every command that takes one.
+
+    A shortcut (`step`), a path that starts with a card section (`checkpoint.step`,
+    `x-team.lead`) or a single word is kept; any other dotted path is a metric, as
+    `log` prints it: `dev.macro_f1` -> `metrics.dev.macro_f1`.
+    """
+    if spec in SHORTCUTS:
+        return SHORTCUTS[spec]
+    head = spec.split(".", 1)[0]
+    if "." not in spec or head in SECTIONS or head.startswith("x-"):
+        return spec
+    return f"metrics.{spec}"
+
+
+def is_schema_field(path: str) -> bool:
+    """A field the card schema names (`tags`, `checkpoint.phase`, `run.owner`): its
+    absence from every card is a plain empty answer, never a misspelling."""
+    parts = path.split(".")
+    if len(parts) == 1:
+        return parts[0] in SECTIONS
+    named = {"checkpoint": CHECKPOINT_FIELDS, "run": RUN_FIELDS}.get(parts[0], ())
+    return (len(parts) == 2 and parts[1] in named) or path in SHORTCUTS.values()
 
 
 def number(value: Any) -> float | None:
