@@ -17,7 +17,17 @@ from typing import Any
 
 from dvcckpt.adapters import atomic, capture, dvcfiles, dvctrack, git, hashing
 from dvcckpt.cards import card
-from dvcckpt.core import fields, fragments, layout, limits, migrations, naming, redaction, schema
+from dvcckpt.core import (
+    fields,
+    finalname,
+    fragments,
+    layout,
+    limits,
+    migrations,
+    naming,
+    redaction,
+    schema,
+)
 from dvcckpt.core.config import ProjectConfig
 from dvcckpt.core.fields import RELATIONS
 from dvcckpt.errors import StateError, UsageError
@@ -213,19 +223,29 @@ def _draft(project: Project, path: Path, merged: dict[str, Any]) -> dict[str, An
     meta["format"] = "directory" if path.is_dir() else "file"
     merged["schema"] = {"id": schema.CARD_SCHEMA_ID, "version": schema.card_version_string()}
     fields = {**meta, "model": merged["model"]}
-    merged.setdefault("name", naming.render(config.checkpoint_pattern, fields))
-    if merged["name"] is None:
-        missing = naming.missing_fields(config.checkpoint_pattern, fields)
-        raise UsageError(
-            f"cannot name the checkpoint: the pattern {config.checkpoint_pattern!r} "
-            f"needs {', '.join(missing)}",
-            hint=f"pass --{missing[0]} (or --name NAME)",
-        )
+    if merged.get("name") is None:
+        merged["name"] = _checkpoint_name(config, fields, merged.get("run", {}))
     run = merged.setdefault("run", {})
     if not run.get("name"):
         # Left unset when the pattern's fields (task, key param...) are unknown.
         run["name"] = naming.render(config.run_pattern, _run_fields(config, merged))
     return fragments.prune(merged)
+
+
+def _checkpoint_name(config: ProjectConfig, fields: dict[str, Any], run: dict[str, Any]) -> str:
+    """The pattern's name; a named run's checkpoint without a step is its final model."""
+    pattern = config.checkpoint_pattern
+    name = naming.render(pattern, fields)
+    missing = naming.missing_fields(pattern, fields)
+    if name is None and missing == ["step"] and run.get("name"):
+        name = naming.render(finalname.final_pattern(pattern) or pattern, fields)
+    if name is None:
+        raise UsageError(
+            f"cannot name the checkpoint: the pattern {pattern!r} needs {', '.join(missing)}",
+            hint=f"pass --{missing[0]} (or --name NAME)"
+            + ("; a run's final model has no step: give --run-name" if "step" in missing else ""),
+        )
+    return name
 
 
 def _default_model(path: Path, project_name: str) -> str:
@@ -271,6 +291,7 @@ def _normalized(project: Project, path: Path, fragment: dict[str, Any]) -> dict[
     result = dict(fragment)
     if isinstance(result.get("seeds"), int):
         result["seeds"] = {"seed": result["seeds"]}
+    result = fragments.seed_from_params(result)
     data = result.get("data")
     if isinstance(data, dict) and isinstance(data.get("splits"), dict):
         splits = {name: _split(project, value) for name, value in data["splits"].items()}

@@ -185,6 +185,23 @@ def _seed_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return seeds
 
 
+def seed_from_params(fragment: Mapping[str, Any]) -> dict[str, Any]:
+    """A parameter named `seed` is the run's seed: it fills `seeds.seed` unless one is set.
+
+    Applied once to everything the user gave (options, --params, a run record, the
+    API), so every spelling of the parameter records the same seed, and an explicit
+    `--seed` (or a record's `seeds` section) is never overridden.
+    """
+    result = dict(fragment)
+    params, seeds = result.get("params"), result.get("seeds")
+    seed = params.get("seed") if isinstance(params, Mapping) else None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        return result
+    if seeds is None or (isinstance(seeds, Mapping) and seeds.get("seed") is None):
+        result["seeds"] = {**(seeds or {}), "seed": seed}
+    return result
+
+
 def prune(fragment: Mapping[str, Any]) -> dict[str, Any]:
     """Drop unset values so they do not override captured or default ones."""
     result: dict[str, Any] = {}

@@ -40,9 +40,8 @@ def to_fragment(record: Mapping[str, Any]) -> dict[str, Any]:
             _ENV_KEYS[k]: _env_value(v) for k, v in record["env"].items() if k in _ENV_KEYS
         }
     if isinstance(record.get("params"), Mapping):
+        # Its `seed` also fills seeds.seed, as for -p and --params (`add` does that).
         fragment["params"] = dict(record["params"])
-        if isinstance(fragment["params"].get("seed"), int):
-            fragment["seeds"] = {"seed": fragment["params"]["seed"]}
     if isinstance(record.get("metrics"), Mapping):
         fragment = fragments.merge(fragment, fragments.metrics_fragment(record["metrics"]))
     if isinstance(record.get("artifacts"), list):
