@@ -106,3 +106,18 @@ def test_an_explicit_seed_wins_and_a_later_param_updates_the_record_seed(repo: P
     assert seeds_of(repo, cli, "explicit", "-p", "seed=7", "--seed", "3") == {"seed": 3}
     assert seeds_of(repo, cli, "both", "--from", "run.json", "-p", "seed=9") == {"seed": 9}
     assert seeds_of(repo, cli, "flag", "-p", "seed=true") == {}
+
+
+def test_save_api_applies_the_same_seed_and_final_model_rules(repo: Path) -> None:
+    import dvcckpt
+
+    write_checkpoint(repo / "m/a.pt")
+    saved = dvcckpt.save("m/a.pt", model="m", step=2, params={"seed": 5})
+    assert saved.data["seeds"] == {"seed": 5}
+    write_checkpoint(repo / "m/b.pt", seed=2)
+    explicit = dvcckpt.save("m/b.pt", model="m", step=3, params={"seed": 5}, seeds=8)
+    assert explicit.data["seeds"] == {"seed": 8}
+    write_checkpoint(repo / "m/final.pt", seed=3)
+    final = dvcckpt.save("m/final.pt", model="m", run="m_run1")
+    assert final.data["name"] == "m-train-full-final"
+    assert "step" not in final.data["checkpoint"]
