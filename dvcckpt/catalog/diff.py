@@ -6,7 +6,7 @@ from dvcckpt.adapters import git
 from dvcckpt.catalog.index import Index
 from dvcckpt.catalog.rows import Version
 from dvcckpt.core import layout
-from dvcckpt.core.comparison import SECTIONS, Comparison, compare_cards
+from dvcckpt.core.comparison import Comparison, compare_cards
 from dvcckpt.errors import StateError
 
 
@@ -61,7 +61,7 @@ def _compare_revisions(catalog: Index, a: str, b: str, everything: bool) -> list
         label_b = f"{path}@{b}" if after is None else _label(after)
         card_a = before.card if before and before.status != "D" else None
         card_b = after.card if after and after.status != "D" else None
-        sections: tuple[str, ...] = SECTIONS
+        sections: tuple[str, ...] | None = None  # every section
         if card_a is None or card_b is None:
             # A new or removed card: its metrics say what changed; all else would be noise.
             sections = ("metrics",)

@@ -56,17 +56,26 @@ def history(
     all_refs: bool = False,
     limit: int | None = None,
 ) -> list[Row]:
-    """Rows newest first: one per commit that added or changed a matching card."""
+    """Rows newest first: one per commit that added or changed a matching card.
+
+    The order is total (commit generation, then step with a stepless final model last,
+    then card path), so checkpoints committed together list the same way every time;
+    each Δ compares with the previous checkpoint of the same run in that order.
+    """
     commits = None if all_refs else catalog.reachable([rev] if rev else ["HEAD"])
     versions = [v for v in _matching(catalog, target) if commits is None or v.sha in commits]
     paths = [metric_path(m) for m in metrics or []]
     rows: list[Row] = []
-    for version in versions:
+    last_of_run: dict[tuple[str | None, ...], dict[str, float | None]] = {}
+    for version in sorted(versions, key=_position):
         card = version.card or {}
         values = {
             spec: metric_value(card, path) for spec, path in zip(metrics or [], paths, strict=True)
         }
-        previous = rows[-1].values if rows else {}
+        run = _section(card, "run")
+        identity = (version.model, _text(run.get("id")), _text(run.get("name")))
+        previous = last_of_run.get(identity, {})
+        last_of_run[identity] = values
         deltas = {k: _delta(v, previous.get(k)) for k, v in values.items()}
         rows.append(
             Row(
@@ -74,7 +83,7 @@ def history(
                 date=_date(version.authored),
                 author=version.author,
                 name=version.name or "?",
-                run=_text(_section(card, "run").get("name")),
+                run=_text(run.get("name")),
                 step=_step(_section(card, "checkpoint").get("step")),
                 path=version.path,
                 values=values,
@@ -96,6 +105,20 @@ def _matching(catalog: Index, target: str | None) -> list[Version]:
     raise StateError(
         f"no model or checkpoint named {target!r} in the catalog",
         hint=f"known models: {', '.join(models)}" if models else "no cards committed yet",
+    )
+
+
+def _position(version: Version) -> tuple[int, int, str, bool, int, str]:
+    """Where a version sits in history: the catalog's commit order (generation, commit
+    time, sha: `versions()` lists that way), then step (none last), then path."""
+    step = _step(_section(version.card or {}, "checkpoint").get("step"))
+    return (
+        version.generation,
+        version.committed,
+        version.sha,
+        step is None,
+        step or 0,
+        version.path,
     )
 
 

@@ -6,24 +6,34 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dvcckpt.core.fields import is_estimate, leaves
+from dvcckpt.core.fields import SECTIONS as CARD_SECTIONS
+from dvcckpt.core.fields import leaves, number
 
-SECTIONS = ("params", "data", "seeds", "env", "code", "metrics", "resources")
+# Every section, the ones that explain a metric change first, the checkpoint's identity
+# last (it differs between any two checkpoints); keys outside the schema follow.
+_FIRST = ("params", "data", "seeds", "env", "code", "metrics", "resources")
+_LAST = ("checkpoint", "name", "model", "schema")
+SECTIONS = (
+    *_FIRST,
+    *(s for s in CARD_SECTIONS if s not in _FIRST and s not in _LAST),
+    *_LAST,
+)
 
 
 @dataclass(frozen=True)
 class Change:
     section: str
-    field: str
+    field: str  # dotted path inside the section; `[i]` for a list item; "" for the whole
     a: Any
     b: Any
 
     @property
     def delta(self) -> float | None:
-        numbers = all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in (self.a, self.b)
-        )
-        return self.b - self.a if numbers else None
+        """B - A on point values (an estimate's `value`); None unless both are numbers."""
+        left, right = (None if isinstance(v, bool) else number(v) for v in (self.a, self.b))
+        if left is None or right is None:
+            return None
+        return int(self.b) - int(self.a) if _ints(self.a, self.b) else right - left
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,23 +59,64 @@ def compare_cards(
     a: Mapping[str, Any],
     b: Mapping[str, Any],
     everything: bool = False,
-    sections: tuple[str, ...] = SECTIONS,
+    sections: tuple[str, ...] | None = None,
 ) -> list[Change]:
+    """Every field that differs (or every field, with `everything`); `sections` narrows."""
+    if sections is None:
+        extra = sorted(k for k in dict.fromkeys([*a, *b]) if k not in SECTIONS)
+        sections = (*SECTIONS, *map(str, extra))
     changes = []
     for section in sections:
-        left = dict(_leaves(a.get(section) or {}))
-        right = dict(_leaves(b.get(section) or {}))
-        for key in dict.fromkeys([*left, *right]):
-            if everything or left.get(key) != right.get(key):
-                changes.append(Change(section, key, left.get(key), right.get(key)))
+        left, right = a.get(section), b.get(section)
+        if left is None and right is None:
+            continue
+        for key, x, y in _pairs(left, right):
+            if everything or x != y:
+                changes.append(Change(section, key, x, y))
     return changes
 
 
-def _leaves(section: Any) -> Iterator[tuple[str, Any]]:
-    """Leaves to compare; an estimate compares by its value. A section that is not a
-    mapping (a card committed past the hook may hold `metrics: text`) is one leaf."""
-    if not isinstance(section, Mapping):
-        yield "(value)", section
+def _pairs(left: Any, right: Any) -> Iterator[tuple[str, Any, Any]]:
+    """(field, A, B) for one section. Mappings compare leaf by leaf (an estimate is one
+    leaf: its value and its interval); a list of records (evaluations, decisions) item
+    by item, so an appended record is one `[i]` row; anything else as one value."""
+    if _records(left) or _records(right):
+        lefts, rights = _as_list(left), _as_list(right)
+        for i in range(max(len(lefts), len(rights))):
+            x = lefts[i] if i < len(lefts) else None
+            y = rights[i] if i < len(rights) else None
+            if isinstance(x, Mapping) and isinstance(y, Mapping) and x and y:
+                for key, p, q in _pairs(x, y):
+                    yield f"[{i}].{key}", p, q
+            else:
+                yield f"[{i}]", x, y
         return
-    for key, value in leaves(section):
-        yield key, value["value"] if is_estimate(value) else value
+    if all(side is None or _mapping(side) for side in (left, right)):
+        before, after = dict(leaves(left or {})), dict(leaves(right or {}))
+        for key in dict.fromkeys([*before, *after]):
+            yield key, before.get(key), after.get(key)
+        return
+    yield "", _absent(left), _absent(right)
+
+
+def _records(value: Any) -> bool:
+    return isinstance(value, list) and any(isinstance(item, Mapping) for item in value)
+
+
+def _mapping(value: Any) -> bool:
+    return isinstance(value, Mapping)  # a section or record; estimates are leaves inside
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
+
+
+def _absent(value: Any) -> Any:
+    """An empty section reads as an absent one (a card writer drops empty sections)."""
+    return None if value in ({}, []) else value
+
+
+def _ints(*values: Any) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)

@@ -247,8 +247,25 @@ def comparisons(results: list[Any], markdown: bool = False) -> str:
 
 
 def _cell(value: Any) -> str:
-    text = "—" if value is None else number(value) if isinstance(value, int | float) else str(value)
+    """One side of a change: `0.86 [0.84, 0.88]` for an estimate, a record inline."""
+    if value is None:
+        text = "—"
+    elif isinstance(value, Mapping) and is_estimate(value):
+        text = _estimate_cell(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        text = number(value)
+    else:
+        text = _scalar(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _estimate_cell(value: Mapping[str, Any]) -> str:
+    """A metric with its interval, `0.86 [0.84, 0.88]` (the method is in --json)."""
+    text = number(value["value"])
+    ci = value.get("ci")
+    if isinstance(ci, list | tuple) and len(ci) == 2:
+        text += f" [{number(ci[0])}, {number(ci[1])}]"
+    return text
 
 
 def gate_table(evaluation: Any) -> str:
