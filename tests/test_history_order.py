@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from dvcckpt.adapters import yamldoc
+from dvcckpt.catalog import Catalog
 from tests.conftest import git
 from tests.test_catalog import card_text
 
@@ -49,6 +50,7 @@ def test_checkpoints_committed_together_log_in_one_order_with_deltas_per_run(
     for row in ONE_COMMIT:
         write_card(repo, *row)
     git(repo, "commit", "-qm", "six checkpoints of two runs", "--no-verify")
+    assert len(log_rows(cli)) == 6  # indexed now: the next commit is added incrementally
     write_card(repo, "cc-b-5", "run-b", 5, 0.50)  # a later commit outranks a higher step
     git(repo, "commit", "-qm", "one more", "--no-verify")
 
@@ -80,6 +82,10 @@ def test_checkpoints_committed_together_log_in_one_order_with_deltas_per_run(
     for _ in range(3):  # the same answer on every invocation
         assert log_rows(cli) == rows
         assert cli("log", "clf", "--metric", "dev.acc").out == text
+    catalog = Catalog(repo)
+    catalog.close()
+    catalog.path.unlink()  # a catalog rebuilt from scratch answers the same
+    assert log_rows(cli) == rows
 
 
 def commit_reviewed_card(repo: Path, **sections: Any) -> None:
