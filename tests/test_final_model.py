@@ -45,10 +45,6 @@ def test_seed003_record_as_is_registers_a_final_model(repo: Path, cli) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the hook (core/policy.py naming_findings) does not yet read final-model names",
-)
 def test_seed003_final_model_commits_through_the_hook(repo: Path, cli) -> None:
     add_seed003(repo, cli)
     checked = cli("check")

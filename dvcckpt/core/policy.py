@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from dvcckpt.core import layout, manifest, migrations, naming, schema
+from dvcckpt.core import finalname, layout, manifest, migrations, naming, schema
 from dvcckpt.core.config import ProjectConfig
 from dvcckpt.core.fields import field as field_of
 from dvcckpt.core.fields import is_empty
@@ -168,6 +168,11 @@ def naming_findings(file: str, card: Mapping[str, Any], config: ProjectConfig) -
         return []
     findings = []
     fields = naming.parse(config.checkpoint_pattern, str(card["name"]))
+    checkpoint = card.get("checkpoint")
+    if fields is None and isinstance(checkpoint, dict) and checkpoint.get("step") is None:
+        fields = finalname.parse(
+            config.checkpoint_pattern, str(card["name"])
+        )  # a run's final model
     if fields is None:
         findings.append(
             Finding(
