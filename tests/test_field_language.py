@@ -85,3 +85,16 @@ def test_schema_fields_absent_from_every_card_are_an_empty_answer(registry: Path
         result = cli("find", "--where", query)
         assert result.code == 0, result.err
         assert "no matching" in result.out + result.err
+        assert steps(cli, "--where", f"({query}) or dev.macro_f1 >= 0.9") == [2]
+
+
+def test_one_column_per_field_however_it_is_spelt(registry: Path, cli) -> None:
+    """The primary metric (`metrics.dev.macro_f1` once resolved) and `--by dev.macro_f1`
+    are one field: the table shows it once."""
+    config = "version: 1\nproject: p\nprimary_metric: dev.macro_f1\n"
+    (registry / "dvcckpt.yaml").write_text(config)
+    result = cli("find", "--by", "dev.macro_f1", "--top", "2", "--csv")
+    assert result.code == 0, result.err
+    header, *lines = result.out.splitlines()
+    assert header.count("macro_f1") == 1 and len(lines) == 2
+    assert lines[0].endswith("0.9")

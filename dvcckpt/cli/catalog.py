@@ -164,7 +164,9 @@ def _write_chart(rows: Any, metric: str, target: str) -> Path:
 @click.option(
     "--where",
     metavar="EXPR",
-    help='Filter, e.g. \'metrics.test.macro_f1 >= 0.85 and (phase == "finetune" or "baseline" in tags)\'.',
+    help='Filter, e.g. \'test.macro_f1 >= 0.85 and (phase == "finetune" or "baseline" in tags)\'.'
+    " A dotted path outside the card sections is a metric (dev.f1 = metrics.dev.f1); a field"
+    " no card has is an error.",
 )
 @click.option("--model", help="Only this model.")
 @click.option("--phase", help="Only this phase.")
@@ -175,11 +177,13 @@ def _write_chart(rows: Any, metric: str, target: str) -> Path:
 @click.option(
     "--sort",
     metavar="FIELDS",
-    help="Sort keys, `-` for descending: -metrics.dev.f1,resources.latency_ms_p95.",
+    help="Sort keys, `-` for descending: -dev.f1,resources.latency_ms_p95.",
 )
 @click.option("--top", metavar="N|P%", help="Keep the best N, or the best P percent, by --by.")
 @click.option(
-    "--by", metavar="METRIC", help="Ranking field for --top (higher is better; +FIELD: lower)."
+    "--by",
+    metavar="METRIC",
+    help="Ranking field for --top, e.g. dev.f1 (higher is better; +FIELD: lower).",
 )
 @click.option(
     "--all-versions", is_flag=True, help="Every version of each card, not only the latest."
@@ -193,6 +197,7 @@ def find_command(fmt: str | None, **options: Any) -> None:
     """Find checkpoints by metrics, phase, tags, owner and dates."""
     from dvcckpt.catalog import Catalog
     from dvcckpt.catalog.log import metric_path
+    from dvcckpt.core.fields import card_path
     from dvcckpt.present import text as render
     from dvcckpt.project import load_config
 
@@ -201,8 +206,8 @@ def find_command(fmt: str | None, **options: Any) -> None:
     columns = [metric_path(primary)] if primary else []
     for spec in filter(None, [options.get("by"), *(options.get("sort") or "").split(",")]):
         field = spec.strip().lstrip("-+")
-        if field and field not in columns:
-            columns.append(field)
+        if field and card_path(field) not in {card_path(c) for c in columns}:
+            columns.append(field)  # one column per field, however it is spelt
     found = catalog.find(columns=columns, cards=fmt == "json", **options)
     if fmt == "json":
         emit_json([render.version_json(v) for v in found])
