@@ -98,3 +98,10 @@ def test_one_column_per_field_however_it_is_spelt(registry: Path, cli) -> None:
     header, *lines = result.out.splitlines()
     assert header.count("macro_f1") == 1 and len(lines) == 2
     assert lines[0].endswith("0.9")
+
+
+def test_a_registry_without_cards_answers_empty(repo: Path, cli) -> None:
+    """Nothing to misspell against: no error, and `dev.f1` still reads as a metric."""
+    result = cli("find", "--where", "dev.macro_f1 > 0.8", "--sort", "-params.lr")
+    assert result.code == 0, result.err
+    assert "no matching" in result.out + result.err

@@ -29,6 +29,8 @@ from dvcckpt.catalog.where import fields as where_fields
 from dvcckpt.core.fields import is_schema_field
 from dvcckpt.errors import UsageError
 
+HINT_CARDS = 2_000  # cards read for the closest-field hint of an unknown field
+
 
 def column(field: Field) -> str:
     """The slim `hot` copy when it holds the field, else the full card."""
@@ -225,8 +227,15 @@ def _require_fields(catalog: Index, scope: str, asked: list[tuple[str, Field]]) 
         bodies = "JOIN bodies b ON b.id = k.id" if source == "b.card" else ""
         statement = f"""SELECT 1 FROM versions v {scope} JOIN cards k ON k.id = v.card_id {bodies}
             WHERE k.error IS NULL AND json_type({source}, ?) IS NOT NULL LIMIT 1"""
-        if not catalog.sql(statement, [field.json_path()]):
+        if not catalog.sql(statement, [field.json_path()]) and _any_card(catalog, scope):
             raise _unknown_field(catalog, scope, option, field)
+
+
+def _any_card(catalog: Index, scope: str) -> bool:
+    """Whether there is a card to misspell against (an empty registry answers empty)."""
+    statement = f"""SELECT 1 FROM versions v {scope} JOIN cards k ON k.id = v.card_id
+        WHERE k.error IS NULL LIMIT 1"""
+    return bool(catalog.sql(statement))
 
 
 def _unknown_field(catalog: Index, scope: str, option: str, field: Field) -> UsageError:
@@ -234,19 +243,21 @@ def _unknown_field(catalog: Index, scope: str, option: str, field: Field) -> Usa
     path = field.resolved()
     source = column(field)
     bodies = "JOIN bodies b ON b.id = k.id" if source == "b.card" else ""
+    # Hints come from the newest cards in scope, so an error costs the same at any
+    # history length (whether the field exists at all was checked over every card).
     statement = f"""SELECT DISTINCT t.fullkey FROM (SELECT DISTINCT v.card_id AS id
-            FROM versions v {scope}) c JOIN cards k ON k.id = c.id {bodies},
+            FROM versions v {scope} ORDER BY v.card_id DESC LIMIT {HINT_CARDS}) c
+            JOIN cards k ON k.id = c.id {bodies},
             json_tree({source}) t WHERE k.error IS NULL AND t.fullkey NOT LIKE '%[%'"""
     known = sorted({row[0][2:].replace('"', "") for row in catalog.sql(statement) if row[0] != "$"})
     close = difflib.get_close_matches(path, known, n=3, cutoff=0.6)
     section = path.split(".")[0]
     close = close or [k for k in known if k.startswith(section + ".")][:5] or known[:5]
     spelled = "" if field.path == path else f" (written {field.path})"
-    return UsageError(
-        f"{option}: no checkpoint in scope has the field {path}{spelled}",
-        hint=(f"closest fields: {', '.join(close)}" if close else "no card in scope has fields")
-        + "; a dotted path outside the card sections is a metric: dev.f1 = metrics.dev.f1",
-    )
+    hint = f"closest fields: {', '.join(close)}" if close else "no card in scope has fields"
+    if section == "metrics":
+        hint += "; a dotted path outside the card sections is a metric: dev.f1 = metrics.dev.f1"
+    return UsageError(f"{option}: no checkpoint in scope has the field {path}{spelled}", hint=hint)
 
 
 def _with_cards(
