@@ -8,11 +8,9 @@ from typing import Any
 
 from dvcckpt.catalog.index import Index
 from dvcckpt.catalog.rows import Version
+from dvcckpt.core.fields import card_path, number
 from dvcckpt.core.fields import field as card_field
-from dvcckpt.core.fields import number
 from dvcckpt.errors import StateError, UsageError
-
-CARD_SECTIONS = ("metrics", "resources", "evaluations", "checkpoint", "params", "training", "data")
 
 
 @dataclass
@@ -32,15 +30,14 @@ class Row:
 
 
 def metric_path(spec: str) -> str:
-    """`dev.macro_f1` -> `metrics.dev.macro_f1`; full card paths are kept."""
-    if spec.split(".")[0] in CARD_SECTIONS:
-        return spec
-    if "." not in spec:
+    """`dev.macro_f1` -> `metrics.dev.macro_f1`: the one field language of every command."""
+    path = card_path(spec)
+    if "." not in path:
         raise UsageError(
             f"--metric {spec!r}: name the split, as SPLIT.METRIC",
             hint="for example --metric dev.macro_f1",
         )
-    return f"metrics.{spec}"
+    return path
 
 
 def metric_value(card: dict[str, Any], path: str) -> float | None:
