@@ -105,3 +105,29 @@ def test_a_registry_without_cards_answers_empty(repo: Path, cli) -> None:
     result = cli("find", "--where", "dev.macro_f1 > 0.8", "--sort", "-params.lr")
     assert result.code == 0, result.err
     assert "no matching" in result.out + result.err
+
+
+def test_gate_rules_read_fields_in_the_same_language() -> None:
+    """`metric: test.macro_f1` in gates.yaml is `metrics.test.macro_f1`, as in find and log."""
+    from dvcckpt.core import gates
+
+    card = {
+        "name": "m-1",
+        "metrics": {"test": {"macro_f1": 0.9, "class_f1": {"a": 0.8, "b": 0.6}}},
+    }
+    holder = {"name": "m-0", "metrics": {"test": {"macro_f1": 0.95, "class_f1": {}}}}
+    short = [
+        {"name": "f1", "metric": "test.macro_f1", "op": ">=", "value": 0.85},
+        {"name": "floor", "each": "test.class_f1", "op": ">=", "value": 0.7},
+        {"name": "no-regression", "regression": "test.macro_f1", "margin": 0.01},
+    ]
+    full = [
+        {
+            **rule,
+            **{k: f"metrics.{v}" for k, v in rule.items() if k in ("metric", "each", "regression")},
+        }
+        for rule in short
+    ]
+    got = {r.rule: r.verdict for r in gates.evaluate(card, short, holder)}
+    assert got == {r.rule: r.verdict for r in gates.evaluate(card, full, holder)}
+    assert got == {"f1": "pass", "floor": "fail", "no-regression": "fail"}

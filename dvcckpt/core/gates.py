@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dvcckpt.core.fields import field, is_empty
+from dvcckpt.core.fields import card_path, field, is_empty
 from dvcckpt.core.fields import number as _number
 from dvcckpt.core.limits import MAX_INT, MIN_INT
 
@@ -214,7 +214,7 @@ def _evaluate(
 
 def _threshold(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
     required = f"{rule['metric']} {rule['op']} {rule['value']:g}"
-    raw = field(card, rule["metric"])
+    raw = field(card, card_path(rule["metric"]))
     value = _number(raw)
     if value is None:
         return GateResult(rule["name"], "metric", required, "missing", MISSING)
@@ -238,7 +238,7 @@ def _threshold(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
 
 def _each(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
     required = f"every {rule['each']} {rule['op']} {rule['value']:g}"
-    values = _numbers(field(card, rule["each"]), lambda item: item)
+    values = _numbers(field(card, card_path(rule["each"])), lambda item: item)
     if values is None:
         return GateResult(rule["name"], "each", required, "missing", MISSING)
     failing = {k: v for k, v in values.items() if not _OPS[rule["op"]](v, float(rule["value"]))}
@@ -252,8 +252,12 @@ def _each(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
 def _subsets(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
     limit = float(rule["max_relative_drop"])
     required = f"{rule['metric']} drops <= {limit:.0%} across {rule['subsets']}"
-    values = _numbers(field(card, rule["subsets"]), lambda subset: field(subset, rule["metric"]))
-    reference = _number(field(card, rule["reference"])) if rule.get("reference") else None
+    # The inner metric is relative to each subset, so it is not a card path.
+    subsets = field(card, card_path(rule["subsets"]))
+    values = _numbers(subsets, lambda subset: field(subset, rule["metric"]))
+    reference = (
+        _number(field(card, card_path(rule["reference"]))) if rule.get("reference") else None
+    )
     if values is None or len(values) < 2 or (rule.get("reference") and reference is None):
         return GateResult(rule["name"], "subsets", required, "missing", MISSING)
     base = reference if reference is not None else max(values.values())
@@ -271,10 +275,8 @@ def _regression(
     required = f"{rule['regression']} no worse than the current holder by > {margin:g}"
     if holder is None:
         return GateResult(rule["name"], "regression", required, "no current holder", PASS)
-    mine, theirs = (
-        _number(field(card, rule["regression"])),
-        _number(field(holder, rule["regression"])),
-    )
+    path = card_path(rule["regression"])
+    mine, theirs = _number(field(card, path)), _number(field(holder, path))
     if mine is None or theirs is None:
         return GateResult(rule["name"], "regression", required, "missing", MISSING)
     gain = (mine - theirs) if higher else (theirs - mine)
