@@ -7,9 +7,15 @@ field and a `hint:`, prints no traceback, and leaves the repository as it was.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 USER_EXIT_CODES = frozenset({1, 2, 3, 4, 130})
 
@@ -57,3 +63,30 @@ def assert_user_error(code: int, err: str, *, names: tuple[str, ...] = ()) -> No
     assert len(err) < 20_000, f"error output is {len(err)} characters"
     for name in names:
         assert name in errors[0] or name in err, f"{name!r} not named in:\n{err[:2000]}"
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs mounted at `folder` (a full disk, or a volume to remount read-only);
+    skips the test where mounting is not permitted, and always unmounts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True, check=False)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@contextlib.contextmanager
+def remounted_read_only(mount: Path) -> Iterator[None]:
+    """The tmpfs at `mount` read-only for the block, writable again after it."""
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)

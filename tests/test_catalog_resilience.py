@@ -26,7 +26,7 @@ import pytest
 from dvcckpt.adapters.atomic import FAULT_POINT
 from dvcckpt.catalog import Catalog, index_problems
 from tests.conftest import git, run_process
-from tests.corpus import assert_user_error, changed, snapshot
+from tests.corpus import assert_user_error, changed, snapshot, tmpfs
 from tests.test_catalog import card_text
 
 CONFIG = "version: 1\nproject: demo\nstages: [dev, staging, production]\n"
@@ -437,19 +437,6 @@ def test_history_rewritten_and_garbage_collected(project: Path, cli) -> None:
 
 
 # -- a full disk, a read-only catalog ------------------------------------------------------
-
-
-@contextlib.contextmanager
-def tmpfs(folder: Path, size: str) -> Iterator[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                             capture_output=True, check=False)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def fill(folder: Path) -> None:

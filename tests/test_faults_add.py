@@ -10,22 +10,19 @@ re-running the same command gives exactly what an uninterrupted run gives.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import signal
 import stat
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import BIN, Result, git, run_process, write_checkpoint
-from tests.corpus import assert_user_error
+from tests.corpus import assert_user_error, remounted_read_only, tmpfs
 
 CKPT = "models/m/step-100.pt"
 CARD = CKPT + ".ckpt.yaml"
@@ -158,22 +155,6 @@ def test_two_adds_at_once_of_the_same_file_register_it_once(repo: Path) -> None:
 # -- full disk, read-only repository ---------------------------------------------------
 
 
-@contextlib.contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    where.mkdir(parents=True, exist_ok=True)
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root on Linux")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def test_full_disk_is_a_clear_error_and_the_rerun_succeeds(repo: Path, tmp_path: Path) -> None:
     with tmpfs(tmp_path / "small", "6m") as mount:
         root = mount / "repo"
@@ -198,13 +179,10 @@ def test_read_only_repository_is_a_clear_error(repo: Path, tmp_path: Path) -> No
         root = mount / "repo"
         shutil.copytree(repo, root, symlinks=True)
         original = sha(write_checkpoint(root / CKPT, size=1 << 16))
-        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
-        try:
+        with remounted_read_only(mount):
             refused = add(root)
             assert_user_error(refused.code, refused.err, names=("models/m",))
             assert "writable" in refused.err or "read-only" in refused.err
-        finally:
-            subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
         assert_consistent(root, original)
         assert not (root / CARD).exists() and not (root / POINTER).exists()
         assert add(root).code == 0
@@ -217,13 +195,10 @@ def test_promote_in_a_read_only_repository_is_a_clear_error(repo: Path, tmp_path
         shutil.copytree(repo, root, symlinks=True)
         committed_checkpoint(root)
         before = (root / CARD).read_text()
-        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
-        try:
+        with remounted_read_only(mount):
             refused = promote(root)
             assert_user_error(refused.code, refused.err)
             assert "writable" in refused.err or "read-only" in refused.err.lower()
-        finally:
-            subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
         assert (root / CARD).read_text() == before
         assert promote(root).code == 0
         assert decisions(root) == (1, 1)
