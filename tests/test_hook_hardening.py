@@ -15,7 +15,8 @@ import pytest
 
 from dvcckpt.adapters import git as git_adapter
 from dvcckpt.cards import check as hook
-from tests.conftest import BIN, PreCommit, Result, git, pre_commit_config, write_checkpoint
+from tests.conftest import BIN, PreCommit, git, pre_commit_config, write_checkpoint
+from tests.test_hook import commit
 
 UNUSUAL_PATHS = [
     "m/my model/step 1.pt",  # spaces in a folder and a file name
@@ -25,18 +26,6 @@ UNUSUAL_PATHS = [
     "m/[ab]*.pt",  # glob characters: git must not read them as a pattern
     "m/missing x.pt",  # the same shape as cat-file's `NAME missing` line
 ]
-
-
-def commit(repo: Path, env: dict[str, str]) -> Result:
-    done = subprocess.run(
-        ["git", "commit", "-m", "change"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        check=False,
-    )
-    return Result(done.returncode, done.stdout, done.stderr)
 
 
 @pytest.fixture(params=["pre-commit framework", "dvcckpt install-hook"])
