@@ -28,9 +28,10 @@ from hypothesis import strategies as st
 
 from dvcckpt.adapters import dvcfiles
 from dvcckpt.core import manifest
-from tests.conftest import BIN, git, write_checkpoint
+from tests.conftest import BIN, git
 from tests.corpus import assert_user_error, changed, snapshot
 from tests.s3server import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server, running_server
+from tests.test_storage import register_two
 
 FILE = "m-train-full-step000001"
 DIR = "d-train-full-step000002"
@@ -56,15 +57,6 @@ def s3_remote(cli, server: S3Server, name: str = "storage", endpoint: str | None
                 "--secret-access-key", SECRET_KEY, "--default")  # fmt: skip
     assert added.code == 0, added.err
     return prefix
-
-
-def register(repo: Path, cli) -> None:
-    write_checkpoint(repo / "models/m/step-1.pt", size=50_000, seed=1)
-    write_checkpoint(repo / "models/d/ckpt-2/model.bin", size=20_000, seed=2)
-    write_checkpoint(repo / "models/d/ckpt-2/sub/config.json", size=300, seed=3)
-    assert cli("add", "models/m/step-1.pt", "--step", "1").code == 0
-    assert cli("add", "models/d/ckpt-2", "--model", "d", "--step", "2").code == 0
-    git(repo, "commit", "--quiet", "-m", "register")
 
 
 def card_md5(repo: Path, path: str) -> str:
@@ -163,7 +155,7 @@ BAD_POINTERS = {
 @pytest.mark.parametrize("case", sorted(BAD_POINTERS))
 def test_malformed_pointer_is_a_clear_error(repo: Path, cli, case: str) -> None:
     local_remote(cli, repo)
-    register(repo, cli)
+    register_two(repo, cli)
     text, field = BAD_POINTERS[case]
     (repo / "models/m/step-1.pt.dvc").write_text(text)
     (repo / "models/m/step-1.pt").unlink()
@@ -175,7 +167,7 @@ def test_malformed_pointer_is_a_clear_error(repo: Path, cli, case: str) -> None:
 
 
 def test_card_md5_outside_the_cache_is_refused_before_hashing(repo: Path, cli) -> None:
-    register(repo, cli)
+    register_two(repo, cli)
     card = repo / "models/m/step-1.pt.ckpt.yaml"
     card.write_text(card.read_text().replace(card_md5(repo, "models/m/step-1.pt"),
                                              "ab/../../../../etc/hostname"))  # fmt: skip
@@ -210,7 +202,7 @@ def forge_directory(repo: Path, store: Path, relpath: str, payload: bytes) -> No
 @pytest.mark.parametrize("relpath", ["../../../.git/config", "../../.dvc/config", "ok/\nx"])
 def test_listing_that_escapes_writes_nothing(repo: Path, cli, relpath: str) -> None:
     store = local_remote(cli, repo)
-    register(repo, cli)
+    register_two(repo, cli)
     assert cli("push", "--all").code == 0
     forge_directory(repo, store, relpath, b"[core]\n\tfsmonitor = touch /tmp/owned\n")
     drop_local(repo)
@@ -226,7 +218,7 @@ def test_listing_that_escapes_writes_nothing(repo: Path, cli, relpath: str) -> N
 
 def test_listing_replaced_on_the_remote_is_caught_by_its_md5(repo: Path, cli) -> None:
     store = local_remote(cli, repo)
-    register(repo, cli)
+    register_two(repo, cli)
     assert cli("push", "--all").code == 0
     md5 = card_md5(repo, "models/d/ckpt-2")
     evil = manifest.dvc_tree_bytes([("../../../.git/config", GOOD_MD5)])
@@ -255,7 +247,7 @@ CARD_LIES = {
 @pytest.mark.parametrize("case", sorted(CARD_LIES))
 def test_listing_must_match_the_card_and_pointer(repo: Path, cli, case: str) -> None:
     local_remote(cli, repo)
-    register(repo, cli)
+    register_two(repo, cli)
     assert cli("push", "--all").code == 0
     old, new, said = CARD_LIES[case]
     target = repo / (
@@ -282,7 +274,7 @@ def test_corrupted_remote_object_is_never_deleted_and_push_repairs_it(
         store = local_remote(cli, repo)
     else:
         prefix = s3_remote(cli, s3_server)
-    register(repo, cli)
+    register_two(repo, cli)
     assert cli("push", "--all").code == 0
     md5 = card_md5(repo, "models/m/step-1.pt")
     good = (repo / "models/m/step-1.pt").read_bytes()
@@ -335,7 +327,7 @@ def test_corrupted_remote_object_is_never_deleted_and_push_repairs_it(
 
 def test_pull_repairs_cache_bit_rot_behind_an_intact_work_tree(repo: Path, cli) -> None:
     local_remote(cli, repo)
-    register(repo, cli)
+    register_two(repo, cli)
     assert cli("push", "--all").code == 0
     md5 = dict(dvcfiles.parse_tree(dvcfiles.cache_object(
         repo / ".dvc/cache", card_md5(repo, "models/d/ckpt-2")).read_bytes()))["model.bin"]  # fmt: skip
@@ -352,7 +344,7 @@ def test_pull_repairs_cache_bit_rot_behind_an_intact_work_tree(repo: Path, cli) 
 
 def test_modified_work_tree_copy_is_never_overwritten(repo: Path, cli) -> None:
     local_remote(cli, repo)
-    register(repo, cli)
+    register_two(repo, cli)
     assert cli("push", "--all").code == 0
     (repo / "models/d/ckpt-2/model.bin").write_bytes(b"my edits")
     result = cli("pull", DIR)
@@ -365,7 +357,7 @@ def test_modified_work_tree_copy_is_never_overwritten(repo: Path, cli) -> None:
 
 @pytest.fixture
 def source(repo: Path, cli) -> Path:
-    register(repo, cli)
+    register_two(repo, cli)
     return repo
 
 
@@ -482,7 +474,7 @@ def silent_endpoint() -> Iterator[str]:
 
 
 def test_silent_endpoint_fails_fast(repo: Path, cli, silent_endpoint: str) -> None:
-    register(repo, cli)
+    register_two(repo, cli)
     added = cli("remote", "add", "storage", f"s3://{BUCKET}/x", "--endpoint", silent_endpoint,
                 "--access-key-id", ACCESS_KEY, "--secret-access-key", SECRET_KEY, "--default")  # fmt: skip
     assert added.code == 0
