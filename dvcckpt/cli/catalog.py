@@ -222,10 +222,16 @@ def find_command(fmt: str | None, **options: Any) -> None:
 @click.option("--md", "fmt", flag_value="md", help="Markdown tables (for pull requests).")
 @click.option("--json", "fmt", flag_value="json", help="Differences as JSON.")
 def diff_command(a: str, b: str, all_fields: bool, fmt: str | None) -> None:
-    """Compare params, data, seeds, env, code and metrics of two checkpoints.
+    """Compare two checkpoints: every section of their cards.
 
-    A and B are checkpoint names, NAME@REV, or two revisions (then every card
-    that differs between them is compared).
+    Params, data, seeds, env, code, metrics and resources come first, then
+    evaluations, decisions, tags, notes and the rest. A and B are checkpoint
+    names, NAME@REV, or two revisions (then every card that differs between
+    them is compared).
+
+    \b
+    Example:
+      dvcckpt diff sentiment-finetune-full-step000300@main sentiment-finetune-full-step000300
     """
     from dvcckpt.catalog import Catalog
     from dvcckpt.catalog import diff as comparison

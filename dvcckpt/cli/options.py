@@ -26,7 +26,8 @@ ADD_OPTIONS = [
     click.option(
         "--step",
         type=click.IntRange(min=0),
-        help="Optimizer step (inferred from names like checkpoint-500).",
+        help="Optimizer step (inferred from names like checkpoint-500); without one, a "
+        "named run's checkpoint is its final model.",
     ),
     click.option("--epoch", type=click.FloatRange(min=0), help="Epoch at which it was saved."),
     click.option(
@@ -125,7 +126,8 @@ ADD_OPTIONS = [
         "run_record",
         type=click.Path(path_type=Path),
         metavar="RUN.json",
-        help="Import a run record (run_name, dataset, code, env, params, metrics, ...).",
+        help="Import a run record (run_name, dataset, code, env, params, metrics, ...); "
+        "a record without a step registers the run's final model.",
     ),
     click.option("--force", is_flag=True, help="Replace an existing, uncommitted card."),
     click.option("--no-stage", is_flag=True, help="Do not `git add` the card and .dvc file."),
