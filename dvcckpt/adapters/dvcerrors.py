@@ -36,24 +36,6 @@ def local_permission_error(exc: BaseException) -> str | None:
     return None
 
 
-def dvc_message(exc: Exception) -> str:
-    """The first line of a DVC error, with its direct cause when that adds something."""
-    text = str(exc).strip() or type(exc).__name__
-    cause = exc.__cause__
-    if cause is not None and str(cause) and str(cause) not in text:
-        text = f"{text}: {cause}"
-    return text.splitlines()[0]
-
-
-def dvc_hint(exc: Exception) -> str:
-    text = str(exc)
-    if "already tracked by SCM" in text or "tracked by Git" in text:
-        return "the file is committed to git; run `git rm --cached PATH` first"
-    if "Permission denied" in text or "PermissionError" in repr(exc.__cause__):
-        return "check that the DVC cache (.dvc/cache) and the checkpoint folder are writable"
-    return "run the same `dvc` command by hand for details"
-
-
 def remote_failure(
     action: str, where: str, exc: BaseException, records: list[logging.LogRecord]
 ) -> StateError:

@@ -33,15 +33,6 @@ class DvcPointer:
     nfiles: int | None
 
 
-def read_pointer(dvc_file: Path) -> DvcPointer:
-    out = read_out(dvc_file)
-    nfiles = out.get("nfiles")
-    if "files" in out:
-        nfiles = len(out["files"])
-    return DvcPointer(file=dvc_file, md5=pointer_md5(dvc_file, out),
-                      size=int(out.get("size", 0)), nfiles=nfiles)  # fmt: skip
-
-
 def read_out(dvc_file: Path) -> dict[str, Any]:
     """The one output of a `.dvc` file, checked field by field (ConfigError if malformed)."""
     if not dvc_file.is_file():

@@ -101,10 +101,6 @@ def sha256_file(path: Path) -> str:
     return hash_file(path, "sha256")
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def content_digest(path: Path, workers: int = LOCAL_WORKERS) -> ContentDigest:
     """sha256, total size and file count of a checkpoint file or directory."""
     refuse_unsupported(path)

@@ -62,10 +62,3 @@ def payload(decision: Mapping[str, Any]) -> bytes:
     signed = {key: value for key, value in decision.items() if key != "signature"}
     principal = (decision.get("signature") or {}).get("principal")
     return PAYLOAD_HEADER + canonical_json({"decision": signed, "principal": principal})
-
-
-def gate_summary(results: list[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
-    """(rule, verdict, required) of each gate result: what a re-evaluation must reproduce."""
-    return sorted(
-        (str(r.get("rule")), str(r.get("verdict")), str(r.get("required"))) for r in results
-    )
