@@ -110,6 +110,22 @@ def test_check_all_against_a_base_revision(repo: Path, cli) -> None:
     assert unknown.code == 4 and "unknown revision" in unknown.err
 
 
+def test_the_hint_fits_the_findings(repo: Path, cli) -> None:
+    card_file = staged_card(repo, cli, "m/step-1.pt", "-p", "lr=0.1")
+    git(repo, "commit", "-qm", "add")
+    card_file.write_text(card_file.read_text().replace("lr: 0.1", "lr: 0.2"))
+    git(repo, "add", str(card_file))
+    tampered = cli("check")
+    assert tampered.code == 1 and "hint: committed fields cannot change" in tampered.err
+    git(repo, "checkout", "--", ".")
+    git(repo, "reset", "-q", "--hard")
+    other = staged_card(repo, cli, "m/step-2.pt")
+    other.write_text(other.read_text().replace("kind: full", "kind: fp8"))
+    git(repo, "add", str(other))
+    invalid = cli("check")
+    assert invalid.code == 1 and "hint: fix the problems listed above" in invalid.err
+
+
 def downgrade_to_1_0(card_file: Path) -> None:
     text = card_file.read_text().replace("version: '1.1'", "version: '1.0'")
     card_file.write_text(

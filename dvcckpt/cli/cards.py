@@ -105,8 +105,7 @@ def check_command(files: tuple[Path, ...], all_cards: bool, base: str, as_json: 
             click.echo(str(finding))
     if not report.ok:
         count = len({f.file for f in report.findings})
-        immutable = ("immutable once committed", "cannot change once set", "only be extended")
-        changed_history = any(m in f.message for f in report.findings for m in immutable)
+        changed_history = any(f.history for f in report.findings)
         raise CheckFailed(
             f"{len(report.findings)} problem(s) in {count} file(s)",
             hint="committed fields cannot change: restore them, or register a new checkpoint"

@@ -7,6 +7,7 @@ cards from git and reports every finding at once.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class Finding:
     file: str
     field: str
     message: str
+    history: bool = False  # a committed field was changed: the fix is to restore it
 
     def __str__(self) -> str:
         # One finding, one line: a file name holding a newline cannot forge another.
@@ -263,7 +265,7 @@ def immutability_findings(
                 )
                 for path, a, b in _differences(was, now, key)
             )
-    return findings
+    return [dataclasses.replace(finding, history=True) for finding in findings]
 
 
 def _current(card: Mapping[str, Any]) -> dict[str, Any]:
