@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dvcckpt.adapters import git
+from dvcckpt.catalog.groups import unknown_field
 from dvcckpt.catalog.index import Index
 from dvcckpt.catalog.rows import Version
 from dvcckpt.core import layout
-from dvcckpt.core.comparison import Comparison, compare_cards
+from dvcckpt.core.comparison import Change, Comparison, compare_cards
+from dvcckpt.core.fields import card_path
 from dvcckpt.errors import StateError
 
 
@@ -24,7 +28,52 @@ def resolve(catalog: Index, reference: str) -> Version:
     return catalog.get(name, rev or None)
 
 
-def compare(catalog: Index, a: str, b: str, everything: bool = False) -> list[Comparison]:
+def compare(
+    catalog: Index,
+    a: str,
+    b: str,
+    everything: bool = False,
+    fields: Sequence[str] = (),
+) -> list[Comparison]:
+    """What differs between A and B; `fields` (in the field language: `dev.f1`, `step`,
+    `params`) limits the comparison to those fields and everything inside them."""
+    if not fields:
+        return _compare(catalog, a, b, everything)
+    results = _compare(catalog, a, b, True)  # every field, to tell "equal" from "absent"
+    paths = [card_path(spec) for spec in fields]
+    for spec, path in zip(fields, paths, strict=True):
+        if results and not any(_within(c, path) for r in results for c in r.changes if _present(c)):
+            known = sorted({_full(c) for r in results for c in r.changes if _present(c)})
+            known += sorted({c.section for r in results for c in r.changes})
+            raise unknown_field("--field", path, spec, known, "neither card")
+    return [
+        Comparison(r.a, r.b, [c for c in r.changes if _kept(c, paths, everything)]) for r in results
+    ]
+
+
+def _kept(change: Change, paths: list[str], everything: bool) -> bool:
+    return any(_within(change, p) for p in paths) and (everything or change.a != change.b)
+
+
+def _full(change: Change) -> str:
+    """`metrics.dev.f1`, `evaluations[0].split`: the change's field as one path."""
+    if not change.field:
+        return change.section
+    joiner = "" if change.field.startswith("[") else "."
+    return f"{change.section}{joiner}{change.field}"
+
+
+def _within(change: Change, path: str) -> bool:
+    """The change is the field `path` or lies inside it (a section, group or record)."""
+    full = _full(change)
+    return full == path or full.startswith((f"{path}.", f"{path}["))
+
+
+def _present(change: Change) -> bool:
+    return change.a is not None or change.b is not None
+
+
+def _compare(catalog: Index, a: str, b: str, everything: bool) -> list[Comparison]:
     revisions = (_is_revision(catalog, a), _is_revision(catalog, b))
     if all(revisions) and not _is_checkpoint(catalog, a):
         return _compare_revisions(catalog, a, b, everything)

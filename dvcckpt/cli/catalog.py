@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,19 @@ def _print_stats(stats: Any, as_json: bool) -> None:
     "--all", "all_refs", is_flag=True, help="Commits of all branches and tags, not only HEAD."
 )
 @click.option("-n", "limit", type=click.IntRange(min=1), help="Show at most N rows.")
+@click.option(
+    "--by",
+    "by",
+    type=click.Choice(["run", "run.id"]),
+    help="Follow runs: the table lists each run's checkpoints together (runs newest first)"
+    " and --plot draws one line per run, by run name (`run`) or run id (`run.id`).",
+)
+@click.option(
+    "--evaluations",
+    is_flag=True,
+    help="Evaluation history instead: one row per evaluation (split, when, by whom, metrics);"
+    " --metric SPLIT.METRIC reads that split's evaluations.",
+)
 @click.option("--json", "fmt", flag_value="json", help="Rows as JSON.")
 @click.option("--csv", "fmt", flag_value="csv", help="Rows as CSV.")
 @click.option("--md", "fmt", flag_value="md", help="Rows as a Markdown table.")
@@ -111,36 +125,63 @@ def log_command(
     rev: str | None,
     all_refs: bool,
     limit: int | None,
+    by: str | None,
+    evaluations: bool,
     fmt: str | None,
     plot_to: str | None,
 ) -> None:
     """Performance history across commits, newest first.
 
     One row per commit that added or changed a card of MODEL (or of the
-    checkpoint NAME): commit, date, author, checkpoint, step, the chosen
-    metrics and their change against the previous row.
+    checkpoint NAME): commit, date, author, checkpoint, run, step, the chosen
+    metrics and their change against the run's previous checkpoint. A metric
+    recorded with an interval reads `0.86 [0.84, 0.88]`.
+
+    \b
+    Examples:
+      dvcckpt log sentiment --metric dev.macro_f1 --by run --plot runs.html
+      dvcckpt log sentiment --evaluations --metric test.macro_f1
     """
     from dvcckpt.catalog import Catalog
-    from dvcckpt.present import text as render
+    from dvcckpt.present import queries as tables
     from dvcckpt.project import load_config
 
     catalog = Catalog()
     chosen = list(metrics) or [m for m in [load_config(catalog.root).primary_metric] if m]
-    rows = catalog.log(target, metrics=chosen, rev=rev, all_refs=all_refs, limit=limit)
+    options: dict[str, Any] = {"evaluations": True} if evaluations else {}
+    rows = catalog.log(target, metrics=chosen, rev=rev, all_refs=all_refs, limit=limit, **options)
+    if by is not None:
+        rows = _runs_together(rows, by)
     if plot_to is not None:
-        from dvcckpt.present import plot
-
-        if not chosen:
-            raise UsageError("--plot needs a metric", hint="pass --metric SPLIT.METRIC")
-        if plot_to == "-":
-            click.echo(plot.terminal(rows, chosen[0]))
-        else:
-            click.echo(f"wrote {_write_chart(rows, chosen[0], plot_to)}")
+        _plot(rows, chosen, plot_to, by or "run", "evaluation" if evaluations else "commit")
         return
-    click.echo(render.log_rows(rows, chosen, fmt), nl=fmt != "csv")
+    render = tables.evaluation_rows if evaluations else tables.log_rows
+    click.echo(render(rows, chosen, fmt), nl=fmt != "csv")
 
 
-def _write_chart(rows: Any, metric: str, target: str) -> Path:
+def _runs_together(rows: list[Any], by: str) -> list[Any]:
+    """Rows of one run next to each other, runs in the order of their newest row (a
+    stable sort, so each run keeps the log's order)."""
+    from dvcckpt.present.plot import run_of
+
+    first: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        first.setdefault(run_of(row, by), index)
+    return sorted(rows, key=lambda row: first[run_of(row, by)])
+
+
+def _plot(rows: list[Any], chosen: list[str], plot_to: str, by: str, sequence: str) -> None:
+    from dvcckpt.present import plot
+
+    if not chosen:
+        raise UsageError("--plot needs a metric", hint="pass --metric SPLIT.METRIC")
+    if plot_to == "-":
+        click.echo(plot.terminal(rows, chosen[0], by=by, sequence=sequence))
+    else:
+        click.echo(f"wrote {_write_chart(rows, chosen[0], plot_to, by, sequence)}")
+
+
+def _write_chart(rows: Any, metric: str, target: str, by: str, sequence: str) -> Path:
     """Write a chart file atomically. A missing folder is an error, never created: a typo
     in the path must not scatter new folders through the repository."""
     from dvcckpt.adapters import atomic
@@ -156,7 +197,7 @@ def _write_chart(rows: Any, metric: str, target: str) -> Path:
         )
     if path.is_dir():
         raise UsageError(f"--plot {target} is a folder", hint="name a .html, .svg or .png file")
-    atomic.write_bytes(path, plot.render(rows, metric, path))
+    atomic.write_bytes(path, plot.render(rows, metric, path, by, sequence))
     return path
 
 
@@ -191,18 +232,41 @@ def _write_chart(rows: Any, metric: str, target: str) -> Path:
 @click.option(
     "--all", "all_refs", is_flag=True, help="Search all branches and tags, not only HEAD."
 )
+@click.option(
+    "--group-by",
+    metavar="FIELD",
+    help="Aggregate per run (`run`) or per any field (`run.group`, `params.lr`): count, best,"
+    " last, and mean ± std over the runs' seeds of --by METRIC (default: primary_metric).",
+)
+@click.option(
+    "--per-run",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    show_default=True,
+    help="With --group-by: the checkpoint each run contributes to its group's mean ± std.",
+)
 @click.option("--json", "fmt", flag_value="json", help="Matching cards as JSON.")
 @click.option("--csv", "fmt", flag_value="csv", help="Rows as CSV.")
-def find_command(fmt: str | None, **options: Any) -> None:
-    """Find checkpoints by metrics, phase, tags, owner and dates."""
+def find_command(fmt: str | None, group_by: str | None, per_run: str, **options: Any) -> None:
+    """Find checkpoints by metrics, phase, tags, owner and dates.
+
+    \b
+    Examples:
+      dvcckpt find --where 'dev.macro_f1 >= 0.85' --sort -dev.macro_f1
+      dvcckpt find --by test.macro_f1 --top 10%
+      dvcckpt find --group-by run.group --by dev.macro_f1   # robust across seeds?
+    """
     from dvcckpt.catalog import Catalog
     from dvcckpt.catalog.log import metric_path
     from dvcckpt.core.fields import card_path
-    from dvcckpt.present import text as render
+    from dvcckpt.present import queries as tables
     from dvcckpt.project import load_config
 
     catalog = Catalog()
     primary = load_config(catalog.root).primary_metric
+    if group_by is not None:
+        _find_groups(catalog, group_by, per_run, primary, fmt, options)
+        return
     columns = [metric_path(primary)] if primary else []
     for spec in filter(None, [options.get("by"), *(options.get("sort") or "").split(",")]):
         field = spec.strip().lstrip("-+")
@@ -210,18 +274,70 @@ def find_command(fmt: str | None, **options: Any) -> None:
             columns.append(field)  # one column per field, however it is spelt
     found = catalog.find(columns=columns, cards=fmt == "json", **options)
     if fmt == "json":
-        emit_json([render.version_json(v) for v in found])
+        emit_json([tables.version_json(v) for v in found])
     else:
-        click.echo(render.find_rows(found, columns, fmt), nl=fmt != "csv")
+        click.echo(tables.find_rows(found, columns, fmt), nl=fmt != "csv")
+
+
+def _find_groups(
+    catalog: Any,
+    group_by: str,
+    per_run: str,
+    primary: str | None,
+    fmt: str | None,
+    options: dict[str, Any],
+) -> None:
+    """`find --group-by`: the matching checkpoints aggregated per run or per field value."""
+    import math
+
+    from dvcckpt.catalog import groups
+    from dvcckpt.catalog.where import parse_top
+    from dvcckpt.present import queries as tables
+
+    by = options.get("by") or primary
+    if not by:
+        raise UsageError(
+            "--group-by needs a metric to aggregate",
+            hint="pass --by SPLIT.METRIC (e.g. --by dev.macro_f1) or set primary_metric in dvcckpt.yaml",
+        )
+    metric = by.lstrip("+-")
+    count, percent = parse_top(options.pop("top", None))  # --top keeps the best groups
+    found = catalog.find(
+        **{**options, "by": by}, columns=groups.columns(group_by, metric), cards=False
+    )
+    groups.require_field(found, "--group-by", group_by)
+    grouping = groups.aggregate(
+        found, group_by, metric, higher_is_better=not by.startswith("+"), per_run=per_run
+    )
+    kept = grouping.groups
+    if count is not None:
+        kept = kept[:count]
+    elif percent is not None:
+        kept = kept[: max(1, math.ceil(len(kept) * percent / 100))] if kept else []
+    grouping = replace(grouping, groups=kept)
+    if fmt == "json":
+        emit_json(grouping.as_dict())
+    else:
+        click.echo(tables.group_rows(grouping, fmt), nl=fmt != "csv")
 
 
 @cli.command("diff")
 @click.argument("a", metavar="A")
 @click.argument("b", metavar="B")
 @click.option("--all-fields", is_flag=True, help="Show equal fields too.")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="FIELD",
+    help="Only this field and what it holds (repeatable), spelt as in find: dev.f1 ="
+    " metrics.dev.f1, step, params, evaluations.",
+)
 @click.option("--md", "fmt", flag_value="md", help="Markdown tables (for pull requests).")
 @click.option("--json", "fmt", flag_value="json", help="Differences as JSON.")
-def diff_command(a: str, b: str, all_fields: bool, fmt: str | None) -> None:
+def diff_command(
+    a: str, b: str, all_fields: bool, fields: tuple[str, ...], fmt: str | None
+) -> None:
     """Compare two checkpoints: every section of their cards.
 
     Params, data, seeds, env, code, metrics and resources come first, then
@@ -230,15 +346,16 @@ def diff_command(a: str, b: str, all_fields: bool, fmt: str | None) -> None:
     them is compared).
 
     \b
-    Example:
+    Examples:
       dvcckpt diff sentiment-finetune-full-step000300@main sentiment-finetune-full-step000300
+      dvcckpt diff A B --field dev.macro_f1 --field params
     """
     from dvcckpt.catalog import Catalog
     from dvcckpt.catalog import diff as comparison
-    from dvcckpt.present import text as render
+    from dvcckpt.present import queries as tables
 
-    results = comparison.compare(Catalog(), a, b, everything=all_fields)
+    results = comparison.compare(Catalog(), a, b, everything=all_fields, fields=fields)
     if fmt == "json":
         emit_json([r.as_dict() for r in results])
     else:
-        click.echo(render.comparisons(results, markdown=fmt == "md"))
+        click.echo(tables.comparisons(results, markdown=fmt == "md"))

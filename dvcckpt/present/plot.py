@@ -27,7 +27,14 @@ class Series:
     points: list[tuple[float, float, str]]  # x, y, label
 
 
-def series(rows: Sequence[Row], metric: str) -> tuple[list[Series], str]:
+BY = ("run", "run.id")  # what a series follows: the run's name, or its id
+
+
+def series(
+    rows: Sequence[Row], metric: str, by: str = "run", sequence: str = "commit"
+) -> tuple[list[Series], str]:
+    """One series per run (by name, or by id with `by="run.id"`), x = step when every
+    point has one, else the position in history (`sequence` names that axis)."""
     chronological = list(reversed(rows))
     by_step = all(r.step is not None for r in chronological)
     grouped: dict[str, list[tuple[float, float, str]]] = {}
@@ -37,16 +44,30 @@ def series(rows: Sequence[Row], metric: str) -> tuple[list[Series], str]:
             continue
         x = float(row.step) if by_step and row.step is not None else float(index + 1)
         label = f"{row.name} @ {row.commit[:8]} ({row.date})"
-        grouped.setdefault(row.run or row.name.rsplit("-step", 1)[0], []).append((x, value, label))
+        grouped.setdefault(run_of(row, by), []).append((x, value, label))
     if not grouped:
         raise UsageError(f"no values of {metric} to plot", hint="pick a metric the cards record")
     return [Series(run, sorted(points)) for run, points in grouped.items()], (
-        "step" if by_step else "commit"
+        "step" if by_step else sequence
     )
 
 
-def terminal(rows: Sequence[Row], metric: str, width: int = 64, height: int = 14) -> str:
-    runs, axis = series(rows, metric)
+def run_of(row: Row, by: str) -> str:
+    """The series a row belongs to; a checkpoint without run fields joins its name's stem."""
+    run_id = getattr(row, "run_id", None)
+    first, second = (run_id, row.run) if by == "run.id" else (row.run, run_id)
+    return first or second or row.name.rsplit("-step", 1)[0]
+
+
+def terminal(
+    rows: Sequence[Row],
+    metric: str,
+    width: int = 64,
+    height: int = 14,
+    by: str = "run",
+    sequence: str = "commit",
+) -> str:
+    runs, axis = series(rows, metric, by, sequence)
     xs = [p[0] for s in runs for p in s.points]
     ys = [p[1] for s in runs for p in s.points]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
@@ -67,23 +88,28 @@ def terminal(rows: Sequence[Row], metric: str, width: int = 64, height: int = 14
     return "\n".join(lines)
 
 
-def render(rows: Sequence[Row], metric: str, target: Path) -> bytes:
+def render(
+    rows: Sequence[Row], metric: str, target: Path, by: str = "run", sequence: str = "commit"
+) -> bytes:
     """The chart file's bytes, in the format its suffix names (.html, .svg or .png)."""
     suffix = target.suffix.lower()
+    if suffix not in (".html", ".htm", ".svg", ".png"):
+        raise UsageError(
+            f"--plot {target}: unknown chart format",
+            hint="use a .html, .svg or .png file, or --plot alone for the terminal",
+        )
+    runs = series(rows, metric, by, sequence)
     if suffix in (".html", ".htm"):
-        return _html(rows, metric).encode("utf-8")
+        return _html(rows, metric, runs).encode("utf-8")
     if suffix == ".svg":
-        return _svg(rows, metric).encode("utf-8")
-    if suffix == ".png":
-        return _png(rows, metric)
-    raise UsageError(
-        f"--plot {target}: unknown chart format",
-        hint="use a .html, .svg or .png file, or --plot alone for the terminal",
-    )
+        return _svg(runs, metric).encode("utf-8")
+    return _png(runs, metric)
 
 
-def _svg(rows: Sequence[Row], metric: str, width: int = 760, height: int = 380) -> str:
-    runs, axis = series(rows, metric)
+def _svg(
+    charted: tuple[list[Series], str], metric: str, width: int = 760, height: int = 380
+) -> str:
+    runs, axis = charted
     xs = [p[0] for s in runs for p in s.points]
     ys = [p[1] for s in runs for p in s.points]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
@@ -135,10 +161,11 @@ def _svg(rows: Sequence[Row], metric: str, width: int = 760, height: int = 380) 
     return "\n".join(parts)
 
 
-def _html(rows: Sequence[Row], metric: str) -> str:
+def _html(rows: Sequence[Row], metric: str, charted: tuple[list[Series], str]) -> str:
     table = "".join(
         f"<tr><td>{r.commit[:8]}</td><td>{html.escape(r.date)}</td><td>{html.escape(r.name)}</td>"
-        f"<td>{'' if r.step is None else r.step}</td><td>{_fmt(r.values.get(metric))}</td></tr>"
+        f"<td>{html.escape(r.run or '')}</td><td>{'' if r.step is None else r.step}</td>"
+        f"<td>{_fmt(r.values.get(metric))}</td></tr>"
         for r in rows
     )
     return (
@@ -146,8 +173,8 @@ def _html(rows: Sequence[Row], metric: str) -> str:
         f"<title>{html.escape(metric)} history</title>"
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;text-align:left}"
         "tr:nth-child(even){background:#f6f6f6}</style>"
-        f"<h1>{html.escape(metric)}</h1>{_svg(rows, metric)}"
-        "<table><tr><th>commit</th><th>date</th><th>checkpoint</th><th>step</th>"
+        f"<h1>{html.escape(metric)}</h1>{_svg(charted, metric)}"
+        "<table><tr><th>commit</th><th>date</th><th>checkpoint</th><th>run</th><th>step</th>"
         f"<th>{html.escape(metric)}</th></tr>{table}</table>\n"
     )
 
@@ -156,7 +183,7 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
-def _png(rows: Sequence[Row], metric: str) -> bytes:
+def _png(charted: tuple[list[Series], str], metric: str) -> bytes:
     try:
         import matplotlib
 
@@ -167,7 +194,7 @@ def _png(rows: Sequence[Row], metric: str) -> bytes:
             "PNG charts need matplotlib",
             hint="pip install 'dvcckpt[plot]', or write an .html or .svg chart",
         ) from None
-    runs, axis = series(rows, metric)
+    runs, axis = charted
     figure, axes = plt.subplots(figsize=(8, 4), dpi=120)
     for run in runs:
         axes.plot([p[0] for p in run.points], [p[1] for p in run.points], marker="o", label=run.run)

@@ -18,8 +18,10 @@ def card_text(data: Mapping[str, Any]) -> str:
         if key in _IDENTITY or value in (None, {}, []):
             continue
         lines.append("")
-        if key == "metrics":
+        if key == "metrics" and isinstance(value, Mapping):
             lines.extend(_metrics_table(value))
+        elif key == "evaluations" and isinstance(value, list):
+            lines.extend(_evaluations(value))
         elif key in _LIST_SECTIONS and isinstance(value, list):
             lines.append(key)
             lines.extend(f"  - {_inline(item)}" for item in value)
@@ -63,37 +65,94 @@ def _identity(data: Mapping[str, Any]) -> list[str]:
 
 def _aligned(rows: Mapping[str, Any]) -> list[str]:
     width = max((len(k) for k in rows), default=0)
-    return [f"  {key.ljust(width)}  {_scalar(value)}" for key, value in rows.items()]
+    return [f"  {key.ljust(width)}  {scalar(value)}" for key, value in rows.items()]
 
 
-def _metrics_table(metrics: Mapping[str, Any]) -> list[str]:
+def _metrics_table(metrics: Mapping[str, Any], title: str = "metrics") -> list[str]:
+    """One row per metric, one column per split; an estimate reads `0.86 [0.84, 0.88]`
+    and the interval methods follow the table."""
     splits = list(metrics)
     by_metric: dict[str, dict[str, Any]] = {}
     for split in splits:
-        for name, value in leaves(metrics[split]):
+        group = metrics[split]
+        pairs = leaves(group) if isinstance(group, Mapping) else [("", group)]
+        for name, value in pairs:
             by_metric.setdefault(name, {})[split] = value
-    cells = [[name, *(_scalar(row.get(s, "")) for s in splits)] for name, row in by_metric.items()]
-    header = ["metrics", *splits]
+    cells = [[name, *(_shown(row.get(s, "")) for s in splits)] for name, row in by_metric.items()]
+    header = [title, *map(str, splits)]
     widths = [max(len(str(r[i])) for r in [header, *cells]) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     for row in cells:
         text = "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
         lines.append(f"  {text.rstrip()}")
+    return lines + _methods(v for row in by_metric.values() for v in row.values())
+
+
+def _methods(values: Any) -> list[str]:
+    """`  intervals: bootstrap`: how the estimates' intervals were made, once per table."""
+    methods = {str(v["method"]) for v in values if is_estimate(v) and v.get("method")}
+    return [f"  intervals: {', '.join(sorted(methods))}"] if methods else []
+
+
+def _shown(value: Any) -> str:
+    """A card value at full precision; an estimate as `0.86 [0.84, 0.88]`."""
+    if isinstance(value, Mapping) and is_estimate(value):
+        return estimate_text(value, str)
+    return scalar(value)
+
+
+def estimate_text(value: Mapping[str, Any], show: Any = None) -> str:
+    """A metric with its interval, `0.86 [0.84, 0.88]` (the method is said elsewhere)."""
+    show = show or number
+    text = str(show(value["value"]))
+    ci = value.get("ci")
+    if isinstance(ci, list | tuple) and len(ci) == 2:
+        text += f" [{show(ci[0])}, {show(ci[1])}]"
+    return text
+
+
+_EVALUATION_HEAD = ("at", "split", "by", "step", "metrics")
+
+
+def _evaluations(records: list[Any]) -> list[str]:
+    """Evaluation history, oldest first: when, which split, by whom, how, and the metrics."""
+    lines = [f"evaluations ({len(records)}, oldest first)"]
+    for record in records:
+        if not isinstance(record, Mapping):
+            lines.append(f"  - {_inline(record)}")
+            continue
+        head = [str(record.get("at") or "?"), str(record.get("split") or "?")]
+        if record.get("by"):
+            head.append(f"by {_person(record['by'])}")
+        if record.get("step") is not None:
+            head.append(f"step {record['step']}")
+        lines.append("  " + "  ".join(head))
+        metrics = record.get("metrics")
+        values = dict(leaves(metrics)) if isinstance(metrics, Mapping) else {}
+        rows = {"protocol": record["protocol"]} if record.get("protocol") else {}
+        rows |= {name: _shown(value) for name, value in values.items()}
+        rows |= {k: v for k, v in record.items() if k not in (*_EVALUATION_HEAD, "protocol")}
+        lines.extend(f"  {line}" for line in [*_aligned(rows), *_methods(values.values())])
     return lines
 
 
-def _scalar(value: Any) -> str:
+def _person(value: Any) -> str:
+    if not isinstance(value, Mapping):
+        return str(value)
+    email = f"<{value['email']}>" if value.get("email") else ""
+    return " ".join(part for part in (str(value.get("name") or ""), email) if part) or "?"
+
+
+def scalar(value: Any) -> str:
     if isinstance(value, Mapping) and is_estimate(value):
-        text = f"{value['value']}"
-        if "ci" in value:
-            text += f" [{value['ci'][0]}, {value['ci'][1]}]"
-        return text + (f" {value['method']}" if "method" in value else "")
+        text = estimate_text(value, str)
+        return text + (f" ({value['method']})" if value.get("method") else "")
     if value is None:
         return "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        return ", ".join(_scalar(v) for v in value) if value else "none"
+        return ", ".join(scalar(v) for v in value) if value else "none"
     if isinstance(value, Mapping):
         return _inline(value)
     return str(value)
@@ -101,7 +160,7 @@ def _scalar(value: Any) -> str:
 
 def _inline(item: Any) -> str:
     if isinstance(item, Mapping):
-        return ", ".join(f"{k}={_scalar(v)}" for k, v in leaves(item))
+        return ", ".join(f"{k}={scalar(v)}" for k, v in leaves(item))
     return str(item)
 
 
@@ -177,95 +236,6 @@ def number(value: Any, signed: bool = False) -> str:
     if isinstance(value, float):
         return f"{value:+.4g}" if signed else f"{value:.4g}"
     return f"{value:+}" if signed and isinstance(value, int) else str(value)
-
-
-def log_rows(rows: list[Any], metrics: list[str], fmt: str | None) -> str:
-    if fmt == "json":
-        import json
-
-        return json.dumps([r.as_dict() for r in rows], indent=2)
-    if not rows:
-        return "no card versions in this history"
-    header = ["commit", "date", "author", "checkpoint", "step"]
-    for metric in metrics:
-        header += [metric, "Δ"]
-    body = []
-    for row in rows:
-        cells = [row.commit[:8], row.date, row.author, row.name, number(row.step)]
-        for metric in metrics:
-            cells += [number(row.values.get(metric)), number(row.deltas.get(metric), signed=True)]
-        body.append(cells)
-    return table(header, body, fmt)
-
-
-def find_rows(versions: list[Any], columns: list[str], fmt: str | None) -> str:
-    if not versions and fmt != "csv":
-        return "no matching checkpoints"
-    header = ["checkpoint", "model", "phase", "step", "commit", "created", *columns]
-    body = []
-    for version in versions:
-        body.append(
-            [
-                version.name or "?",
-                version.model or "?",
-                version.phase or "",
-                number(version.step),
-                version.sha[:8],
-                (version.created_at or "")[:10],
-                *(number(v) for v in version.values),
-            ]
-        )
-    return table(header, body, fmt)
-
-
-def version_json(version: Any) -> dict[str, Any]:
-    return {
-        "commit": version.sha,
-        "path": version.path,
-        "author": version.author,
-        "card": version.card,
-    }
-
-
-def comparisons(results: list[Any], markdown: bool = False) -> str:
-    if not results:
-        return "no card differences"
-    out = []
-    for result in results:
-        title = f"{result.a} → {result.b}"
-        out.append(f"### {title}" if markdown else title)
-        if not result.changes:
-            out.append("identical" if not markdown else "_identical_")
-            continue
-        rows = [
-            [c.section, c.field, _cell(c.a), _cell(c.b), number(c.delta, signed=True)]
-            for c in result.changes
-        ]
-        out.append(table(["section", "field", "A", "B", "Δ"], rows, "md" if markdown else None))
-        out.append("")
-    return "\n".join(out).rstrip()
-
-
-def _cell(value: Any) -> str:
-    """One side of a change: `0.86 [0.84, 0.88]` for an estimate, a record inline."""
-    if value is None:
-        text = "—"
-    elif isinstance(value, Mapping) and is_estimate(value):
-        text = _estimate_cell(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        text = number(value)
-    else:
-        text = _scalar(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _estimate_cell(value: Mapping[str, Any]) -> str:
-    """A metric with its interval, `0.86 [0.84, 0.88]` (the method is in --json)."""
-    text = number(value["value"])
-    ci = value.get("ci")
-    if isinstance(ci, list | tuple) and len(ci) == 2:
-        text += f" [{number(ci[0])}, {number(ci[1])}]"
-    return text
 
 
 def gate_table(evaluation: Any) -> str:

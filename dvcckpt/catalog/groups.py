@@ -1,0 +1,272 @@
+"""`find --group-by`: checkpoints aggregated per run, or per any field (`run.group`).
+
+Pure aggregation over the versions `find` returns, so grouping filters, scopes and
+field spellings exactly as `find` does. For one metric each group reports how many
+checkpoints it has, its best checkpoint, its last one, and, over its runs, mean ±
+standard deviation: every run contributes one value, its best checkpoint's (or its
+last one's, `per_run="last"`), so a run with many checkpoints weighs as much as a run
+with few. That is the answer to "which configuration is robust across seeds".
+
+A run is a distinct (`run.name`, `run.id`); a checkpoint with neither is a run of its
+own. "Last" follows the order of `log`: commit generation, then step (a final model
+without a step last), then path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dvcckpt.catalog.rows import Version
+from dvcckpt.core.fields import card_path, number
+
+PER_RUN = ("best", "last")
+# The columns `find` is asked for, in this order, behind the group field and the metric.
+RUN_FIELDS = ("run.name", "run.id", "seeds.seed", "checkpoint.step")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A checkpoint standing for a run or a group: its name and its metric value."""
+
+    name: str
+    commit: str
+    step: int | None
+    value: Any  # as recorded: a number, or an estimate {value, ci, method}
+    point: float | None  # the point value compared
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run: str | None
+    run_id: str | None
+    seed: Any
+    checkpoints: int
+    best: Member | None
+    last: Member | None
+    contributed: float | None  # the value this run adds to its group's mean
+
+    def as_dict(self) -> dict[str, Any]:
+        data = self.__dict__.copy()
+        data["best"] = self.best.as_dict() if self.best else None
+        data["last"] = self.last.as_dict() if self.last else None
+        return data
+
+
+@dataclass(frozen=True)
+class Group:
+    key: Any  # the group field's value (None: cards without it)
+    checkpoints: int
+    runs: list[RunSummary]
+    best: Member | None
+    last: Member | None
+    mean: float | None
+    std: float | None  # sample standard deviation over the runs; None for fewer than two
+
+    @property
+    def seeds(self) -> list[Any]:
+        return [run.seed for run in self.runs]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "checkpoints": self.checkpoints,
+            "n": sum(1 for run in self.runs if run.contributed is not None),
+            "mean": self.mean,
+            "std": self.std,
+            "seeds": self.seeds,
+            "best": self.best.as_dict() if self.best else None,
+            "last": self.last.as_dict() if self.last else None,
+            "runs": [run.as_dict() for run in self.runs],
+        }
+
+
+@dataclass(frozen=True)
+class Grouping:
+    field: str  # the card path grouped by
+    metric: str  # the card path of the metric
+    higher_is_better: bool
+    per_run: str
+    groups: list[Group]
+
+    @property
+    def by_run(self) -> bool:
+        """Each group is one run (grouped by the run's own name or id)."""
+        return self.field in ("run.name", "run.id")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "group_by": self.field,
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "per_run": self.per_run,
+            "groups": [group.as_dict() for group in self.groups],
+        }
+
+
+def columns(group_by: str, metric: str) -> list[str]:
+    """The extra columns to ask `find` for; `aggregate` reads `Version.values` in this order."""
+    return [card_path(group_by), card_path(metric), *RUN_FIELDS]
+
+
+def aggregate(
+    versions: Sequence[Version],
+    group_by: str,
+    metric: str,
+    *,
+    higher_is_better: bool = True,
+    per_run: str = "best",
+) -> Grouping:
+    """Groups of `versions` (found with `columns(group_by, metric)`), best group first."""
+    if per_run not in PER_RUN:
+        raise ValueError(f"per_run must be one of {PER_RUN}, not {per_run!r}")
+    by_key: dict[str, tuple[Any, list[Version]]] = {}
+    for version in sorted(versions, key=_position):
+        key = _decoded(version.values[0])
+        by_key.setdefault(_as_key(key), (key, []))[1].append(version)
+    groups = [_group(key, members, higher_is_better, per_run) for key, members in by_key.values()]
+    groups.sort(key=lambda g: (*_rank(g.mean, higher_is_better), _as_key(g.key)))
+    return Grouping(card_path(group_by), card_path(metric), higher_is_better, per_run, groups)
+
+
+def _group(key: Any, versions: list[Version], higher: bool, per_run: str) -> Group:
+    by_run: dict[tuple[Any, ...], list[Version]] = {}
+    for version in versions:
+        name, run_id = (_text(_decoded(v)) for v in version.values[2:4])
+        identity = (name, run_id) if name or run_id else (None, None, version.path)
+        by_run.setdefault(identity, []).append(version)
+    runs = [_run(members, higher, per_run) for members in by_run.values()]
+    values = [run.contributed for run in runs if run.contributed is not None]
+    return Group(
+        key=key,
+        checkpoints=len(versions),
+        runs=runs,
+        best=_best([m for r in runs for m in [r.best] if m], higher),
+        last=_member(versions[-1]),
+        mean=statistics.fmean(values) if values else None,
+        std=statistics.stdev(values) if len(values) > 1 else None,
+    )
+
+
+def _run(versions: list[Version], higher: bool, per_run: str) -> RunSummary:
+    members = [_member(v) for v in versions]
+    best = _best(members, higher)
+    last = members[-1]
+    chosen = best if per_run == "best" else last
+    stands_for = versions[members.index(chosen)] if chosen else versions[-1]
+    name, run_id, seed = (_decoded(v) for v in stands_for.values[2:5])
+    return RunSummary(
+        run=_text(name),
+        run_id=_text(run_id),
+        seed=seed,
+        checkpoints=len(versions),
+        best=best,
+        last=last,
+        contributed=chosen.point if chosen else None,
+    )
+
+
+def _member(version: Version) -> Member:
+    value = _decoded(version.values[1])
+    step = _decoded(version.values[5])
+    return Member(
+        name=version.name or version.path,
+        commit=version.sha,
+        step=step if isinstance(step, int) and not isinstance(step, bool) else None,
+        value=value,
+        point=number(value),
+    )
+
+
+def _best(members: list[Member], higher: bool) -> Member | None:
+    """The member with the best point value (the first to reach it on a tie)."""
+    scored = [m for m in members if m.point is not None and math.isfinite(m.point)]
+    if not scored:
+        return None
+    pick = max if higher else min
+    return pick(scored, key=lambda m: m.point or 0.0)
+
+
+def _rank(value: float | None, higher: bool) -> tuple[bool, float]:
+    """Sort key: best value first, groups without a value last."""
+    if value is None:
+        return (True, 0.0)
+    return (False, -value if higher else value)
+
+
+def _position(version: Version) -> tuple[int, int, str, bool, int, str]:
+    raw = _decoded(version.values[5]) if len(version.values) > 5 else version.step
+    step = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    return (
+        version.generation,
+        version.committed,
+        version.sha,
+        step is None,
+        step or 0,
+        version.path,
+    )
+
+
+def _decoded(value: Any) -> Any:
+    """A column as JSON data: SQLite hands a mapping or list back as JSON text."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _as_key(value: Any) -> str:
+    """A stable, hashable spelling of a group value (lists and mappings included)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+HINT_VERSIONS = 500  # cards read for the closest-field hint
+
+
+def require_field(versions: Sequence[Version], option: str, spec: str) -> None:
+    """Refuse a group field that no matching checkpoint has (a misspelling would put every
+    checkpoint in one empty-keyed group and look like a real answer)."""
+    from dvcckpt.core.fields import is_schema_field, leaves
+
+    path = card_path(spec)
+    if not versions or is_schema_field(path):
+        return
+    if any(v.values and v.values[0] is not None for v in versions):
+        return
+    known: set[str] = set()
+    for version in versions[:HINT_VERSIONS]:
+        for section, value in (version.card or {}).items():
+            if isinstance(value, dict) and value:
+                known.update(f"{section}.{key}" for key, _ in leaves(value))
+            else:
+                known.add(str(section))
+    raise unknown_field(option, path, spec, sorted(known), "no matching checkpoint")
+
+
+def unknown_field(option: str, path: str, spelt: str, known: list[str], who: str) -> Exception:
+    """The error naming a field nobody has, with the closest fields, as `find` words it."""
+    import difflib
+
+    from dvcckpt.errors import UsageError
+
+    close = difflib.get_close_matches(path, known, n=3, cutoff=0.6)
+    section = path.split(".")[0]
+    close = close or [k for k in known if k.startswith(section + ".")][:5] or known[:5]
+    hint = f"closest fields: {', '.join(close)}" if close else "the cards have no fields"
+    if section == "metrics":
+        hint += "; a dotted path outside the card sections is a metric: dev.f1 = metrics.dev.f1"
+    written = "" if spelt == path else f" (written {spelt})"
+    return UsageError(f"{option}: {who} has the field {path}{written}", hint=hint)
