@@ -3,6 +3,19 @@
 Evaluation is a pure function of the card (and, for regression rules, the
 stage's current holder). A rule whose value is missing fails as `missing`;
 nothing passes silently.
+
+Metrics with a confidence interval are judged by the worst case inside it, the same
+way for every kind, and the table's `actual` says so (`0.8 (CI low 0.68)`):
+- `metric` and `each`: the low bound must clear a floor (`>=`, `>`), the high bound a
+  ceiling (`<=`, `<`); `==` and `!=` compare the point value.
+- `subsets`: each subset's low bound against the high bound of the reference, or of
+  the best other subset when there is no reference.
+- `regression`: the candidate's unfavourable bound against the holder's favourable
+  one (low vs high when higher is better, high vs low when not), so it passes only
+  if no values inside the two intervals regress by more than the margin.
+A value without a CI is its own bound, so plain metrics are judged as before. A
+malformed CI (not two finite numbers, low above high, the value outside) fails
+the rule and says why: it is never read as the point value.
 """
 
 from __future__ import annotations
@@ -14,8 +27,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dvcckpt.core import estimates
+from dvcckpt.core.estimates import Estimate, MalformedCI
 from dvcckpt.core.fields import card_path, field, is_empty
-from dvcckpt.core.fields import number as _number
 from dvcckpt.core.limits import MAX_INT, MIN_INT
 
 GATES_FILE = "gates.yaml"
@@ -28,6 +42,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+# Which bound of a CI is the unfavourable one for a comparison: the low bound must
+# clear a floor, the high bound a ceiling; `==`/`!=` compare the point value.
+_LOW_SIDE = {">=": True, ">": True, "<=": False, "<": False}
 
 
 @dataclass(frozen=True)
@@ -187,108 +204,155 @@ def evaluate(
     return [_evaluate(card, rule, holder) for rule in rules]
 
 
-def _numbers(mapping: Any, pick: Callable[[Any], Any]) -> dict[str, float] | None:
-    """Numbers picked from each entry of a mapping; None if absent or any is missing."""
-    if not isinstance(mapping, Mapping) or not mapping:
-        return None
-    picked = {str(k): _number(pick(v)) for k, v in mapping.items()}
-    numbers = {k: v for k, v in picked.items() if v is not None}
-    return numbers if len(numbers) == len(picked) else None
-
-
 def _evaluate(
     card: Mapping[str, Any], rule: dict[str, Any], holder: Mapping[str, Any] | None
 ) -> GateResult:
-    if "each" in rule:
-        return _each(card, rule)
-    if "subsets" in rule:
-        return _subsets(card, rule)
-    if "regression" in rule:
-        return _regression(card, rule, holder)
-    if "require" in rule:
-        return _require(card, rule)
-    if "artifact" in rule:
-        return _artifact(card, rule)
-    return _threshold(card, rule)
+    kind = next((k for k in _CHECKS if k in rule), "metric")
+    try:
+        return _CHECKS[kind](card, rule, holder)
+    except MalformedCI as bad:
+        # Fail closed: an interval that is no interval is a finding, never the point value.
+        return GateResult(rule["name"], kind, _required(kind, rule), str(bad)[:300], FAIL)
 
 
-def _threshold(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
-    required = f"{rule['metric']} {rule['op']} {rule['value']:g}"
-    raw = field(card, card_path(rule["metric"]))
-    value = _number(raw)
-    if value is None:
+def _required(kind: str, rule: Mapping[str, Any]) -> str:
+    """What a rule asks, as the gate table's `required` column shows it."""
+    if kind == "each":
+        return f"every {rule['each']} {rule['op']} {rule['value']:g}"
+    if kind == "subsets":
+        limit = float(rule["max_relative_drop"])
+        return f"{rule['metric']} drops <= {limit:.0%} across {rule['subsets']}"
+    if kind == "regression":
+        margin = float(rule.get("margin", 0))
+        return f"{rule['regression']} no worse than the current holder by > {margin:g}"
+    if kind == "require":
+        return "present: " + ", ".join(rule["require"])
+    if kind == "artifact":
+        return f"artifact {rule['artifact']}"
+    return f"{rule['metric']} {rule['op']} {rule['value']:g}"
+
+
+def _readings(mapping: Any, pick: Callable[[Any], Any]) -> dict[str, Estimate] | None:
+    """Estimates picked from each entry of a mapping; None if absent or any is missing.
+
+    Every entry is read first, so a malformed CI anywhere raises even when another
+    entry is missing: the finding is not hidden behind a `missing` verdict.
+    """
+    if not isinstance(mapping, Mapping) or not mapping:
+        return None
+    picked = {str(k): estimates.read(pick(v), str(k)) for k, v in mapping.items()}
+    found = {k: v for k, v in picked.items() if v is not None}
+    return found if len(found) == len(picked) else None
+
+
+def _threshold(
+    card: Mapping[str, Any], rule: dict[str, Any], holder: Mapping[str, Any] | None
+) -> GateResult:
+    required = _required("metric", rule)
+    reading = estimates.read(field(card, card_path(rule["metric"])), rule["metric"])
+    if reading is None:
         return GateResult(rule["name"], "metric", required, "missing", MISSING)
-    actual, shown = value, f"{value:g}"
-    ci = raw.get("ci") if isinstance(raw, Mapping) else None
-    if (
-        isinstance(ci, list)
-        and len(ci) == 2
-        and all(isinstance(b, int | float) and not isinstance(b, bool) for b in ci)
-        and rule["op"] in (">=", ">", "<=", "<")
-    ):
-        # Confidence-aware: the bound on the unfavourable side must clear the threshold.
-        bound = ci[0] if rule["op"] in (">=", ">") else ci[1]
-        actual, shown = (
-            float(bound),
-            f"{value:g} (CI {'low' if rule['op'] in ('>=', '>') else 'high'} {bound:g})",
-        )
+    # Confidence-aware: the bound on the unfavourable side must clear the threshold.
+    actual, shown = reading.side(_LOW_SIDE.get(rule["op"]))
     verdict = PASS if _OPS[rule["op"]](actual, float(rule["value"])) else FAIL
     return GateResult(rule["name"], "metric", required, shown, verdict)
 
 
-def _each(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
-    required = f"every {rule['each']} {rule['op']} {rule['value']:g}"
-    values = _numbers(field(card, card_path(rule["each"])), lambda item: item)
-    if values is None:
+def _each(
+    card: Mapping[str, Any], rule: dict[str, Any], holder: Mapping[str, Any] | None
+) -> GateResult:
+    """Every class's unfavourable bound must clear the floor (its point value without a CI)."""
+    required = _required("each", rule)
+    readings = _readings(field(card, card_path(rule["each"])), lambda item: item)
+    if readings is None:
         return GateResult(rule["name"], "each", required, "missing", MISSING)
-    failing = {k: v for k, v in values.items() if not _OPS[rule["op"]](v, float(rule["value"]))}
-    worst = min(values, key=lambda k: values[k])
+    sides = {k: r.side(_LOW_SIDE.get(rule["op"])) for k, r in readings.items()}
+    compare, floor = _OPS[rule["op"]], float(rule["value"])
+    failing = [f"{k} {shown}" for k, (actual, shown) in sides.items() if not compare(actual, floor)]
     if failing:
-        shown = ", ".join(f"{k} {v:g}" for k, v in failing.items())
-        return GateResult(rule["name"], "each", required, shown, FAIL)
-    return GateResult(rule["name"], "each", required, f"min {worst} {values[worst]:g}", PASS)
+        return GateResult(rule["name"], "each", required, ", ".join(failing), FAIL)
+    worst = min(sides, key=lambda k: sides[k][0])
+    return GateResult(rule["name"], "each", required, f"min {worst} {sides[worst][1]}", PASS)
 
 
-def _subsets(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
-    limit = float(rule["max_relative_drop"])
-    required = f"{rule['metric']} drops <= {limit:.0%} across {rule['subsets']}"
+def _subsets(
+    card: Mapping[str, Any], rule: dict[str, Any], holder: Mapping[str, Any] | None
+) -> GateResult:
+    """The worst case inside the intervals: each subset's low bound against the high
+    bound of the reference, or of the best other subset (point values without CIs)."""
+    required = _required("subsets", rule)
     # The inner metric is relative to each subset, so it is not a card path.
     subsets = field(card, card_path(rule["subsets"]))
-    values = _numbers(subsets, lambda subset: field(subset, rule["metric"]))
-    reference = (
-        _number(field(card, card_path(rule["reference"]))) if rule.get("reference") else None
-    )
-    if values is None or len(values) < 2 or (rule.get("reference") and reference is None):
+    readings = _readings(subsets, lambda subset: field(subset, rule["metric"]))
+    named = rule.get("reference")
+    reference = estimates.read(field(card, card_path(named)), named) if named else None
+    if readings is None or len(readings) < 2 or (named and reference is None):
         return GateResult(rule["name"], "subsets", required, "missing", MISSING)
-    base = reference if reference is not None else max(values.values())
-    drops = {k: (base - v) / base if base else 0.0 for k, v in values.items()}
-    worst = max(drops, key=lambda k: drops[k])
-    verdict = PASS if drops[worst] <= limit + 1e-12 else FAIL
-    return GateResult(rule["name"], "subsets", required, f"{drops[worst]:.1%} ({worst})", verdict)
+    drops = _drops(readings, (named, reference) if named and reference else None)
+    worst = max(drops, key=lambda k: drops[k][0])
+    drop, shown = drops[worst]
+    verdict = PASS if drop <= float(rule["max_relative_drop"]) + 1e-12 else FAIL
+    return GateResult(rule["name"], "subsets", required, f"{drop:.1%} ({shown})", verdict)
+
+
+def _drops(
+    readings: dict[str, Estimate], reference: tuple[str, Estimate] | None
+) -> dict[str, tuple[float, str]]:
+    """Each subset's relative drop from its base, and what the table says about it.
+
+    Without a reference a subset's base is the best *other* subset, so an interval is
+    never compared with itself; without CIs that is the best subset, as it always was.
+    """
+    tops = sorted(readings, key=lambda k: readings[k].side(False)[0], reverse=True)[:2]
+    result = {}
+    for name, reading in readings.items():
+        base_name, base = reference or (
+            (tops[1], readings[tops[1]]) if name == tops[0] else (tops[0], readings[tops[0]])
+        )
+        high, low = base.side(False)[0], reading.side(True)[0]
+        drop = (high - low) / high if high else 0.0
+        if reading.ci is None and base.ci is None:
+            result[name] = (drop, name)
+        else:
+            low_text, high_text = _bound_text(reading, True), _bound_text(base, False)
+            result[name] = (drop, f"{name} {low_text} vs {base_name} {high_text}")
+    return result
+
+
+def _bound_text(reading: Estimate, low: bool) -> str:
+    """`CI low 0.78`, or the point value when there is no interval."""
+    bound, shown = reading.side(low)
+    return f"CI {'low' if low else 'high'} {bound:g}" if reading.ci else shown
 
 
 def _regression(
     card: Mapping[str, Any], rule: dict[str, Any], holder: Mapping[str, Any] | None
 ) -> GateResult:
+    """The candidate's unfavourable bound against the holder's favourable one: it passes
+    only if no value inside the two intervals is a regression beyond the margin."""
     margin = float(rule.get("margin", 0))
     higher = rule.get("higher_is_better", True)
-    required = f"{rule['regression']} no worse than the current holder by > {margin:g}"
+    required = _required("regression", rule)
     if holder is None:
         return GateResult(rule["name"], "regression", required, "no current holder", PASS)
-    path = card_path(rule["regression"])
-    mine, theirs = _number(field(card, path)), _number(field(holder, path))
+    path, who = card_path(rule["regression"]), str(holder.get("name", "holder"))
+    mine = estimates.read(field(card, path), rule["regression"])
+    theirs = estimates.read(field(holder, path), f"{rule['regression']} of {who[:100]}")
     if mine is None or theirs is None:
         return GateResult(rule["name"], "regression", required, "missing", MISSING)
-    gain = (mine - theirs) if higher else (theirs - mine)
-    shown = f"{mine:g} vs {theirs:g} ({holder.get('name', 'holder')})"
+    (my_value, my_shown), (their_value, their_shown) = mine.side(higher), theirs.side(not higher)
+    gain = (my_value - their_value) if higher else (their_value - my_value)
+    shown = f"{my_shown} vs {their_shown} ({holder.get('name', 'holder')})"
     return GateResult(
         rule["name"], "regression", required, shown, PASS if gain >= -margin - 1e-12 else FAIL
     )
 
 
-def _require(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
+def _require(
+    card: Mapping[str, Any], rule: dict[str, Any], holder: Mapping[str, Any] | None
+) -> GateResult:
     absent = [f for f in rule["require"] if is_empty(field(card, f))]
-    required = "present: " + ", ".join(rule["require"])
+    required = _required("require", rule)
     if absent:
         return GateResult(
             rule["name"], "require", required, "missing " + ", ".join(absent), MISSING
@@ -296,14 +360,28 @@ def _require(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
     return GateResult(rule["name"], "require", required, "all present", PASS)
 
 
-def _artifact(card: Mapping[str, Any], rule: dict[str, Any]) -> GateResult:
+def _artifact(
+    card: Mapping[str, Any], rule: dict[str, Any], holder: Mapping[str, Any] | None
+) -> GateResult:
     wanted = rule["artifact"]
     found = [
         a.get("path", "")
         for a in card.get("artifacts") or []
         if isinstance(a, Mapping) and (a.get("kind") == wanted or wanted in str(a.get("path", "")))
     ]
-    required = f"artifact {wanted}"
+    required = _required("artifact", rule)
     if not found:
         return GateResult(rule["name"], "artifact", required, "missing", MISSING)
     return GateResult(rule["name"], "artifact", required, found[0], PASS)
+
+
+_Check = Callable[[Mapping[str, Any], dict[str, Any], Mapping[str, Any] | None], GateResult]
+# Dispatch in this order; a rule with none of these keys is a threshold (`metric`).
+_CHECKS: dict[str, _Check] = {
+    "each": _each,
+    "subsets": _subsets,
+    "regression": _regression,
+    "require": _require,
+    "artifact": _artifact,
+    "metric": _threshold,
+}
