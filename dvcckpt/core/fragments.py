@@ -10,10 +10,11 @@ functions: reading the files that feed them is `cards.inputs`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dvcckpt.core import redaction
+from dvcckpt.core import estimates, redaction
 from dvcckpt.errors import UsageError
 
 # Top-level scalar "metrics" that really describe resources or position.
@@ -61,29 +62,77 @@ def assignments(values: Iterable[str], option: str) -> dict[str, Any]:
     return result
 
 
-def metric_assignments(values: Iterable[str]) -> dict[str, Any]:
-    """`-m dev.macro_f1=0.84 -m dev.class_f1.neg=0.8` -> {"dev": {...}}; values must be finite."""
+def metric_assignments(
+    values: Iterable[str], option: str = "--metric", need_split: bool = True
+) -> dict[str, Any]:
+    """`-m dev.macro_f1=0.84 -m dev.class_f1.neg=0.8` -> {"dev": {...}}; values must be finite.
+
+    A value with a confidence interval is `VALUE:LOW:HIGH`, optionally `:METHOD`
+    (`test.f1=0.86:0.84:0.88:bootstrap`), or as tables print it, `0.86[0.84,0.88]`
+    (`0.86 [0.84, 0.88] bootstrap`); it records `{value, ci: [low, high], method}`.
+    `option` names the option in errors; `need_split=False` takes metric names
+    relative to a split given elsewhere (`-m macro_f1=0.81`).
+    """
     result: dict[str, Any] = {}
     for text in values:
-        key, raw = split_assignment(text, "--metric")
-        if "." not in key:
+        key, raw = split_assignment(text, option)
+        if need_split and "." not in key:
             raise UsageError(
-                f"--metric {text!r}: name the split, as SPLIT.METRIC=VALUE",
-                hint="for example --metric dev.macro_f1=0.84",
+                f"{option} {text!r}: name the split, as SPLIT.METRIC=VALUE",
+                hint=f"for example {option} dev.macro_f1=0.84",
             )
-        try:
-            value = float(raw)
-        except ValueError:
-            raise UsageError(
-                f"--metric {key}: {raw!r} is not a number", hint="metric values are numbers"
-            ) from None
-        if not math.isfinite(value):
-            raise UsageError(
-                f"--metric {key}: {raw} is not a finite number",
-                hint="NaN or infinite metrics usually mean training diverged; record a real value",
-            )
-        set_dotted(result, key, value, "--metric")
+        set_dotted(result, key, _metric_value(raw, f"{option} {key}"), option)
     return result
+
+
+_BRACKETED = re.compile(r"([^\[\]\s]+)\s*\[([^\[\],]*),([^\[\],]*)\]\s*(\S*)")
+_METHOD = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]{0,59}")
+_SPELLING_HINT = (
+    "write VALUE, VALUE:LOW:HIGH or VALUE:LOW:HIGH:METHOD, e.g. 0.86:0.84:0.88:bootstrap"
+)
+
+
+def _metric_value(raw: str, where: str) -> float | dict[str, Any]:
+    """One metric's text as a number, or an estimate with its CI (and method)."""
+    bracketed = _BRACKETED.fullmatch(raw.strip())
+    parts = [p.strip() for p in (bracketed.groups() if bracketed else raw.split(":"))]
+    if bracketed and not parts[3]:
+        parts.pop()
+    if len(parts) not in (1, 3, 4):
+        raise UsageError(f"{where}: {raw[:60]!r} is not a metric value", hint=_SPELLING_HINT)
+    value, *bounds = (_finite(part, where) for part in parts[:3])
+    if not bounds:
+        return value
+    problem = estimates.ci_problem(value, bounds)
+    if problem is not None:
+        raise UsageError(
+            f"{where}: malformed CI, {problem}",
+            hint="write VALUE:LOW:HIGH with LOW <= VALUE <= HIGH, e.g. 0.86:0.84:0.88",
+        )
+    estimate: dict[str, Any] = {"value": value, "ci": bounds}
+    if len(parts) == 4:
+        if not _METHOD.fullmatch(parts[3]):
+            raise UsageError(
+                f"{where}: {parts[3][:40]!r} is not a method name",
+                hint="name how the interval was computed, e.g. bootstrap, wilson, t-test",
+            )
+        estimate["method"] = parts[3]
+    return estimate
+
+
+def _finite(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(
+            f"{where}: {text[:40]!r} is not a number", hint="metric values are numbers"
+        ) from None
+    if not math.isfinite(value):
+        raise UsageError(
+            f"{where}: {text} is not a finite number",
+            hint="NaN or infinite metrics usually mean training diverged; record a real value",
+        )
+    return value
 
 
 def set_dotted(target: dict[str, Any], dotted: str, value: Any, option: str) -> None:
