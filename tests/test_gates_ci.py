@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dvcckpt.cards import card
-from dvcckpt.core import gates
+from dvcckpt.core import estimates, gates
 from tests.conftest import git, write_checkpoint
 
 
@@ -290,3 +290,21 @@ def test_gate_fails_a_hand_edited_malformed_ci(registry: Path, cli: Any) -> None
     gated = cli("gate", name, "--stage", "production")
     assert gated.code == 1, gated.out + gated.err
     assert "neg: malformed CI, low 0.95 is above high 0.85" in gated.out
+
+
+def test_interval_problems_lists_every_malformed_ci_of_a_card() -> None:
+    """The check the hook can report beside the schema's (the schema cannot say low <= high)."""
+    card_data = {
+        "metrics": {
+            "test": {
+                "f1": ci(0.86, 0.84, 0.88),
+                "class_f1": {"neg": {"value": 0.8, "ci": [0.9, 0.7]}},
+            }
+        },
+        "evaluations": [{"split": "test2", "metrics": {"f1": {"value": 0.9, "ci": [0.7, 0.8]}}}],
+    }
+    assert estimates.interval_problems(card_data) == [
+        "metrics.test.class_f1.neg.ci: malformed CI, low 0.9 is above high 0.7",
+        "evaluations[0].metrics.f1.ci: malformed CI, value 0.9 is outside [0.7, 0.8]",
+    ]
+    assert estimates.interval_problems({"metrics": {"test": {"f1": ci(0.86, 0.84, 0.88)}}}) == []

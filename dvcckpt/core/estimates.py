@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dvcckpt.core.fields import number
+from dvcckpt.core.fields import leaves, number
 
 
 class MalformedCI(ValueError):
@@ -84,3 +84,28 @@ def read(raw: Any, where: str) -> Estimate | None:
         raise MalformedCI(f"{where}: malformed CI, {problem}")
     low, high = raw["ci"]
     return Estimate(value, (float(low), float(high)))
+
+
+def interval_problems(card: Mapping[str, Any]) -> list[str]:
+    """Every malformed CI in a card's metrics and evaluations, as `field: message`.
+
+    The card schema cannot say `low <= value <= high`; this is that check, for the
+    policy to report beside the schema's findings.
+    """
+    found = []
+    sections: list[tuple[str, Any]] = [("metrics", card.get("metrics"))]
+    entries = card.get("evaluations")
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        if isinstance(entry, Mapping):
+            sections.append((f"evaluations[{index}].metrics", entry.get("metrics")))
+    for prefix, section in sections:
+        if not isinstance(section, Mapping):
+            continue
+        for path, value in leaves(section, prefix + "."):
+            if not (isinstance(value, Mapping) and "ci" in value):
+                continue
+            point = number(value)
+            problem = ci_problem(point, value["ci"]) if point is not None else None
+            if problem is not None:
+                found.append(f"{path}.ci: malformed CI, {problem}")
+    return found
