@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from dvcckpt.core import fragments
 from dvcckpt.errors import UsageError
 from dvcckpt.project import Project
 
-__all__ = ["Card", "Catalog", "SaveArgumentError", "load_card", "save"]
+__all__ = ["Card", "Catalog", "SaveArgumentError", "evaluate", "load_card", "save"]
 
 
 class SaveArgumentError(UsageError, TypeError):
@@ -47,6 +48,7 @@ _EXPECTED: dict[str, tuple[tuple[type, ...], str]] = {
     "extra": ((Mapping,), "a mapping of x- sections"),
     "force": ((bool,), "True or False"),
     "stage": ((bool,), "True or False"),
+    "draft": ((bool,), "True or False"),
 }
 
 
@@ -106,6 +108,7 @@ def save(
     extra: Mapping[str, Any] | None = None,
     force: bool = False,
     stage: bool = True,
+    draft: bool = False,
 ) -> Card:
     """Register a checkpoint written by a training loop, exactly like `dvcckpt add`.
 
@@ -115,6 +118,11 @@ def save(
     next to the checkpoint as `PATH.ckpt.yaml` and staged with its `.dvc` file.
     `extra` holds `x-` extension sections. Arguments of the wrong type raise
     `SaveArgumentError` (a TypeError) naming the argument, before anything is written.
+
+    A card the pre-commit check would refuse (a field `dvcckpt.yaml` requires, such as
+    `seeds`, is missing; the name breaks the pattern or is taken) raises CardError, and
+    nothing is written. `draft=True` writes one that only lacks required fields and
+    prints a `warning:` line on stderr naming them: the commit fails until they are given.
     """
     _check_arguments(locals())
     fragment: dict[str, Any] = {
@@ -141,8 +149,18 @@ def save(
         from_running_program=True,
     )
     return checkpoint.add(
-        path, fragments.prune(fragment), provenance=provenance, force=force, stage=stage
+        path,
+        fragments.prune(fragment),
+        provenance=provenance,
+        force=force,
+        stage=stage,
+        draft=draft,
+        warn=_warn,
     )
+
+
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def load_card(
@@ -151,3 +169,22 @@ def load_card(
     """A card by card path, checkpoint path or name; `NAME@REV` reads it from history."""
     project = Project.discover(Path(repo) if repo else None, require_dvc=False)
     return resolve.reference(project, os.fspath(reference))
+
+
+def evaluate(
+    name: str,
+    *,
+    split: str,
+    metrics: Mapping[str, Any],
+    step: int | None = None,
+    protocol: str | None = None,
+    notes: str | None = None,
+    repo: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Append an evaluation (split, metrics, protocol) to the committed card `name`,
+    exactly like `dvcckpt evaluate`; see `dvcckpt.cards.evaluate.evaluate`."""
+    from dvcckpt.cards import evaluate as evaluation
+
+    return evaluation.evaluate(
+        name, split=split, metrics=metrics, step=step, protocol=protocol, notes=notes, repo=repo
+    )

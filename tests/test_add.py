@@ -21,9 +21,8 @@ def test_add_file_writes_dvc_pointer_card_and_stages_them(repo: Path, cli) -> No
     ckpt = write_checkpoint(repo / "models/sentiment/step-000300.pt", size=50_000)
     result = cli("add", str(ckpt.relative_to(repo)), "-p", "lr=1e-4", "-m", "dev.macro_f1=0.84")
     assert result.code == 0, result.err
-    assert "registered sentiment-train-full-step000300" in result.out
-
     data = load(repo / "models/sentiment/step-000300.pt.ckpt.yaml")
+    assert f"registered sentiment-train-full-{data['run']['id']}-step000300" in result.out
     pointer = yaml.safe_load((repo / "models/sentiment/step-000300.pt.dvc").read_text())["outs"][0]
     meta = data["checkpoint"]
     assert meta["sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
@@ -70,9 +69,16 @@ def test_card_name_parses_back_into_its_fields(repo: Path, cli) -> None:
     )
     assert result.code == 0, result.err
     data = load(repo / "ckpts/ema.bin.ckpt.yaml")
-    assert data["name"] == "ner-finetune-ema-step001200"
+    run_id = data["run"]["id"]
+    assert data["name"] == f"ner-finetune-ema-{run_id}-step001200"
     fields = naming.parse(naming.DEFAULT_CHECKPOINT_PATTERN, data["name"])
-    assert fields == {"model": "ner", "phase": "finetune", "kind": "ema", "step": 1200}
+    assert fields == {
+        "model": "ner",
+        "phase": "finetune",
+        "kind": "ema",
+        "run_id": run_id,
+        "step": 1200,
+    }
     assert data["checkpoint"]["epoch"] == 2.5
 
 
@@ -94,7 +100,7 @@ def test_directory_checkpoint_is_hashed_through_a_sorted_manifest(repo: Path, cl
     assert (meta["format"], meta["files"], meta["size"]) == ("directory", 3, 31_000)
     assert meta["step"] == 500  # inferred from the Hugging Face folder name
     assert meta["dvc"]["md5"].endswith(".dir") and meta["dvc"]["nfiles"] == 3
-    assert data["name"] == "ner-finetune-full-step000500"
+    assert data["name"] == f"ner-finetune-full-{data['run']['id']}-step000500"
     git(repo, "check-ignore", "-q", "runs/ner/checkpoint-500")
 
 
@@ -107,7 +113,11 @@ def test_seed_template_run_record_imports_and_validates(repo: Path, cli) -> None
 
     data = load(repo / "models/sentiment/weights.pt.ckpt.yaml")
     source = json.loads(record.read_text())
-    assert data["run"] == {"name": source["run_name"], "task": "text_classification"}
+    assert data["run"] == {
+        "name": source["run_name"],
+        "task": "text_classification",
+        "id": naming.derived_run_id(source["run_name"]),  # the record has no run_id
+    }
     assert data["data"]["dataset"] == "tweets_v1"
     assert data["data"]["splits"] == {
         "train": {"hash": "hashA"},
@@ -156,6 +166,7 @@ def test_params_metrics_data_seeds_parents_from_options_and_files(repo: Path, cl
     )
     write_checkpoint(repo / "m/base.pt", seed=3)
     assert cli("add", "m/base.pt", "--model", "m", "--step", "10", "--phase", "pretrain").code == 0
+    base_name = load(repo / "m/base.pt.ckpt.yaml")["name"]
     write_checkpoint(repo / "m/ft.pt", seed=4)
     result = cli(
         "add",
@@ -186,7 +197,7 @@ def test_params_metrics_data_seeds_parents_from_options_and_files(repo: Path, cl
         "data_shuffle=7",
         "--deterministic",
         "--parent",
-        "finetuned_from=m-pretrain-full-step000010",
+        f"finetuned_from={base_name}",
         "--tag",
         "ablation",
         "--notes",

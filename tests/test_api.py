@@ -31,8 +31,9 @@ def test_save_registers_like_add_and_load_card_finds_it(repo: Path) -> None:
         resources={"latency_ms_p95": 12.5},
         extra={"x-team": {"owner": "nlp"}},
     )
-    assert saved.name == "clf-finetune-full-step000100"
-    loaded = dvcckpt.load_card("clf-finetune-full-step000100")
+    # One id per run: derived once per training process and recorded in run.id.
+    assert saved.name == f"clf-finetune-full-{saved.data['run']['id']}-step000100"
+    loaded = dvcckpt.load_card(saved.name)
     assert loaded.data == saved.data
     assert loaded.data["seeds"] == {"seed": 7}
     assert loaded.data["x-team"] == {"owner": "nlp"}

@@ -12,6 +12,7 @@ from dvcckpt.core import finalname, naming
 from tests.conftest import git, write_checkpoint
 
 RECORD = Path(__file__).parent / "data/seed003_run.json"
+RUN_NAME = "demo_t_m_seed7_2026-01-05"  # follows the default run pattern, as the hook wants
 
 
 def load(path: Path) -> dict:
@@ -28,9 +29,11 @@ def add_seed003(repo: Path, cli) -> dict:
 def test_seed003_record_as_is_registers_a_final_model(repo: Path, cli) -> None:
     data = add_seed003(repo, cli)
     source = json.loads(RECORD.read_text())
-    assert data["name"] == "sentiment-train-full-final"
+    # The record has no run_id: the id is derived from its run name, and recorded.
+    run_id = naming.derived_run_id(source["run_name"])
+    assert data["name"] == f"sentiment-train-full-{run_id}-final"
     assert "step" not in data["checkpoint"]
-    assert data["run"] == {"name": source["run_name"], "task": "text_classification"}
+    assert data["run"] == {"name": source["run_name"], "task": "text_classification", "id": run_id}
     assert data["params"] == source["params"]
     assert data["seeds"] == {"seed": 42}
     assert data["metrics"] == {"dev": source["metrics"]["dev"]}
@@ -42,6 +45,7 @@ def test_seed003_record_as_is_registers_a_final_model(repo: Path, cli) -> None:
         "model": "sentiment",
         "phase": "train",
         "kind": "full",
+        "run_id": run_id,
     }
 
 
@@ -57,14 +61,14 @@ def test_a_checkpoint_without_step_and_without_run_still_needs_a_step(repo: Path
     write_checkpoint(repo / "m/a.pt")
     result = cli("add", "m/a.pt")
     assert result.code == 2
-    assert "needs step" in result.err and "--run-name" in result.err
+    assert "needs step" in result.err and "--run NAME" in result.err
     assert not (repo / "m/a.pt.ckpt.yaml").exists()
 
 
 @pytest.mark.parametrize(
     ("pattern", "final"),
     [
-        (naming.DEFAULT_CHECKPOINT_PATTERN, "{model}-{phase}-{kind}-final"),
+        (naming.DEFAULT_CHECKPOINT_PATTERN, "{model}-{phase}-{kind}-{run_id}-final"),
         ("{model}-{step}", "{model}-final"),
         ("step{step:06d}-{model}", "final-{model}"),
         ("{model}_s{seed}_{kind}.it{step}.x", "{model}_s{seed}_{kind}.final.x"),
@@ -74,7 +78,8 @@ def test_a_checkpoint_without_step_and_without_run_still_needs_a_step(repo: Path
 def test_final_pattern_replaces_the_step_word(pattern: str, final: str | None) -> None:
     assert finalname.final_pattern(pattern) == final
     if final is not None:
-        name = naming.render(final, {"model": "bert", "seed": 3, "kind": "full", "phase": "ft"})
+        values = {"model": "bert", "seed": 3, "kind": "full", "phase": "ft", "run_id": "r1"}
+        name = naming.render(final, values)
         assert name is not None and finalname.parse(pattern, name) is not None
 
 
@@ -87,7 +92,7 @@ def seeds_of(repo: Path, cli, name: str, *args: str) -> dict:
 
 def test_a_seed_parameter_fills_seeds_the_same_way_in_every_spelling(repo: Path, cli) -> None:
     (repo / "params.json").write_text(json.dumps({"seed": 7, "lr": 0.1}))
-    (repo / "run.json").write_text(json.dumps({"run_name": "r7", "params": {"seed": 7}}))
+    (repo / "run.json").write_text(json.dumps({"run_name": RUN_NAME, "params": {"seed": 7}}))
     spellings = {
         "option": ("-p", "seed=7"),
         "file": ("--params", "params.json"),
@@ -98,7 +103,7 @@ def test_a_seed_parameter_fills_seeds_the_same_way_in_every_spelling(repo: Path,
 
 
 def test_an_explicit_seed_wins_and_a_later_param_updates_the_record_seed(repo: Path, cli) -> None:
-    (repo / "run.json").write_text(json.dumps({"run_name": "r7", "params": {"seed": 7}}))
+    (repo / "run.json").write_text(json.dumps({"run_name": RUN_NAME, "params": {"seed": 7}}))
     assert seeds_of(repo, cli, "explicit", "-p", "seed=7", "--seed", "3") == {"seed": 3}
     assert seeds_of(repo, cli, "both", "--from", "run.json", "-p", "seed=9") == {"seed": 9}
     assert seeds_of(repo, cli, "flag", "-p", "seed=true") == {}
@@ -114,6 +119,6 @@ def test_save_api_applies_the_same_seed_and_final_model_rules(repo: Path) -> Non
     explicit = dvcckpt.save("m/b.pt", model="m", step=3, params={"seed": 5}, seeds=8)
     assert explicit.data["seeds"] == {"seed": 8}
     write_checkpoint(repo / "m/final.pt", seed=3)
-    final = dvcckpt.save("m/final.pt", model="m", run="m_run1")
-    assert final.data["name"] == "m-train-full-final"
+    final = dvcckpt.save("m/final.pt", model="m", run="demo_t_m_run1_2026-01-05")
+    assert final.data["name"] == f"m-train-full-{final.data['run']['id']}-final"
     assert "step" not in final.data["checkpoint"]

@@ -22,9 +22,15 @@ def test_default_run_pattern_renders_and_parses_the_practitioners_example() -> N
 
 
 def test_checkpoint_names_round_trip_including_hyphenated_models() -> None:
-    fields = {"model": "xlm-roberta", "phase": "distill", "kind": "optimizer", "step": 42}
+    fields = {
+        "model": "xlm-roberta",
+        "phase": "distill",
+        "kind": "optimizer",
+        "run_id": "a1b2c3",
+        "step": 42,
+    }
     name = naming.render(naming.DEFAULT_CHECKPOINT_PATTERN, fields)
-    assert name == "xlm-roberta-distill-optimizer-step000042"
+    assert name == "xlm-roberta-distill-optimizer-a1b2c3-step000042"
     assert naming.parse(naming.DEFAULT_CHECKPOINT_PATTERN, name) == fields
     assert naming.parse(naming.DEFAULT_CHECKPOINT_PATTERN, "random-name") is None
     assert naming.render(naming.DEFAULT_CHECKPOINT_PATTERN, {**fields, "step": None}) is None

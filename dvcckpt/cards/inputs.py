@@ -138,6 +138,8 @@ def from_add_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[
         fragment = fragments.merge(fragment, {"params": params_file(options["params_file"])})
     if options.get("metrics_file"):
         fragment = fragments.merge(fragment, metrics_file(options["metrics_file"]))
+    if options.get("run_id"):
+        fragment = fragments.merge(fragment, {"run": {"id": str(options["run_id"])}})
     return fragments.merge(fragment, fragments.from_options(options)), replaced
 
 

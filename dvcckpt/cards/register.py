@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import atomic, capture, dvcfiles, dvctrack, git, hashing
-from dvcckpt.cards import card
+from dvcckpt.cards import card, names, savecheck
 from dvcckpt.core import (
     fields,
-    finalname,
     fragments,
     layout,
     limits,
@@ -63,12 +63,16 @@ def add(
     replaced_sections: tuple[str, ...] = (),
     force: bool = False,
     stage: bool = True,
+    draft: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> card.Card:
     """Register the checkpoint at `path` with the metadata in `fragment`; returns its card.
 
     The work-tree copy is only read, and the card, `.dvc` file and `.gitignore` entry are
     staged and written as one change: after a failure or a kill at any point the
     checkpoint is where it was, and re-running the same `add` completes the registration.
+    A card the pre-commit hook would refuse is refused first (`cards.savecheck`); a
+    `draft` may lack required fields, and `warn` is told which ones the commit needs.
     """
     path = _existing(path)
     project = Project.discover(path)
@@ -76,29 +80,34 @@ def add(
     card_file = layout.card_path_for(path)
     _check_name_lengths(card_file)
     _check_replaceable(project, card_file, force)
-    base = _captured(project, (provenance or Provenance()).completed(project.root))
+    provenance = (provenance or Provenance()).completed(project.root)
+    base = _captured(project, provenance)
     for section in replaced_sections:
         base.pop(section, None)
     # What the user hands over (params, notes, run records, extensions) may hold secrets.
     given = _normalized(project, path, redaction.redact_tree(fragment))
-    draft = _draft(project, path, fragments.merge(base, given))
+    partial = _draft(project, path, fragments.merge(base, given), provenance.from_running_program)
     # Validate everything the user gave before any data is copied.
-    _check_limits(draft, card_file)
+    _check_limits(partial, card_file)
     _check_writable(card_file.parent)
-    schema.validate_card(_with_placeholders(draft), str(card_file))
+    file = project.relative(card_file)
+    if "env" not in partial and savecheck.needs_environment(project.config, _phase(partial)):
+        partial["env"] = capture.environment()  # a required field only the capture knows
+    missing = savecheck.check(project, file, _with_placeholders(partial), draft=draft)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        env_job = pool.submit(capture.environment) if "env" not in draft else None
+        env_job = pool.submit(capture.environment) if "env" not in partial else None
         tracked = dvctrack.track(project.root, project.dvc_root, path)
         if env_job is not None:
-            draft["env"] = env_job.result()
+            partial["env"] = env_job.result()
     atomic.fault_point("cached")
 
-    draft["checkpoint"].update(_hashes(project, tracked.content, tracked.pointer))
-    draft["checkpoint"]["serialization"] = migrations.serialization_of(
+    partial["checkpoint"].update(_hashes(project, tracked.content, tracked.pointer))
+    partial["checkpoint"]["serialization"] = migrations.serialization_of(
         path.name, tracked.content.names
     )
-    document = fields.ordered(draft)
+    document = fields.ordered(partial)
+    missing = _still_missing(project, file, document, draft)
     text = card.render(card_file, document)
     with atomic.repo_lock(project.root):
         _check_replaceable(project, card_file, force)  # a concurrent `add` may have won
@@ -112,7 +121,21 @@ def add(
         except FileExistsError:
             _check_replaceable(project, card_file, force)
             raise
+    if missing and warn is not None:
+        warn(savecheck.draft_warning(file, missing))
     return card.Card(path=card_file, document=document)
+
+
+def _phase(partial: dict[str, Any]) -> str:
+    return str(partial["checkpoint"].get("phase", ""))
+
+
+def _still_missing(project: Project, file: str, document: dict[str, Any], draft: bool) -> list[Any]:
+    """Required fields the finished card lacks (the environment is only now captured)."""
+    missing = savecheck.still_missing(project, file, document)
+    if missing and not draft:
+        raise savecheck.refusal(file, missing)
+    return missing
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
@@ -205,7 +228,9 @@ def _captured(project: Project, provenance: Provenance) -> dict[str, Any]:
     }
 
 
-def _draft(project: Project, path: Path, merged: dict[str, Any]) -> dict[str, Any]:
+def _draft(
+    project: Project, path: Path, merged: dict[str, Any], running_program: bool
+) -> dict[str, Any]:
     """The card minus content hashes: identity, naming and defaults resolved."""
     config = project.config
     meta = merged.setdefault("checkpoint", {})
@@ -222,30 +247,8 @@ def _draft(project: Project, path: Path, merged: dict[str, Any]) -> dict[str, An
     meta["path"] = project.relative(path)
     meta["format"] = "directory" if path.is_dir() else "file"
     merged["schema"] = {"id": schema.CARD_SCHEMA_ID, "version": schema.card_version_string()}
-    fields = {**meta, "model": merged["model"]}
-    if merged.get("name") is None:
-        merged["name"] = _checkpoint_name(config, fields, merged.get("run", {}))
-    run = merged.setdefault("run", {})
-    if not run.get("name"):
-        # Left unset when the pattern's fields (task, key param...) are unknown.
-        run["name"] = naming.render(config.run_pattern, _run_fields(config, merged))
+    names.assign(config, merged, _run_fields(config, merged), running_program)
     return fragments.prune(merged)
-
-
-def _checkpoint_name(config: ProjectConfig, fields: dict[str, Any], run: dict[str, Any]) -> str:
-    """The pattern's name; a named run's checkpoint without a step is its final model."""
-    pattern = config.checkpoint_pattern
-    name = naming.render(pattern, fields)
-    missing = naming.missing_fields(pattern, fields)
-    if name is None and missing == ["step"] and run.get("name"):
-        name = naming.render(finalname.final_pattern(pattern) or pattern, fields)
-    if name is None:
-        raise UsageError(
-            f"cannot name the checkpoint: the pattern {pattern!r} needs {', '.join(missing)}",
-            hint=f"pass --{missing[0]} (or --name NAME)"
-            + ("; a run's final model has no step: give --run-name" if "step" in missing else ""),
-        )
-    return name
 
 
 def _default_model(path: Path, project_name: str) -> str:
@@ -268,9 +271,11 @@ def _run_fields(config: ProjectConfig, card_data: dict[str, Any]) -> dict[str, A
 
 
 def _with_placeholders(draft: dict[str, Any]) -> dict[str, Any]:
+    """The card as it will be, hashes and the environment not yet known."""
     meta = {**draft["checkpoint"], "size": 0, "sha256": "0" * 64}
     meta["dvc"] = {"file": layout.pointer_for(meta["path"]), "md5": "0" * 32, "size": 0}
-    return fields.ordered({**draft, "checkpoint": meta})
+    env = draft.get("env") or savecheck.environment_placeholder()
+    return fields.ordered({**draft, "checkpoint": meta, "env": env})
 
 
 def _hashes(

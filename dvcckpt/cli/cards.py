@@ -18,12 +18,21 @@ def add_command(path: str, **options: Any) -> None:
 
     Runs `dvc add`, hashes the content with sha256, captures code, data and
     environment provenance, writes PATH.ckpt.yaml and stages it for commit.
+    A card the pre-commit check would refuse (a field dvcckpt.yaml requires is
+    missing, a name that breaks the pattern or is taken) is refused before
+    anything is written; --draft writes one that only lacks required fields.
+
+    \b
+    Example:
+      dvcckpt add models/bert/checkpoint-500 --run bert-lr1e-4 --seed 42 \\
+        --split test=data/test.csv -m dev.macro_f1=0.84
     """
     from dvcckpt.cards import inputs
     from dvcckpt.cards import register as checkpoint
     from dvcckpt.present import text as render
 
     fragment, replaced = inputs.from_add_options(options)
+    warnings: list[str] = []
     provenance = checkpoint.Provenance(
         script=options["script"],
         command=options["command_line"],
@@ -36,11 +45,20 @@ def add_command(path: str, **options: Any) -> None:
         replaced_sections=replaced,
         force=options["force"],
         stage=not options["no_stage"],
+        draft=options["draft"],
+        warn=warnings.append,
     )
     if options["as_json"]:
         emit_json(written.data)
     else:
-        click.echo(render.added_summary(written.data, written.path))
+        summary = render.added_summary(written.data, written.path)
+        if warnings:  # a draft: the commit is not the next step yet
+            summary = "\n".join(
+                line for line in summary.splitlines() if not line.startswith("next:")
+            )
+        click.echo(summary)
+    for line in warnings:
+        click.echo(line, err=True)
 
 
 @cli.command("show")

@@ -34,6 +34,11 @@ ADD_OPTIONS = [
         "--name", help="Checkpoint name (default: from the naming pattern in dvcckpt.yaml)."
     ),
     click.option("--run", "run_name", help="Run name (default: from the run naming pattern)."),
+    click.option(
+        "--run-id",
+        help="Short id of the run, e.g. a tracker's run id; fills {run_id} in names (default: "
+        "derived from --run, so one run's checkpoints share it, or random without --run).",
+    ),
     click.option("--task", help="Task, e.g. text_classification."),
     click.option("--group", help="Experiment group, e.g. ner_tokenizer_ablation."),
     click.option("--hypothesis", help="What this run tests."),
@@ -128,6 +133,12 @@ ADD_OPTIONS = [
         metavar="RUN.json",
         help="Import a run record (run_name, dataset, code, env, params, metrics, ...); "
         "a record without a step registers the run's final model.",
+    ),
+    click.option(
+        "--draft",
+        is_flag=True,
+        help="Write the card even if it lacks fields dvcckpt.yaml requires (e.g. seeds.seed); "
+        "warns which ones, since the pre-commit check refuses it until they are given.",
     ),
     click.option("--force", is_flag=True, help="Replace an existing, uncommitted card."),
     click.option("--no-stage", is_flag=True, help="Do not `git add` the card and .dvc file."),

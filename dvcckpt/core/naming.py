@@ -1,8 +1,12 @@
 """Naming conventions: render run and checkpoint names from patterns, parse them back.
 
 A pattern is a `str.format` template over known placeholders, e.g.
-`{model}-{phase}-{kind}-step{step:06d}`. Parsing reads a name back into its
-model, phase, kind and step.
+`{model}-{phase}-{kind}-{run_id}-step{step:06d}`. Parsing reads a name back into its
+model, phase, kind, run id and step.
+
+What `add` writes is what the hook accepts: `name_for` renders a name and reads it
+back, and refuses (naming the placeholder) a value the name cannot carry, such as
+an epoch of 2.5 (names hold whole numbers) or a model with a space.
 
 Parsing is linear in the name's length whatever the pattern: instead of a
 backtracking regular expression (`{project}-{task}-{model}` over a long name of
@@ -18,6 +22,7 @@ format specs only on integers and only a bounded zero-padded width (`{step:06d}`
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
 import string
@@ -27,7 +32,8 @@ from typing import Any
 from dvcckpt.errors import ConfigError, UsageError
 
 DEFAULT_RUN_PATTERN = "{project}_{task}_{model}_{keyparam}_{date}"
-DEFAULT_CHECKPOINT_PATTERN = "{model}-{phase}-{kind}-step{step:06d}"
+# The run id keeps two runs of one model apart: names are unique for ever.
+DEFAULT_CHECKPOINT_PATTERN = "{model}-{phase}-{kind}-{run_id}-step{step:06d}"
 # A pattern longer than this is refused; names longer than NAME_MAX never match one.
 PATTERN_MAX = 200
 NAME_MAX = 1000
@@ -45,6 +51,7 @@ _RUNS: dict[str, tuple[str, str, bool]] = {
     "model": (_ALNUM, _ALNUM + "._-", True),
     "keyparam": (_ALNUM, _ALNUM + "._+-", True),  # `_`: keys such as learning_rate
     "phase": (_LOWER, _LOWER + _DIGITS + "_", True),
+    "run_id": (_ALNUM, _ALNUM + "._-", True),
     "step": (_DIGITS, _DIGITS, False),
     "epoch": (_DIGITS, _DIGITS, False),
     "seed": (_DIGITS, _DIGITS, False),
@@ -119,7 +126,11 @@ def _placeholder_problem(
 
 
 def render(pattern: str, values: Mapping[str, Any]) -> str | None:
-    """The name for `values`, or None when a placeholder has no value."""
+    """The name for `values`, or None when a placeholder has no value.
+
+    Integer placeholders take whole numbers (3.0 renders as 3, the way the hook reads
+    it back); anything else there is a UsageError naming the placeholder.
+    """
     parts = _parts(pattern)
     if any(values.get(name) in (None, "") for _, name, _ in parts if name):
         return None
@@ -129,14 +140,119 @@ def render(pattern: str, values: Mapping[str, Any]) -> str | None:
         if name is None:
             continue
         value = values[name]
-        if spec and (isinstance(value, bool) or not isinstance(value, int)):
-            raise UsageError(
-                f"cannot fill naming pattern {pattern!r}: {{{name}}} needs an integer, "
-                f"got {str(value)[:40]!r}",
-                hint=_PATTERN_HINT,
-            )
-        pieces.append(format(value, spec) if spec else str(value))
+        if name in _INTEGER_FIELDS:
+            pieces.append(format(_whole_number(pattern, name, value), spec))
+        else:
+            pieces.append(str(value))
     return "".join(pieces)
+
+
+def _whole_number(pattern: str, name: str, value: Any) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
+        return int(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        return value
+    hint = _PATTERN_HINT
+    if name == "epoch":
+        hint = (
+            "names hold whole epochs: pass a whole --epoch, or name checkpoints saved "
+            "within an epoch by {step} in naming.checkpoint of dvcckpt.yaml"
+        )
+    raise UsageError(
+        f"cannot fill naming pattern {_quoted(pattern)}: {{{name}}} needs a whole number "
+        f"from 0, got {str(value)[:40]!r}",
+        hint=hint,
+    )
+
+
+def name_for(
+    pattern: str, values: Mapping[str, Any], what: str, *, exact: bool = True, fix: str = ""
+) -> str | None:
+    """`render`, refusing a name the hook could not read back (None: a value is missing).
+
+    The rendered name must parse; with `exact` it must also parse back into exactly
+    the values given (checkpoint names: the hook compares what they encode with the
+    card). Otherwise a UsageError names the placeholder at fault.
+    """
+    name = render(pattern, values)
+    if name is None:
+        return None
+    wanted = {field: _normal(field, values[field]) for field in placeholders(pattern)}
+    parsed = parse(pattern, name)
+    if parsed is not None and (not exact or parsed == wanted):
+        return name
+    culprit = _culprit(wanted, parsed)
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    raise UsageError(
+        f"cannot name the {what}: {{{culprit}}} {str(wanted[culprit])[:60]!r} does not read "
+        f"back from {shown!r} (naming pattern {_quoted(pattern)})",
+        hint=f"{{{culprit}}} takes {_ALLOWED.get(culprit, _RUN_TEXT)} and no separator of the "
+        "pattern; change that value or the pattern in dvcckpt.yaml"
+        + (f", or {fix}" if fix else ""),
+    )
+
+
+def _normal(field: str, value: Any) -> str | int:
+    return int(value) if field in _INTEGER_FIELDS else str(value)
+
+
+def _culprit(wanted: Mapping[str, str | int], parsed: Mapping[str, str | int] | None) -> str:
+    """The placeholder to blame: one its value cannot fill at all, else one read back wrong."""
+    for field, value in wanted.items():
+        if not readable(field, str(value)):
+            return field
+    for field, value in wanted.items():
+        if parsed is not None and parsed.get(field) != value:
+            return field
+    return next(iter(wanted))
+
+
+def readable(field: str, text: str) -> bool:
+    """Whether `text` on its own is a value placeholder `field` reads."""
+    if field in _RUNS:
+        first, rest, _lazy = _RUNS[field]
+        return bool(text) and text[0] in first and all(c in rest for c in text[1:])
+    if field in _WORDS:
+        return text in _WORDS[field]
+    if field in _INTEGER_FIELDS:
+        return text.isascii() and text.isdigit()
+    return _DATE.fullmatch(text) is not None
+
+
+_RUN_TEXT = "a letter or digit, then letters, digits"
+_ALLOWED = {
+    "project": f"{_RUN_TEXT}, '.' or '-'",
+    "task": f"{_RUN_TEXT}, '.' or '-'",
+    "model": f"{_RUN_TEXT}, '.', '_' or '-'",
+    "keyparam": f"{_RUN_TEXT}, '.', '_', '+' or '-'",
+    "run_id": f"{_RUN_TEXT}, '.', '_' or '-'",
+    "phase": "a lowercase letter, then lowercase letters, digits or '_'",
+    "kind": "one of " + ", ".join(_WORDS["kind"]),
+    "date": "a date YYYY-MM-DD",
+    **dict.fromkeys(sorted(_INTEGER_FIELDS), "a whole number"),
+}
+
+
+def _quoted(pattern: str) -> str:
+    return repr(pattern if len(pattern) <= 80 else pattern[:77] + "...")
+
+
+RUN_ID_MAX = 12  # characters of a card's run.id used as is in `{run_id}`
+
+
+def short_run_id(run_id: str) -> str:
+    """`{run_id}` of a card's run.id: the id itself when short and name-safe, else the
+    first 6 hex digits of its sha256 (a tracker's 32-digit id, an id with a `/`)."""
+    if len(run_id) <= RUN_ID_MAX and readable("run_id", run_id):
+        return run_id
+    return derived_run_id(run_id)
+
+
+def derived_run_id(*parts: str) -> str:
+    """6 hex digits of the sha256 of `parts`: a short, stable id of what they describe."""
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:6]
 
 
 def missing_fields(pattern: str, values: Mapping[str, Any]) -> list[str]:
