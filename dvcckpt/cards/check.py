@@ -250,24 +250,43 @@ def _check_card(
     if findings:
         return findings, None  # later rules assume a schema-valid card
     findings += policy.location_findings(path, card) + _symlink_findings(path, card, root)
-    findings += policy.naming_findings(path, card, config)
-    findings += policy.required_findings(path, card, config)
+    previous, unreadable = _committed_version(committed, path)
+    if previous is None:
+        # Name and required fields are judged when a card enters history; once committed
+        # they are immutable, so a later policy (a new naming pattern, a newly required
+        # field) must not refuse the growth a committed card may take (an evaluation).
+        findings += policy.naming_findings(path, card, config)
+        findings += policy.required_findings(path, card, config)
     findings += policy.tombstone_findings(path, card)
     if card.get("tombstone") is None:
         on_disk = os.path.lexists(root / _pointer(path))
         document = _pointer_document(pointer, path)
         findings += policy.pointer_findings(path, card, document, pointer_staged, on_disk)
-    previous = None
-    if committed is not None:
-        # Read with a fixed limit, never the change's own `card_max_bytes`; a committed
-        # version that cannot be read is a finding, never a reason to skip the comparison.
-        try:
-            previous = _parse(committed, path, HARD_MAX_BYTES, validate=False)
-            findings += policy.immutability_findings(path, previous, card)
-        except CardError as exc:
-            message = exc.message.removeprefix(f"{path}: ")
-            findings.append(Finding(path, "", f"the committed version is unreadable: {message}"))
+    if unreadable is not None:
+        findings.append(unreadable)
+    elif previous is not None:
+        findings += policy.immutability_findings(path, previous, card)
+    if unreadable is None:
+        findings += policy.evaluation_findings(path, previous, card)
+        findings += policy.interval_findings(path, previous, card)
     return findings, (path, card, previous)
+
+
+def _committed_version(
+    committed: bytes | None, path: str
+) -> tuple[dict[str, Any] | None, Finding | None]:
+    """The committed card to compare with, or the finding saying it cannot be read.
+
+    Read with a fixed limit, never the change's own `card_max_bytes`; a committed
+    version that cannot be read is a finding, never a reason to skip the comparison.
+    """
+    if committed is None:
+        return None, None
+    try:
+        return _parse(committed, path, HARD_MAX_BYTES, validate=False), None
+    except CardError as exc:
+        message = exc.message.removeprefix(f"{path}: ")
+        return None, Finding(path, "", f"the committed version is unreadable: {message}")
 
 
 def _symlink_findings(file: str, card: dict[str, Any], root: Path) -> list[Finding]:

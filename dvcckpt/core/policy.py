@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 from dvcckpt.core import finalname, layout, manifest, migrations, naming, schema
 from dvcckpt.core.config import ProjectConfig
+from dvcckpt.core.estimates import interval_problems
 from dvcckpt.core.fields import field as field_of
 from dvcckpt.core.fields import is_empty
 
@@ -23,6 +25,9 @@ from dvcckpt.core.fields import is_empty
 APPEND_ONLY = ("evaluations", "decisions", "tags", "artifacts")
 GROWING_TEXT = ("notes",)
 SET_ONCE = ("tombstone",)
+# A split named by an evaluation: `evaluations.test.macro_f1` reads split, then metric, so
+# a split name holds no dot (the metric-name characters otherwise, at most 200 of them).
+SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,60 @@ def immutability_findings(
                 for path, a, b in _differences(was, now, key)
             )
     return [dataclasses.replace(finding, history=True) for finding in findings]
+
+
+def evaluation_findings(
+    file: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]
+) -> list[Finding]:
+    """Rules for the evaluations a change appends (`old`: the committed card, if any).
+
+    Entries already committed are judged only by the append-only rule, so cards
+    written before these rules stay valid.
+    """
+    was, now = _entries(_current(old) if old is not None else None), _entries(_current(new))
+    if now[: len(was)] != was:
+        return []  # an earlier entry changed: immutability_findings reports it
+    findings = []
+    retired = old is not None and old.get("tombstone") is not None
+    for index in range(len(was), len(now)):
+        entry = now[index]
+        split = entry.get("split") if isinstance(entry, Mapping) else None
+        if retired:
+            message = "is appended to a retired checkpoint; its tombstone is final"
+            findings.append(Finding(file, f"evaluations[{index}]", message))
+        elif isinstance(split, str) and not SPLIT_NAME.fullmatch(split):
+            message = (
+                f"{_shown(split)} is not a split name: letters, digits, _ and -, "
+                "starting with a letter or digit (a dot would read as a metric path)"
+            )
+            findings.append(Finding(file, f"evaluations[{index}].split", message))
+    return findings
+
+
+_EVALUATION_INDEX = re.compile(r"evaluations\[(\d+)\]")
+
+
+def interval_findings(
+    file: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]
+) -> list[Finding]:
+    """Confidence intervals that are none (low above high, the value outside them).
+
+    Every one of a new card; of a committed card only those in the evaluations the
+    change appends: the rest is immutable, and was judged when it entered history.
+    """
+    first_new = len(_entries(old)) if old is not None else 0
+    findings = []
+    for problem in interval_problems(new):
+        field, _, message = problem.partition(": ")
+        appended = _EVALUATION_INDEX.match(field)
+        if old is None or (appended is not None and int(appended.group(1)) >= first_new):
+            findings.append(Finding(file, field, message))
+    return findings
+
+
+def _entries(card: Mapping[str, Any] | None) -> list[Any]:
+    entries = (card or {}).get("evaluations")
+    return list(entries) if isinstance(entries, list) else []
 
 
 def _current(card: Mapping[str, Any]) -> dict[str, Any]:
