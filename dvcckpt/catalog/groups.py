@@ -26,7 +26,7 @@ from dvcckpt.core.fields import card_path, number
 
 PER_RUN = ("best", "last")
 # The columns `find` is asked for, in this order, behind the group field and the metric.
-RUN_FIELDS = ("run.name", "run.id", "seeds.seed", "checkpoint.step")
+RUN_FIELDS = ("run.name", "run.id", "seeds.seed")
 
 
 @dataclass(frozen=True)
@@ -127,67 +127,86 @@ def aggregate(
     """Groups of `versions` (found with `columns(group_by, metric)`), best group first."""
     if per_run not in PER_RUN:
         raise ValueError(f"per_run must be one of {PER_RUN}, not {per_run!r}")
-    by_key: dict[str, tuple[Any, list[Version]]] = {}
-    for version in sorted(versions, key=_position):
-        key = _decoded(version.values[0])
-        by_key.setdefault(_as_key(key), (key, []))[1].append(version)
+    by_key: dict[Any, tuple[Any, list[_Entry]]] = {}
+    for entry in sorted(map(_entry, versions), key=lambda e: e.position):
+        by_key.setdefault(_as_key(entry.key), (entry.key, []))[1].append(entry)
     groups = [_group(key, members, higher_is_better, per_run) for key, members in by_key.values()]
-    groups.sort(key=lambda g: (*_rank(g.mean, higher_is_better), _as_key(g.key)))
+    groups.sort(key=lambda g: (*_rank(g.mean, higher_is_better), json.dumps(g.key, default=str)))
     return Grouping(card_path(group_by), card_path(metric), higher_is_better, per_run, groups)
 
 
-def _group(key: Any, versions: list[Version], higher: bool, per_run: str) -> Group:
-    by_run: dict[tuple[Any, ...], list[Version]] = {}
-    for version in versions:
-        name, run_id = (_text(_decoded(v)) for v in version.values[2:4])
-        identity = (name, run_id) if name or run_id else (None, None, version.path)
-        by_run.setdefault(identity, []).append(version)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, per version
+class _Entry:
+    """A found version with its columns decoded once (aggregation reads them often)."""
+
+    position: tuple[int, int, str, bool, int, str]
+    version: Version
+    key: Any
+    value: Any
+    point: float | None
+
+
+def _entry(version: Version) -> _Entry:
+    key, value = version.values[0], version.values[1]
+    if type(key) is str and key[:1] in ("{", "["):
+        key = _decoded(key)
+    if type(value) is str:
+        value = _decoded(value)
+    point = float(value) if type(value) in (float, int) else number(value)
+    if point is not None and not math.isfinite(point):
+        point = None
+    step = version.step
+    position = (version.generation, version.committed, version.sha, step is None, step or 0,
+                version.path)  # fmt: skip
+    return _Entry(position, version, key, value, point)
+
+
+def _group(key: Any, entries: list[_Entry], higher: bool, per_run: str) -> Group:
+    by_run: dict[tuple[Any, ...], list[_Entry]] = {}
+    for entry in entries:
+        name, run_id = map(_text, entry.version.values[2:4])
+        identity = (name, run_id) if name or run_id else (None, None, entry.version.path)
+        by_run.setdefault(identity, []).append(entry)
     runs = [_run(members, higher, per_run) for members in by_run.values()]
     values = [run.contributed for run in runs if run.contributed is not None]
+    bests = [run.best for run in runs if run.best is not None]
     return Group(
         key=key,
-        checkpoints=len(versions),
+        checkpoints=len(entries),
         runs=runs,
-        best=_best([m for r in runs for m in [r.best] if m], higher),
-        last=_member(versions[-1]),
+        best=_best(bests, higher),
+        last=_member(entries[-1]),
         mean=statistics.fmean(values) if values else None,
         std=statistics.stdev(values) if len(values) > 1 else None,
     )
 
 
-def _run(versions: list[Version], higher: bool, per_run: str) -> RunSummary:
-    members = [_member(v) for v in versions]
-    best = _best(members, higher)
-    last = members[-1]
+def _run(entries: list[_Entry], higher: bool, per_run: str) -> RunSummary:
+    scored = [e for e in entries if e.point is not None]
+    pick = max if higher else min  # the first to reach the best value on a tie
+    best = pick(scored, key=lambda e: e.point or 0.0) if scored else None
+    last = entries[-1]
     chosen = best if per_run == "best" else last
-    stands_for = versions[members.index(chosen)] if chosen else versions[-1]
-    name, run_id, seed = (_decoded(v) for v in stands_for.values[2:5])
+    name, run_id, seed = (chosen or last).version.values[2:5]
     return RunSummary(
         run=_text(name),
         run_id=_text(run_id),
         seed=seed,
-        checkpoints=len(versions),
-        best=best,
-        last=last,
+        checkpoints=len(entries),
+        best=_member(best) if best else None,
+        last=_member(last),
         contributed=chosen.point if chosen else None,
     )
 
 
-def _member(version: Version) -> Member:
-    value = _decoded(version.values[1])
-    step = _decoded(version.values[5])
-    return Member(
-        name=version.name or version.path,
-        commit=version.sha,
-        step=step if isinstance(step, int) and not isinstance(step, bool) else None,
-        value=value,
-        point=number(value),
-    )
+def _member(entry: _Entry) -> Member:
+    version = entry.version
+    return Member(version.name or version.path, version.sha, version.step, entry.value, entry.point)
 
 
 def _best(members: list[Member], higher: bool) -> Member | None:
     """The member with the best point value (the first to reach it on a tie)."""
-    scored = [m for m in members if m.point is not None and math.isfinite(m.point)]
+    scored = [m for m in members if m.point is not None]
     if not scored:
         return None
     pick = max if higher else min
@@ -201,19 +220,6 @@ def _rank(value: float | None, higher: bool) -> tuple[bool, float]:
     return (False, -value if higher else value)
 
 
-def _position(version: Version) -> tuple[int, int, str, bool, int, str]:
-    raw = _decoded(version.values[5]) if len(version.values) > 5 else version.step
-    step = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
-    return (
-        version.generation,
-        version.committed,
-        version.sha,
-        step is None,
-        step or 0,
-        version.path,
-    )
-
-
 def _decoded(value: Any) -> Any:
     """A column as JSON data: SQLite hands a mapping or list back as JSON text."""
     if isinstance(value, str) and value[:1] in ("{", "["):
@@ -224,9 +230,12 @@ def _decoded(value: Any) -> Any:
     return value
 
 
-def _as_key(value: Any) -> str:
-    """A stable, hashable spelling of a group value (lists and mappings included)."""
-    return json.dumps(value, sort_keys=True, default=str)
+def _as_key(value: Any) -> Any:
+    """A hashable stand-in for a group value (lists and mappings as JSON text; `1` and
+    `True` and `1.0` stay apart)."""
+    if isinstance(value, dict | list):
+        return ("json", json.dumps(value, sort_keys=True, default=str))
+    return (type(value).__name__, value)
 
 
 def _text(value: Any) -> str | None:

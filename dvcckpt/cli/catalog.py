@@ -150,11 +150,11 @@ def log_command(
     chosen = list(metrics) or [m for m in [load_config(catalog.root).primary_metric] if m]
     options: dict[str, Any] = {"evaluations": True} if evaluations else {}
     rows = catalog.log(target, metrics=chosen, rev=rev, all_refs=all_refs, limit=limit, **options)
-    if by is not None:
-        rows = _runs_together(rows, by)
-    if plot_to is not None:
+    if plot_to is not None:  # one line per run, in the order runs appear in history
         _plot(rows, chosen, plot_to, by or "run", "evaluation" if evaluations else "commit")
         return
+    if by is not None:
+        rows = _runs_together(rows, by)
     render = tables.evaluation_rows if evaluations else tables.log_rows
     click.echo(render(rows, chosen, fmt), nl=fmt != "csv")
 

@@ -78,13 +78,15 @@ def _metrics_table(metrics: Mapping[str, Any], title: str = "metrics") -> list[s
         pairs = leaves(group) if isinstance(group, Mapping) else [("", group)]
         for name, value in pairs:
             by_metric.setdefault(name, {})[split] = value
-    cells = [[name, *(_shown(row.get(s, "")) for s in splits)] for name, row in by_metric.items()]
+    cells = [
+        [f"  {name}", *(_shown(row.get(s, "")) for s in splits)] for name, row in by_metric.items()
+    ]
     header = [title, *map(str, splits)]
     widths = [max(len(str(r[i])) for r in [header, *cells]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    for row in cells:
-        text = "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
-        lines.append(f"  {text.rstrip()}")
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *cells]
+    ]
     return lines + _methods(v for row in by_metric.values() for v in row.values())
 
 
