@@ -4,6 +4,8 @@
     dvcckpt.save("models/sentiment/step-000300.pt", model="sentiment", step=300,
                  metrics={"dev": {"macro_f1": 0.84}}, params={"lr": 1e-4})
     card = dvcckpt.load_card("sentiment-train-full-step000300")
+    dvcckpt.evaluate("sentiment-train-full-step000300", split="test",
+                     metrics={"macro_f1": 0.81})  # staged: commit it
 
 Attributes are imported lazily so `dvcckpt --help` and the hook start fast.
 """
@@ -13,15 +15,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Card", "Catalog", "__version__", "load_card", "save"]
+__all__ = ["Card", "Catalog", "__version__", "evaluate", "load_card", "save"]
 
 if TYPE_CHECKING:
-    from dvcckpt.api import Catalog, load_card, save
+    from dvcckpt.api import Catalog, evaluate, load_card, save
     from dvcckpt.cards.card import Card
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("save", "load_card", "Catalog"):
+    if name in ("save", "load_card", "Catalog", "evaluate"):
         from dvcckpt import api
 
         return getattr(api, name)

@@ -7,14 +7,16 @@ atomic, and only valid cards are ever written.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import atomic, yamldoc
 from dvcckpt.core import schema
+from dvcckpt.core.fields import SECTIONS
 from dvcckpt.core.limits import DEFAULT_MAX_BYTES
 from dvcckpt.errors import CardError, StateError
 
@@ -128,3 +130,37 @@ def write_staged(root: Path, path: Path, document: Any, removed: tuple[Path, ...
         # The card last: a re-run after a kill sees it unchanged and completes the change.
         atomic.commit(root, {**dict.fromkeys(removed), path: text})
     return Card(path=path, document=document)
+
+
+@contextlib.contextmanager
+def editing(root: Path, path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Card]:
+    """The card at `path` read for editing (comments kept), then validated, written and
+    staged as one change when the block ends; nothing is written if the block raises.
+
+    The writer lock is held from the read to the write, so two commands appending to
+    the same card never lose one another's entry.
+    """
+    with atomic.repo_lock(root):
+        editable = read(path, max_bytes, editable=True)
+        yield editable
+        atomic.commit(root, {path: render(path, editable.document)})
+
+
+def append_entry(document: Any, section: str, entry: Mapping[str, Any]) -> int:
+    """Append `entry` to the list `section` of a round-trip card; returns its index.
+
+    A missing list is inserted at its canonical place (before the first later section),
+    so the lines already there stay as they were.
+    """
+    existing = document.get(section)
+    if existing is not None:
+        existing.append(dict(entry))
+        return len(existing) - 1
+    if not hasattr(document, "insert"):  # plain data: key order is the writer's
+        document[section] = [dict(entry)]
+        return 0
+    later = SECTIONS[SECTIONS.index(section) + 1 :]
+    keys = list(document)
+    position = next((i for i, key in enumerate(keys) if key in later), len(keys))
+    document.insert(position, section, [dict(entry)])
+    return 0

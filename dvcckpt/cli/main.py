@@ -15,7 +15,7 @@ import traceback
 import click
 
 # Importing the command modules registers their commands on `cli` (click only).
-from dvcckpt.cli import cards, catalog, promotion, storage  # noqa: F401
+from dvcckpt.cli import cards, catalog, evaluations, promotion, storage  # noqa: F401
 from dvcckpt.cli.group import cli
 from dvcckpt.errors import DvcckptError, environment_error
 
