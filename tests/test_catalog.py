@@ -59,12 +59,23 @@ def rows(catalog: Catalog) -> set[tuple[str, str, str, str]]:
     return {(v.sha, v.path, v.blob, v.status) for v in catalog.versions()}
 
 
+def scopes(catalog: Catalog) -> set[tuple[str, ...]]:
+    """The maintained scopes: HEAD's commits and the latest version of each path."""
+    head = catalog.sql("SELECT 'head', c.sha FROM head_commits h JOIN commits c ON c.id = h.id")
+    latest = catalog.sql(
+        "SELECT l.ref, c.sha, p.path, l.status FROM latest l JOIN commits c ON c.id = l.commit_id"
+        " JOIN paths p ON p.id = l.path_id"
+    )
+    return {tuple(row) for row in [*head, *latest]}
+
+
 def assert_update_equals_rebuild(repo: Path) -> None:
     incremental = Catalog(repo)  # updates in place
     fresh = Catalog(repo, refresh=False)
     fresh.path = fresh.path.with_name("fresh.sqlite")
     fresh.rebuild()
     assert rows(incremental) == rows(fresh)
+    assert scopes(incremental) == scopes(fresh) and scopes(fresh)
     order = [(v.sha, v.path) for v in incremental.versions()]
     assert order == [(v.sha, v.path) for v in fresh.versions()]  # same graph order
     incremental.close()
@@ -96,6 +107,17 @@ def test_update_equals_rebuild_through_branches_merges_tags_and_a_rebase(repo: P
     git(repo, "branch", "-qD", "experiment")
     assert_update_equals_rebuild(repo)
     assert not [v for v in Catalog(repo).versions() if v.name and "step000500" in v.name]
+    # HEAD moves back and forth (reset, an edit of a card), branches switch: the
+    # maintained HEAD and latest scopes follow as a rebuild computes them.
+    commit_card(repo, "ner", 100, {"dev": {"f1": 0.99}}, message="re-evaluated")
+    assert_update_equals_rebuild(repo)
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    assert_update_equals_rebuild(repo)
+    first = Catalog(repo).find(model="ner", sort="step")[0]
+    assert first.card is not None and first.card["metrics"]["dev"]["f1"] == 0.70
+    git(repo, "checkout", "-q", "v1")
+    assert_update_equals_rebuild(repo)
+    assert {v.step for v in Catalog(repo).find()} == {100, 200}
 
 
 def test_log_order_follows_the_commit_graph_not_timestamps(
@@ -128,7 +150,7 @@ def test_log_command_formats_and_ranges(repo: Path, cli) -> None:
     )
     assert [r["step"] for r in ranged] == [2]
     csv_out = cli("log", "--metric", "dev.acc", "--csv").out.splitlines()
-    assert csv_out[0] == "commit,date,author,checkpoint,step,dev.acc,Δ" and len(csv_out) == 4
+    assert csv_out[0] == "commit,date,author,checkpoint,run,step,dev.acc,Δ" and len(csv_out) == 4
     md = cli("log", "clf", "--metric", "dev.acc", "--md").out
     assert md.splitlines()[1].startswith("|---") and "+0.1" in md
     assert cli("log", "clf", "--metric", "dev.acc", "-n", "1", "--json").out.count('"commit"') == 1

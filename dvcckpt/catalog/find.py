@@ -1,18 +1,22 @@
 """`dvcckpt find`: a parsed query (`catalog.where`) compiled to SQL and run in SQLite.
 
 Filters compile to parameterised SQL over `json_extract`, so they run inside
-SQLite against the slim `hot` copy of each card when it holds the field.
+SQLite against the slim `hot` copy of each card when it holds the field. A metric
+is read by its point value wherever it is compared, sorted or ranked: the `value`
+of an estimate `{value, ci, method}`, the number itself otherwise. The latest
+version of each card comes from the catalog's maintained `latest` table, so a
+query reads one row per card, not the whole history.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any
 
-from dvcckpt.catalog import where
+from dvcckpt.catalog import known, latest, where
 from dvcckpt.catalog.index import Index
-from dvcckpt.catalog.rows import HOT_CHECKPOINT, HOT_SECTIONS, VERSION_ROWS, Version
+from dvcckpt.catalog.known import column
+from dvcckpt.catalog.rows import VERSION_ROWS, Version
 from dvcckpt.catalog.where import (
     Compare,
     Field,
@@ -29,20 +33,30 @@ from dvcckpt.catalog.where import fields as where_fields
 from dvcckpt.core.fields import is_schema_field
 from dvcckpt.errors import UsageError
 
-HINT_CARDS = 2_000  # cards read for the closest-field hint of an unknown field
+# Text fields the `cards` row holds as columns (the text itself, NULL for anything else):
+# read there, a filter on them needs no JSON parsed and can use an index (model, name).
+COLUMNS = {"model": "k.model", "name": "k.name", "checkpoint.phase": "k.phase",
+           "checkpoint.kind": "k.kind", "checkpoint.created_at": "k.created_at"}  # fmt: skip
 
 
-def column(field: Field) -> str:
-    """The slim `hot` copy when it holds the field, else the full card."""
-    parts = field.parts()
-    in_hot = parts[0] in HOT_SECTIONS and (
-        parts[0] != "checkpoint" or (len(parts) > 1 and parts[1] in HOT_CHECKPOINT)
+def field_sql(field: Field) -> tuple[str, list[Any]]:
+    """The value a field compares, sorts and ranks by, and its parameters.
+
+    For a field that may hold an estimate, the point value: `FIELD.value` when that
+    exists, else the value itself (two JSON lookups either way). Fields the schema
+    names (`step`, `phase`, `tags`...) and interval bounds are read as they are.
+    """
+    if stored := COLUMNS.get(field.resolved()):
+        return stored, []
+    source = column(field)
+    if field.bound() is not None or is_schema_field(field.resolved()):
+        return f"json_extract({source}, ?)", [field.json_path()]
+    point = field.point_path()
+    sql = (
+        f"CASE WHEN json_type({source}, ?) IS NULL THEN json_extract({source}, ?)"
+        f" ELSE json_extract({source}, ?) END"
     )
-    return "k.hot" if in_hot else "b.card"
-
-
-def field_sql(field: Field) -> str:
-    return f"json_extract({column(field)}, ?)"
+    return sql, [point, field.json_path(), point]
 
 
 def compile_sql(node: Any) -> tuple[str, list[Any]]:
@@ -55,7 +69,8 @@ def compile_sql(node: Any) -> tuple[str, list[Any]]:
         sql, params = compile_sql(node.operand)
         return f"NOT coalesce(({sql}), 0)", params
     if isinstance(node, Field):  # a bare field: present and truthy
-        return f"coalesce({field_sql(node)}, 0) NOT IN (0, '', '[]', '{{}}')", [node.json_path()]
+        sql, params = field_sql(node)
+        return f"coalesce({sql}, 0) NOT IN (0, '', '[]', '{{}}')", params
     if isinstance(node, Literal):
         return "?", [bool(node.value)]
     if isinstance(node, Compare):
@@ -89,7 +104,7 @@ def _compare(node: Compare) -> tuple[str, list[Any]]:
 
 def _value(node: Any) -> tuple[str, list[Any]]:
     if isinstance(node, Field):
-        return field_sql(node), [node.json_path()]
+        return field_sql(node)
     if isinstance(node, Literal):
         return "?", [node.value]
     raise UsageError(
@@ -145,13 +160,14 @@ def run(
         ranking = SortKey(ranking.field, True)  # higher is better unless `+metric`
     keys = ([ranking] if ranking else []) + sort_keys(sort)
     if ranking:
-        conditions.append((f"{field_sql(ranking.field)} IS NOT NULL", [ranking.field.json_path()]))
-    commits = None if all_refs else catalog.reachable(["HEAD"])
-    scope = catalog.scope(commits)
+        ranked, ranked_params = field_sql(ranking.field)
+        conditions.append((f"{ranked} IS NOT NULL", ranked_params))
     asked = [("--where", f) for f in (where_fields(tree) if tree is not None else [])]
     asked += [("--by" if key is ranking else "--sort", key.field) for key in keys]
-    _require_fields(catalog, scope, asked)
-    found = _select(catalog, conditions, keys, scope, all_versions)
+    known.require(catalog, latest.source(all_refs=all_refs, latest=False), asked)
+    found = _select(
+        catalog, conditions, keys, latest.source(all_refs=all_refs, latest=not all_versions)
+    )
     if count is not None:
         found = found[:count]
     elif percent is not None:
@@ -182,15 +198,15 @@ def _select(
     catalog: Index,
     conditions: list[tuple[str, list[Any]]],
     keys: list[SortKey],
-    scope: str,
-    all_versions: bool,
+    source: tuple[str, str],
 ) -> list[tuple[int, int]]:
     """(commit id, path id) of matches in order; cards are fetched for what is kept."""
     params: list[Any] = []
     sort_columns = ""
     for index, key in enumerate(keys):
-        sort_columns += f", {field_sql(key.field)} AS s_{index}"
-        params.append(key.field.json_path())
+        sql, key_params = field_sql(key.field)
+        sort_columns += f", {sql} AS s_{index}"
+        params.extend(key_params)
     where = " AND ".join(f"({sql})" for sql, _ in conditions) or "1"
     for _, condition_params in conditions:
         params.extend(condition_params)
@@ -198,66 +214,15 @@ def _select(
         f"s_{i} IS NULL, s_{i} {'DESC' if key.descending else 'ASC'}, "
         for i, key in enumerate(keys)
     )
-    latest = "" if all_versions else "AND v.rn = 1"
+    versions, in_scope = source
     bodies = "LEFT JOIN bodies b ON b.id = k.id" if "b.card" in where + sort_columns else ""
     statement = f"""
-        WITH v AS (
-            SELECT v.commit_id, v.path_id, v.card_id, v.status, v.generation, v.committed,
-                   ROW_NUMBER() OVER (PARTITION BY v.path_id
-                       ORDER BY v.generation DESC, v.committed DESC, v.commit_id DESC) AS rn
-            FROM versions v {scope})
         SELECT v.commit_id, v.path_id {sort_columns}
-        FROM v JOIN cards k ON k.id = v.card_id {bodies}
-        WHERE v.status != 'D' AND k.error IS NULL {latest} AND {where}
+        FROM {versions} JOIN cards k ON k.id = v.card_id {bodies}
+        WHERE {in_scope} AND v.status != 'D' AND k.error IS NULL AND {where}
         ORDER BY {order}v.generation DESC, v.committed DESC, v.commit_id DESC
     """
     return [(row[0], row[1]) for row in catalog.sql(statement, params)]
-
-
-def _require_fields(catalog: Index, scope: str, asked: list[tuple[str, Field]]) -> None:
-    """Refuse a field that no card in scope has: a misspelt field would otherwise
-    match nothing (or sort nothing) and look like a real, empty answer."""
-    checked: set[str] = set()
-    for option, field in asked:
-        path = field.resolved()
-        if path in checked or is_schema_field(path):
-            continue
-        checked.add(path)
-        source = column(field)
-        bodies = "JOIN bodies b ON b.id = k.id" if source == "b.card" else ""
-        statement = f"""SELECT 1 FROM versions v {scope} JOIN cards k ON k.id = v.card_id {bodies}
-            WHERE k.error IS NULL AND json_type({source}, ?) IS NOT NULL LIMIT 1"""
-        if not catalog.sql(statement, [field.json_path()]) and _any_card(catalog, scope):
-            raise _unknown_field(catalog, scope, option, field)
-
-
-def _any_card(catalog: Index, scope: str) -> bool:
-    """Whether there is a card to misspell against (an empty registry answers empty)."""
-    statement = f"""SELECT 1 FROM versions v {scope} JOIN cards k ON k.id = v.card_id
-        WHERE k.error IS NULL LIMIT 1"""
-    return bool(catalog.sql(statement))
-
-
-def _unknown_field(catalog: Index, scope: str, option: str, field: Field) -> UsageError:
-    """The error naming the field, with the closest fields the cards in scope do have."""
-    path = field.resolved()
-    source = column(field)
-    bodies = "JOIN bodies b ON b.id = k.id" if source == "b.card" else ""
-    # Hints come from the newest cards in scope, so an error costs the same at any
-    # history length (whether the field exists at all was checked over every card).
-    statement = f"""SELECT DISTINCT t.fullkey FROM (SELECT DISTINCT v.card_id AS id
-            FROM versions v {scope} ORDER BY v.card_id DESC LIMIT {HINT_CARDS}) c
-            JOIN cards k ON k.id = c.id {bodies},
-            json_tree({source}) t WHERE k.error IS NULL AND t.fullkey NOT LIKE '%[%'"""
-    known = sorted({row[0][2:].replace('"', "") for row in catalog.sql(statement) if row[0] != "$"})
-    close = difflib.get_close_matches(path, known, n=3, cutoff=0.6)
-    section = path.split(".")[0]
-    close = close or [k for k in known if k.startswith(section + ".")][:5] or known[:5]
-    spelled = "" if field.path == path else f" (written {field.path})"
-    hint = f"closest fields: {', '.join(close)}" if close else "no card in scope has fields"
-    if section == "metrics":
-        hint += "; a dotted path outside the card sections is a metric: dev.f1 = metrics.dev.f1"
-    return UsageError(f"{option}: no checkpoint in scope has the field {path}{spelled}", hint=hint)
 
 
 def _with_cards(
@@ -274,7 +239,8 @@ def _with_cards(
         "INSERT INTO temp.picked VALUES (?, ?, ?)",
         ((i, commit, path) for i, (commit, path) in enumerate(found)),
     )
-    extra = "".join(f", json_extract(b.card, ?) AS x_{i}" for i in range(len(columns)))
+    # As JSON text (`->`), decoded in `Version.values`: an estimate stays a dict.
+    extra = "".join(f", {column(c)} -> ? AS x_{i}" for i, c in enumerate(columns))
     statement = VERSION_ROWS.replace("SELECT ", f"SELECT p2.position{extra}, ", 1).replace(
         "FROM versions v",
         "FROM temp.picked p2 JOIN versions v ON v.commit_id = p2.commit_id AND v.path_id = p2.path_id",

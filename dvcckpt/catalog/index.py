@@ -26,7 +26,7 @@ from typing import Any
 
 from dvcckpt.adapters import git
 from dvcckpt.adapters import gitlog as history
-from dvcckpt.catalog import rows, store
+from dvcckpt.catalog import latest, rows, store
 from dvcckpt.catalog.rows import FORMAT_VERSION, ORDER, VERSION_ROWS, Problem, Stats, Version
 from dvcckpt.catalog.store import heals
 from dvcckpt.errors import StateError
@@ -87,6 +87,7 @@ class Index:
         db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
         tips = history.tips(self.root)
         added, versions, parsed = self._ingest(db, sorted(set(tips.values())), [])
+        latest.fill(db, self.root, tips.get("HEAD"))
         rows.set_tips(db, tips)
         rows.set_meta(db, "history", store.history_fingerprint(self._common))
         store.fault_point("catalog-filling")
@@ -143,8 +144,11 @@ class Index:
             new = sorted(set(tips.values()))
             gone = history.rev_list(self.root, old, new)
             with db:
+                change = latest.prepare(db, self.root, stored.get("HEAD"), tips.get("HEAD"), gone)
                 rows.delete_commits(db, gone)
+                change.first_new = latest.next_commit_id(db)
                 added, versions, parsed = self._ingest(db, new, old)
+                latest.finish(db, self.root, change)
                 rows.set_tips(db, tips)
         except sqlite3.DatabaseError as exc:
             if not store.is_damage(exc):
@@ -244,8 +248,11 @@ class Index:
                 raise StateError(
                     f"{arg!r} is not a revision", hint="name a branch, tag or commit, or A..B"
                 )
+        if args == ["HEAD"]:  # kept ready in the catalog
+            statement = "SELECT c.sha FROM head_commits h JOIN commits c ON c.id = h.id"
+            return {row[0] for row in self._db().execute(statement)}
         if len(args) == 1 and ".." not in args[0]:
-            sha = self._tips().get("HEAD") if args[0] == "HEAD" else self._resolve(args[0])
+            sha = self._resolve(args[0])
             return self.ancestors(sha) if sha else set()
         out = git.run_git(self.root, "rev-list", *args, "--", check=False)
         if not out:
@@ -294,9 +301,6 @@ class Index:
             self._parent_map = {sha: parents.split() for _, sha, parents in rows}
             self._id_map = {sha: id_ for id_, sha, _ in rows}
         return self._parent_map
-
-    def _tips(self) -> dict[str, str]:
-        return rows.stored_tips(self._db())
 
     def _resolve(self, rev: str) -> str:
         sha = git.commit_of(self.root, rev)

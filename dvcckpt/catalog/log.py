@@ -1,32 +1,26 @@
-"""`dvcckpt log`: performance history across commits, like `git log` for metrics."""
+"""`dvcckpt log`: performance history across commits, like `git log` for metrics.
+
+Rows are read with the few values they show extracted inside SQLite (run, step and
+the chosen metrics from the slim `hot` copy), never by decoding whole cards, and
+HEAD's history is the catalog's maintained `head_commits` scope: the cost follows
+the rows shown, not the length of history. `evaluations=True` lists evaluations
+instead (`catalog.evaluations`).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 
+from dvcckpt.catalog import known, latest
+from dvcckpt.catalog.find import field_sql
 from dvcckpt.catalog.index import Index
-from dvcckpt.catalog.rows import Version
+from dvcckpt.catalog.rows import Row, Run
+from dvcckpt.catalog.where import Field
 from dvcckpt.core.fields import card_path, number
 from dvcckpt.core.fields import field as card_field
 from dvcckpt.errors import StateError, UsageError
 
-
-@dataclass
-class Row:
-    commit: str
-    date: str
-    author: str
-    name: str
-    run: str | None
-    step: int | None
-    path: str
-    values: dict[str, float | None]
-    deltas: dict[str, float | None] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+__all__ = ["Row", "history", "metric_path", "metric_value"]
 
 
 def metric_path(spec: str) -> str:
@@ -52,52 +46,46 @@ def history(
     rev: str | None = None,
     all_refs: bool = False,
     limit: int | None = None,
+    evaluations: bool = False,
+    check_metrics: bool = True,
 ) -> list[Row]:
-    """Rows newest first: one per commit that added or changed a matching card.
+    """Rows newest first: one per commit that added or changed a matching card, or
+    (`evaluations`) one per evaluation of a matching card, newest `at` first.
 
     The order is total (commit generation, then step with a stepless final model last,
     then card path), so checkpoints committed together list the same way every time;
     each Δ compares with the previous checkpoint of the same run in that order.
+    A metric no card of the target in scope has is a usage error naming the closest
+    ones (`check_metrics=False`: an empty column instead).
     """
-    commits = None if all_refs else catalog.reachable([rev] if rev else ["HEAD"])
-    versions = [v for v in _matching(catalog, target) if commits is None or v.sha in commits]
-    paths = [metric_path(m) for m in metrics or []]
-    rows: list[Row] = []
-    last_of_run: dict[tuple[str | None, ...], dict[str, float | None]] = {}
-    for version in sorted(versions, key=_position):
-        card = version.card or {}
-        values = {
-            spec: metric_value(card, path) for spec, path in zip(metrics or [], paths, strict=True)
-        }
-        run = _section(card, "run")
-        identity = (version.model, _text(run.get("id")), _text(run.get("name")))
-        previous = last_of_run.get(identity, {})
-        last_of_run[identity] = values
-        deltas = {k: _delta(v, previous.get(k)) for k, v in values.items()}
-        rows.append(
-            Row(
-                commit=version.sha,
-                date=_date(version.authored),
-                author=version.author,
-                name=version.name or "?",
-                run=_text(run.get("name")),
-                step=_step(_section(card, "checkpoint").get("step")),
-                path=version.path,
-                values=values,
-                deltas=deltas,
-            )
-        )
+    specs = list(metrics or [])
+    restrict = _target(catalog, target)
+    source = _source(catalog, rev, all_refs)
+    if evaluations:
+        from dvcckpt.catalog import evaluations as evaluated
+
+        fields = [evaluated.metric_field(spec) for spec in specs]
+        if check_metrics:
+            known.require(catalog, source, [("--metric", f) for f in fields], restrict)
+        rows, runs = evaluated.rows(catalog, source, restrict, specs)
+    else:
+        fields = [Field(spec) for spec in specs if metric_path(spec)]
+        if check_metrics:
+            known.require(catalog, source, [("--metric", f) for f in fields], restrict)
+        rows, runs = _version_rows(catalog, source, restrict, specs, fields)
+    with_deltas(rows, runs)
     rows.reverse()
     return rows[:limit] if limit else rows
 
 
-def _matching(catalog: Index, target: str | None) -> list[Version]:
-    live = [v for v in catalog.versions(model=target) if v.status != "D" and v.card is not None]
-    if target is None or live:
-        return live
-    by_name = [v for v in catalog.versions(name=target) if v.status != "D" and v.card is not None]
-    if by_name:
-        return by_name
+def _target(catalog: Index, target: str | None) -> known.Restriction | None:
+    """The cards a target names: a model's, else one checkpoint's (by name)."""
+    if target is None:
+        return None
+    for column in ("model", "name"):
+        statement = f"SELECT 1 FROM cards WHERE {column} = ? AND error IS NULL LIMIT 1"
+        if catalog.sql(statement, [target]):
+            return f"k.{column} = ?", [target]
     models = sorted({row[0] for row in catalog.sql("SELECT DISTINCT model FROM cards") if row[0]})
     raise StateError(
         f"no model or checkpoint named {target!r} in the catalog",
@@ -105,39 +93,99 @@ def _matching(catalog: Index, target: str | None) -> list[Version]:
     )
 
 
-def _position(version: Version) -> tuple[int, int, str, bool, int, str]:
-    """Where a version sits in history: the catalog's commit order (generation, commit
-    time, sha: `versions()` lists that way), then step (none last), then path."""
-    step = _step(_section(version.card or {}, "checkpoint").get("step"))
+def _source(catalog: Index, rev: str | None, all_refs: bool) -> tuple[str, str]:
+    """Every card version in scope: all refs, HEAD (kept ready), or one revision."""
+    if all_refs or rev is None:
+        return latest.source(all_refs=all_refs, latest=False)
+    return f"versions v {catalog.scope(catalog.reachable([rev]))}", "1"
+
+
+# One row per live card version in scope, in history order: generation, commit time
+# and sha (the catalog's commit order), then step (none last), then path. Values are
+# extracted in SQLite (point value and interval bounds of each metric), so no card
+# is decoded in Python.
+VERSIONS = """
+SELECT c.sha, c.author, {date} AS date, p.path, k.name, k.model, k.step,
+       {run_name} AS run_name, {run_id} AS run_id {values}
+FROM {versions} JOIN commits c ON c.id = v.commit_id JOIN paths p ON p.id = v.path_id
+JOIN cards k ON k.id = v.card_id {bodies}
+WHERE {in_scope} AND v.status != 'D' AND k.error IS NULL AND ({restrict})
+ORDER BY v.generation, v.committed, c.sha, k.step IS NULL, k.step, p.path
+"""
+# The author date as `log` prints it (UTC); `@SECONDS` beyond what a date can show.
+DATE = "coalesce(strftime('%Y-%m-%d %H:%M', c.authored, 'unixepoch'), '@' || c.authored)"
+
+
+def _text_sql(source: str, path: str) -> str:
+    """A text field, or NULL when it holds anything else."""
     return (
-        version.generation,
-        version.committed,
-        version.sha,
-        step is None,
-        step or 0,
-        version.path,
+        f"CASE json_type({source}, '{path}') WHEN 'text' THEN json_extract({source}, '{path}') END"
     )
+
+
+def _version_rows(
+    catalog: Index,
+    source: tuple[str, str],
+    restrict: known.Restriction | None,
+    specs: list[str],
+    fields: list[Field],
+) -> tuple[list[Row], list[Run]]:
+    """The rows, and the run of each (for its Δ)."""
+    values, params = "", []
+    for index, metric in enumerate(fields):
+        point, point_params = field_sql(metric)
+        low, high = Field(f"{metric.path}.ci_low"), Field(f"{metric.path}.ci_high")
+        values += (
+            f", {point} AS m_{index}, json_extract({known.column(low)}, ?) AS lo_{index}"
+            f", json_extract({known.column(high)}, ?) AS hi_{index}"
+        )
+        params += [*point_params, low.json_path(), high.json_path()]
+    condition, restrict_params = restrict or ("1", [])
+    statement = VERSIONS.format(
+        date=DATE,
+        run_name=_text_sql("k.hot", "$.run.name"),
+        run_id=_text_sql("k.hot", "$.run.id"),
+        values=values,
+        versions=source[0],
+        in_scope=source[1],
+        bodies="JOIN bodies b ON b.id = k.id" if "b.card" in values else "",
+        restrict=condition,
+    )
+    rows: list[Row] = []
+    runs: list[Run] = []
+    for record in catalog.sql(statement, params + restrict_params):
+        row = Row(
+            commit=record["sha"],
+            date=record["date"],
+            author=record["author"],
+            name=record["name"] or "?",
+            run=record["run_name"],
+            run_id=record["run_id"],
+            step=record["step"],
+            path=record["path"],
+            values={},
+        )
+        for index, spec in enumerate(specs):
+            row.values[spec] = number(record[f"m_{index}"])
+            bounds = number(record[f"lo_{index}"]), number(record[f"hi_{index}"])
+            row.intervals[spec] = None if None in bounds else bounds  # type: ignore[assignment]
+        rows.append(row)
+        runs.append((record["model"], row.run_id, row.run, None))
+    return rows, runs
+
+
+def with_deltas(rows: list[Row], runs: list[Run]) -> None:
+    """Each row's Δ against the previous row (in `rows`' order) of the same run."""
+    last: dict[Run, dict[str, float | None]] = {}
+    for row, run in zip(rows, runs, strict=True):
+        previous = last.get(run, {})
+        last[run] = row.values
+        row.deltas = {k: _delta(v, previous.get(k)) for k, v in row.values.items()}
 
 
 def _delta(value: float | None, previous: float | None) -> float | None:
     return None if value is None or previous is None else value - previous
 
 
-def _date(timestamp: int) -> str:
-    try:
-        return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-    except (OverflowError, ValueError, OSError):  # beyond year 9999 (a forged or absurd date)
-        return f"@{timestamp}"
-
-
-def _section(card: dict[str, Any], name: str) -> dict[str, Any]:
-    value = card.get(name)
-    return value if isinstance(value, dict) else {}
-
-
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _step(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

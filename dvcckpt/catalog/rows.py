@@ -7,20 +7,26 @@ over tens of thousands of cards reads a fraction of the bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dvcckpt.adapters import yamldoc
+from dvcckpt.catalog import latest
+from dvcckpt.core.fields import is_estimate, number
 from dvcckpt.core.limits import HARD_MAX_BYTES
 from dvcckpt.errors import CardError
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 # 3: cards that cannot be stored are index errors (the `index_errors` view).
-FORMAT_VERSION = "3"
-SCHEMA = """
+# 4: the maintained HEAD and latest-version scopes (`catalog.latest`); `hot` holds
+#    each split's latest evaluation.
+FORMAT_VERSION = "4"
+SCHEMA = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE commits (
     id INTEGER PRIMARY KEY, sha TEXT NOT NULL UNIQUE, generation INTEGER NOT NULL,
@@ -44,11 +50,14 @@ CREATE VIEW index_errors AS
     FROM versions v JOIN cards k ON k.id = v.card_id JOIN commits c ON c.id = v.commit_id
     JOIN paths p ON p.id = v.path_id WHERE k.error IS NOT NULL;
 """
+    + latest.SCHEMA
+)
 # What `catalog status` counts: name -> table (or a filtered table).
 COUNTED = {"commits": "commits", "versions": "versions", "cards": "cards",
            "unreadable_cards": "cards WHERE error IS NOT NULL"}  # fmt: skip
 PROBLEM_ROWS = "SELECT commit_sha, path, blob, message FROM index_errors ORDER BY generation, path"
-# Sections copied into `cards.hot` (checkpoint: only its small descriptive fields).
+# Sections copied into `cards.hot` (checkpoint: only its small descriptive fields; and
+# `evaluations` as {split: metrics of its latest evaluation}, see `latest_evaluations`).
 HOT_SECTIONS = ("name", "model", "run", "metrics", "resources", "tags", "seeds", "checkpoint")
 HOT_CHECKPOINT = ("format", "serialization", "kind", "phase", "step", "epoch", "size", "created_at")
 # One row per card version, in commit-graph order.
@@ -108,7 +117,7 @@ class Version:
     step: int | None
     created_at: str | None
     card_json: str | None
-    values: tuple[Any, ...] = ()  # extra columns a query asked for
+    values: tuple[Any, ...] = ()  # extra columns a query asked for, as decoded JSON
 
     @property
     def card(self) -> dict[str, Any] | None:
@@ -137,11 +146,57 @@ class Version:
             step=row["step"],
             created_at=row["created_at"],
             card_json=row["card"],
-            values=tuple(row[k] for k in row.keys() if k.startswith("x_")),  # noqa: SIM118 (sqlite3.Row)
+            values=tuple(_column(row[k]) for k in row.keys() if k.startswith("x_")),  # noqa: SIM118 (sqlite3.Row)
         )
         if decoded:
             version.card  # noqa: B018 (decodes now)
         return version
+
+
+Interval = tuple[float, float]
+# What Δ compares within: model, run id, run name (and an evaluation's split).
+Run = tuple[str | None, str | None, str | None, str | None]
+
+
+@dataclass
+class Row:
+    """One row of `log`: a card version, or (`evaluations=True`) one evaluation."""
+
+    commit: str
+    date: str
+    author: str
+    name: str
+    run: str | None
+    step: int | None
+    path: str
+    values: dict[str, float | None]  # point values (of an estimate: its `value`)
+    deltas: dict[str, float | None] = field(default_factory=dict)
+    intervals: dict[str, Interval | None] = field(default_factory=dict)
+    run_id: str | None = None
+    split: str | None = None  # an evaluation's split (`evaluations=True`)
+    evaluated_at: str | None = None  # an evaluation's `at`, as the card has it
+    by: str | None = None  # who ran the evaluation, when the card says
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def point_and_interval(value: Any) -> tuple[float | None, Interval | None]:
+    """A metric's point value, and its interval when it is an estimate with one."""
+    interval = None
+    if is_estimate(value):
+        ci = value.get("ci")
+        if isinstance(ci, list) and len(ci) == 2:
+            low, high = number(ci[0]), number(ci[1])
+            interval = (low, high) if low is not None and high is not None else None
+    return number(value), interval
+
+
+def date_of(timestamp: int) -> str:
+    try:
+        return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):  # beyond year 9999 (a forged or absurd date)
+        return f"@{timestamp}"
 
 
 class Damaged(sqlite3.DatabaseError):
@@ -159,6 +214,11 @@ def decode(text: str) -> dict[str, Any]:
     if not isinstance(card, dict):
         raise Damaged("a stored card is not valid JSON")
     return card
+
+
+def _column(text: str | None) -> Any:
+    """An extra column (JSON text from `->`, or NULL for an absent field) decoded."""
+    return None if text is None else json.loads(text)
 
 
 def card_row(blob: str, content: bytes | None) -> tuple[tuple[Any, ...], str | None]:
@@ -208,12 +268,42 @@ def _document(blob: str, content: bytes | None) -> tuple[dict[str, Any], str, st
     meta = card["checkpoint"] if isinstance(card.get("checkpoint"), dict) else {}
     hot = {key: card[key] for key in HOT_SECTIONS if key in card}
     hot["checkpoint"] = {key: meta[key] for key in HOT_CHECKPOINT if key in meta}
+    if evaluated := latest_evaluations(card.get("evaluations")):
+        hot["evaluations"] = evaluated
     try:  # SQLite's JSON has no NaN or infinity, and stores UTF-8 only
         body, hot_json = _strict_json(card), _strict_json(hot)
         body.encode("utf-8")
     except ValueError as exc:
         raise CardError(f"holds a value the catalog cannot store: {exc}", hint="") from None
     return card, body, hot_json
+
+
+def latest_evaluations(entries: Any) -> dict[str, Any]:
+    """{split: metrics} of the latest evaluation of each split: the latest `at`, and of
+    evaluations at the same moment (or without a readable `at`) the last one listed."""
+    chosen: dict[str, tuple[tuple[float, int], Any]] = {}
+    for position, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("split"), str):
+            continue
+        key = (moment(entry.get("at")), position)
+        if entry["split"] not in chosen or key > chosen[entry["split"]][0]:
+            chosen[entry["split"]] = (key, entry.get("metrics"))
+    return {split: metrics for split, (_, metrics) in chosen.items()}
+
+
+def moment(text: Any) -> float:
+    """An ISO 8601 time as a POSIX timestamp (no zone: UTC); -inf when it is not one."""
+    import datetime as dt
+
+    if not isinstance(text, str):
+        return float("-inf")
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return float("-inf")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
 
 
 def _without_source(message: str, blob: str) -> str:
@@ -273,8 +363,9 @@ def set_tips(db: sqlite3.Connection, tips: dict[str, str]) -> None:
 
 
 def delete_commits(db: sqlite3.Connection, shas: list[str]) -> None:
-    db.executemany(
-        "DELETE FROM versions WHERE commit_id = (SELECT id FROM commits WHERE sha = ?)",
-        ((s,) for s in shas),
-    )
+    for table, column in (("versions", "commit_id"), ("head_commits", "id")):
+        db.executemany(
+            f"DELETE FROM {table} WHERE {column} = (SELECT id FROM commits WHERE sha = ?)",
+            ((s,) for s in shas),
+        )
     db.executemany("DELETE FROM commits WHERE sha = ?", ((s,) for s in shas))

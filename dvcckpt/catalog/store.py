@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dvcckpt.adapters import git
+from dvcckpt.catalog import latest
 from dvcckpt.errors import StateError
 
 FILE_NAME = "catalog.sqlite"
-TABLES = frozenset({"meta", "commits", "paths", "cards", "bodies", "versions"})
+TABLES = frozenset({"meta", "commits", "paths", "cards", "bodies", "versions"}) | latest.TABLES
 # errno values meaning "this place cannot be written": the catalog then lives in memory.
 _UNWRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR})
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})

@@ -4,11 +4,13 @@
 
 Fields are dotted card paths (`metrics.dev.macro_f1`), metric paths as `log`
 spells them (`dev.macro_f1`, see `core.fields.card_path`) or shortcuts (`phase`,
-`step`, `owner`...). Operators: == != < <= > >=, `in`, `not in`, and,
-or, not, parentheses. Literals: numbers, "strings", dates (2026-01-05),
-true/false/null and [lists]. Parsing is a recursive descent over tokens; the
-result compiles to a parameterised SQL expression on `json_extract`, so
-filtering runs inside SQLite.
+`step`, `owner`...). A metric recorded as an estimate (`{value, ci, method}`) is
+compared by its point value; `FIELD.ci_low` and `FIELD.ci_high` are the bounds of
+its interval. `evaluations.SPLIT.METRIC` is METRIC in the latest evaluation of
+SPLIT. Operators: == != < <= > >=, `in`, `not in`, and, or, not, parentheses.
+Literals: numbers, "strings", dates (2026-01-05), true/false/null and [lists].
+Parsing is a recursive descent over tokens; the result compiles to a
+parameterised SQL expression on `json_extract`, so filtering runs inside SQLite.
 """
 
 from __future__ import annotations
@@ -50,15 +52,38 @@ class Token:
     column: int  # 1-based, for error messages
 
 
+BOUNDS = {"ci_low": 0, "ci_high": 1}  # FIELD.ci_low: FIELD's interval, `ci[0]`
+
+
 @dataclass(frozen=True)
 class Field:
     path: str
 
     def json_path(self) -> str:
-        return "$" + "".join(f'."{part}"' for part in self.parts())
+        """Where the field's value sits (in the card, or in the slim `hot` copy for
+        `evaluations.SPLIT...`, which holds each split's latest evaluation)."""
+        base = "$" + "".join(f'."{part}"' for part in self.value_parts())
+        bound = self.bound()
+        return base if bound is None else f'{base}."ci"[{bound}]'
+
+    def point_path(self) -> str:
+        """Where the point value of an estimate sits (`FIELD.value`)."""
+        return self.json_path() + '."value"'
 
     def parts(self) -> list[str]:
         return self.resolved().split(".")
+
+    def value_parts(self) -> list[str]:
+        """The parts naming the metric itself (`.ci_low` / `.ci_high` left off)."""
+        parts = self.parts()
+        return parts[:-1] if self.bound() is not None else parts
+
+    def bound(self) -> int | None:
+        """0 for `.ci_low`, 1 for `.ci_high` of a metric, else None."""
+        parts = self.parts()
+        if len(parts) > 2 and parts[0] in ("metrics", "evaluations"):
+            return BOUNDS.get(parts[-1])
+        return None
 
     def resolved(self) -> str:
         """The card path: shortcuts expanded, `dev.f1` read as `metrics.dev.f1`."""
