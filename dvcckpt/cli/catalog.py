@@ -236,7 +236,8 @@ def _write_chart(rows: Any, metric: str, target: str, by: str, sequence: str) ->
     "--group-by",
     metavar="FIELD",
     help="Aggregate per run (`run`) or per any field (`run.group`, `params.lr`): count, best,"
-    " last, and mean ± std over the runs' seeds of --by METRIC (default: primary_metric).",
+    " last, and mean ± std over the runs' seeds of --by METRIC (default: primary_metric),"
+    " best group first; --top keeps the best groups, --json prints the groups.",
 )
 @click.option(
     "--per-run",

@@ -34,9 +34,11 @@ def series(
     rows: Sequence[Row], metric: str, by: str = "run", sequence: str = "commit"
 ) -> tuple[list[Series], str]:
     """One series per run (by name, or by id with `by="run.id"`), x = step when every
-    point has one, else the position in history (`sequence` names that axis)."""
+    point has one, else the position in history (`sequence` names that axis).
+    Evaluations (`sequence="evaluation"`) are always in the order they were made: one
+    checkpoint evaluated twice has one step."""
     chronological = list(reversed(rows))
-    by_step = all(r.step is not None for r in chronological)
+    by_step = sequence != "evaluation" and all(r.step is not None for r in chronological)
     grouped: dict[str, list[tuple[float, float, str]]] = {}
     for index, row in enumerate(chronological):
         value = row.values.get(metric)
