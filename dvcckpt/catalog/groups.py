@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dvcckpt.catalog.index import Index
 from dvcckpt.catalog.rows import Version
+from dvcckpt.catalog.where import Field
 from dvcckpt.core.fields import card_path, number
 
 PER_RUN = ("best", "last")
@@ -147,11 +149,7 @@ class _Entry:
 
 
 def _entry(version: Version) -> _Entry:
-    key, value = version.values[0], version.values[1]
-    if type(key) is str and key[:1] in ("{", "["):
-        key = _decoded(key)
-    if type(value) is str:
-        value = _decoded(value)
+    key, value = version.values[0], version.values[1]  # decoded: an estimate is a dict
     point = float(value) if type(value) in (float, int) else number(value)
     if point is not None and not math.isfinite(point):
         point = None
@@ -220,16 +218,6 @@ def _rank(value: float | None, higher: bool) -> tuple[bool, float]:
     return (False, -value if higher else value)
 
 
-def _decoded(value: Any) -> Any:
-    """A column as JSON data: SQLite hands a mapping or list back as JSON text."""
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _as_key(value: Any) -> Any:
     """A hashable stand-in for a group value (lists and mappings as JSON text; `1` and
     `True` and `1.0` stay apart)."""
@@ -242,27 +230,13 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-HINT_VERSIONS = 500  # cards read for the closest-field hint
+def require_field(catalog: Index, spec: str, all_refs: bool = False) -> None:
+    """Refuse a group field that no checkpoint in scope has, as `find` refuses a field
+    (a misspelling would put every checkpoint in one empty-keyed group)."""
+    from dvcckpt.catalog import known, latest
 
-
-def require_field(versions: Sequence[Version], option: str, spec: str) -> None:
-    """Refuse a group field that no matching checkpoint has (a misspelling would put every
-    checkpoint in one empty-keyed group and look like a real answer)."""
-    from dvcckpt.core.fields import is_schema_field, leaves
-
-    path = card_path(spec)
-    if not versions or is_schema_field(path):
-        return
-    if any(v.values and v.values[0] is not None for v in versions):
-        return
-    known: set[str] = set()
-    for version in versions[:HINT_VERSIONS]:
-        for section, value in (version.card or {}).items():
-            if isinstance(value, dict) and value:
-                known.update(f"{section}.{key}" for key, _ in leaves(value))
-            else:
-                known.add(str(section))
-    raise unknown_field(option, path, spec, sorted(known), "no matching checkpoint")
+    source = latest.source(all_refs=all_refs, latest=False)
+    known.require(catalog, source, [("--group-by", Field(spec))])
 
 
 def unknown_field(option: str, path: str, spelt: str, known: list[str], who: str) -> Exception:

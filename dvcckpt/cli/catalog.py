@@ -303,10 +303,10 @@ def _find_groups(
         )
     metric = by.lstrip("+-")
     count, percent = parse_top(options.pop("top", None))  # --top keeps the best groups
-    found = catalog.find(
+    found = catalog.find(  # first: it brings the catalog up to date (healing it if need be)
         **{**options, "by": by}, columns=groups.columns(group_by, metric), cards=False
     )
-    groups.require_field(found, "--group-by", group_by)
+    groups.require_field(catalog, group_by, all_refs=bool(options.get("all_refs")))
     grouping = groups.aggregate(
         found, group_by, metric, higher_is_better=not by.startswith("+"), per_run=per_run
     )
