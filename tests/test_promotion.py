@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from dvcckpt.cards import card
-from dvcckpt.core import gates
+from dvcckpt.core import gates, naming
 from dvcckpt.errors import ConfigError
 from dvcckpt.project import load_gates
 from tests.conftest import git, write_checkpoint
@@ -172,6 +172,8 @@ def registry(repo: Path, cli) -> Path:
             "42",
             "--data",
             "tweets=v1",
+            "--run",
+            RUN,
         ]
         assert cli("add", f"models/sentiment/step-{step}.pt", *args).code == 0
     git(repo, "add", "--all")
@@ -179,8 +181,12 @@ def registry(repo: Path, cli) -> Path:
     return repo
 
 
+# One named run: its checkpoints share the run id derived from the run name.
+RUN = "demo_tweets_sentiment_lr1e-4_2026-01-05"
+
+
 def name(step: int) -> str:
-    return f"sentiment-train-full-step{step:06d}"
+    return f"sentiment-train-full-{naming.derived_run_id(RUN)}-step{step:06d}"
 
 
 def merge(repo: Path, branch: str) -> None:
@@ -308,6 +314,8 @@ def test_report_markdown_golden(registry: Path, cli) -> None:
             "test.macro_f1=0.84",
             "--parent",
             f"finetuned_from={name(300)}",
+            "--run",
+            RUN,
         ).code
         == 0
     )

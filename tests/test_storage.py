@@ -25,8 +25,10 @@ from dvcckpt.cards import card
 from tests.conftest import git, run_process, write_checkpoint
 from tests.s3server import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server, running_server
 
-FILE_NAME = "m-train-full-step000001"
-DIR_NAME = "d-train-full-step000002"
+# Registered with --run-id RUN (a tracker's run id), so their names are known.
+RUN = "r1"
+FILE_NAME = "m-train-full-r1-step000001"
+DIR_NAME = "d-train-full-r1-step000002"
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +52,8 @@ def register_two(repo: Path, cli) -> dict[str, bytes]:
     write_checkpoint(repo / "models/m/step-1.pt", size=50_000, seed=1)
     write_checkpoint(repo / "models/d/ckpt-2/model.bin", size=20_000, seed=2)
     write_checkpoint(repo / "models/d/ckpt-2/sub/config.json", size=300, seed=3)
-    assert cli("add", "models/m/step-1.pt", "--step", "1").code == 0
-    assert cli("add", "models/d/ckpt-2", "--model", "d", "--step", "2").code == 0
+    assert cli("add", "models/m/step-1.pt", "--step", "1", "--run-id", RUN).code == 0
+    assert cli("add", "models/d/ckpt-2", "--model", "d", "--step", "2", "--run-id", RUN).code == 0
     git(repo, "commit", "--quiet", "-m", "register")
     return {
         "file": (repo / "models/m/step-1.pt").read_bytes(),
@@ -312,8 +314,11 @@ def test_server_stopped_in_the_middle_of_a_push(
         folder.mkdir(parents=True)
         for index in range(12):
             (folder / f"shard-{index:02d}.bin").write_bytes(os.urandom(6 << 20))
-        assert cli("add", "models/big/ckpt-1", "--model", "big", "--step", "1").code == 0
-        name = "big-train-full-step000001"
+        assert (
+            cli("add", "models/big/ckpt-1", "--model", "big", "--step", "1", "--run-id", RUN).code
+            == 0
+        )
+        name = "big-train-full-r1-step000001"
         # One upload at a time, so the server stops between two of them; without
         # botocore's retries the failing run ends in about a second.
         push = subprocess.Popen(
@@ -404,7 +409,7 @@ def test_progress_bars_show_on_a_terminal_only(repo: Path, cli) -> None:
     checkpoint.parent.mkdir(parents=True)
     with checkpoint.open("wb") as handle:
         handle.truncate(384 << 20)  # sparse: quick to write, as slow to hash as any data
-    assert cli("add", "models/m/step-1.pt", "--step", "1").code == 0
+    assert cli("add", "models/m/step-1.pt", "--step", "1", "--run-id", RUN).code == 0
     quiet = cli("verify", FILE_NAME)
     assert quiet.code == 0 and quiet.err == ""
     primary, secondary = pty.openpty()

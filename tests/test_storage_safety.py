@@ -31,10 +31,10 @@ from dvcckpt.core import manifest
 from tests.conftest import BIN, git
 from tests.corpus import assert_user_error, changed, snapshot
 from tests.s3server import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server, running_server
-from tests.test_storage import register_two
+from tests.test_storage import RUN, register_two
 
-FILE = "m-train-full-step000001"
-DIR = "d-train-full-step000002"
+FILE = "m-train-full-r1-step000001"
+DIR = "d-train-full-r1-step000002"
 
 
 @pytest.fixture(scope="module")
@@ -569,8 +569,10 @@ def test_ctrl_c_and_a_dying_server_during_pull_and_verify(
     for index in range(4):
         (folder / f"shard-{index}.bin").parent.mkdir(parents=True, exist_ok=True)
         (folder / f"shard-{index}.bin").write_bytes(os.urandom(1 << 20))
-    assert cli("add", "models/big/ckpt-1", "--model", "big", "--step", "1").code == 0
-    name = "big-train-full-step000001"
+    assert (
+        cli("add", "models/big/ckpt-1", "--model", "big", "--step", "1", "--run-id", RUN).code == 0
+    )
+    name = "big-train-full-r1-step000001"
     assert cli("push", name).code == 0
     proxy = SlowProxy(s3_server.endpoint)
     try:
@@ -628,8 +630,10 @@ def test_push_killed_mid_upload_records_nothing_false_and_the_rerun_completes(
     folder.mkdir(parents=True)
     for index in range(8):
         (folder / f"shard-{index}.bin").write_bytes(os.urandom(4 << 20))
-    assert cli("add", "models/big/ckpt-1", "--model", "big", "--step", "1").code == 0
-    name = "big-train-full-step000001"
+    assert (
+        cli("add", "models/big/ckpt-1", "--model", "big", "--step", "1", "--run-id", RUN).code == 0
+    )
+    name = "big-train-full-r1-step000001"
     for delay in (0.3, 1.2):
         process = subprocess.Popen([str(BIN / "dvcckpt"), "push", name], cwd=repo,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dvcckpt.core import naming
 from tests.conftest import git, write_checkpoint
 
 GATES = """\
@@ -31,8 +32,12 @@ gates:
 CARD = "models/sentiment/step-{step}.pt.ckpt.yaml"
 
 
+# One named run: its checkpoints share the run id derived from the run name.
+RUN = "demo_tweets_sentiment_lr1e-4_2026-01-05"
+
+
 def name(step: int) -> str:
-    return f"sentiment-train-full-step{step:06d}"
+    return f"sentiment-train-full-{naming.derived_run_id(RUN)}-step{step:06d}"
 
 
 def keygen(directory: Path, who: str) -> Path:
@@ -84,7 +89,7 @@ def registry(repo: Path, cli, keys: dict[str, Path]) -> Path:
     )
     for step, dev, test in ((100, 0.78, 0.83), (200, 0.82, 0.86), (300, 0.84, 0.88)):
         write_checkpoint(repo / f"models/sentiment/step-{step}.pt", seed=step)
-        metrics = ["-m", f"dev.macro_f1={dev}", "-m", f"test.macro_f1={test}"]
+        metrics = ["-m", f"dev.macro_f1={dev}", "-m", f"test.macro_f1={test}", "--run", RUN]
         assert cli("add", f"models/sentiment/step-{step}.pt", *metrics).code == 0
     git(repo, "add", "--all")
     git(repo, "commit", "-qm", "three checkpoints")
@@ -263,9 +268,19 @@ def test_a_reused_name_is_refused_and_cannot_take_over_a_stage(registry: Path, c
     commit(registry, "promote 200")
     merge(registry, "promote")
     write_checkpoint(registry / "models/other/impostor.pt", seed=9)
-    added = cli("add", "models/other/impostor.pt", "--model", "sentiment", "--name", name(200),
+    taken = cli("add", "models/other/impostor.pt", "--model", "sentiment", "--name", name(200),
+                "-m", "dev.macro_f1=0.99")  # fmt: skip
+    assert taken.code == 3 and "already used by models/sentiment/step-200.pt" in taken.err
+    assert not (registry / "models/other/impostor.pt.ckpt.yaml").exists()
+    # Past add, by hand: the hook refuses it too, and history forced past it changes nothing.
+    added = cli("add", "models/other/impostor.pt", "--model", "sentiment", "--step", "200",
                 "-m", "dev.macro_f1=0.99")  # fmt: skip
     assert added.code == 0, added.err
+    impostor = registry / "models/other/impostor.pt.ckpt.yaml"
+    text = impostor.read_text()
+    written = next(line for line in text.splitlines() if line.startswith("name: "))
+    impostor.write_text(text.replace(written, f"name: {name(200)}"))
+    git(registry, "add", str(impostor))
     refused = cli("check")
     assert refused.code == 1 and "already used by" in refused.err + refused.out
     commit(registry, "impostor forced in")
