@@ -62,3 +62,18 @@ def test_api_raises_typed_errors(repo: Path, tmp_path: Path) -> None:
         dvcckpt.save("m/a.pt", model="m")
     with pytest.raises(StateError):
         dvcckpt.load_card("nothing-here")
+
+
+def test_api_evaluate_forwards_to_the_evaluate_service() -> None:
+    import inspect
+
+    from dvcckpt import api
+    from dvcckpt.cards import evaluate as service
+
+    wrapper, target = inspect.signature(api.evaluate), inspect.signature(service.evaluate)
+    assert list(wrapper.parameters) == list(target.parameters)
+    assert all(
+        wrapper.parameters[name].kind == target.parameters[name].kind
+        and wrapper.parameters[name].default == target.parameters[name].default
+        for name in target.parameters
+    )
