@@ -69,9 +69,12 @@ def test_a_checkpoint_without_step_and_without_run_still_needs_a_step(repo: Path
     ("pattern", "final"),
     [
         (naming.DEFAULT_CHECKPOINT_PATTERN, "{model}-{phase}-{kind}-{run_id}-final"),
-        ("{model}-{step}", "{model}-final"),
-        ("step{step:06d}-{model}", "final-{model}"),
-        ("{model}_s{seed}_{kind}.it{step}.x", "{model}_s{seed}_{kind}.final.x"),
+        # Final models differ per run: a pattern without {run_id} gets one.
+        ("{model}-{phase}-{kind}-step{step:06d}", "{model}-{phase}-{kind}-{run_id}-final"),
+        ("{model}-{step}", "{model}-{run_id}-final"),
+        ("step{step:06d}-{model}", "{run_id}-final-{model}"),
+        ("{model}_s{seed}_{kind}.it{step}.x", "{model}_s{seed}_{kind}.{run_id}-final.x"),
+        ("{model}-{run_id}-s{step}", "{model}-{run_id}-final"),
         ("{model}-{phase}", None),
     ],
 )

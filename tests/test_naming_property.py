@@ -256,3 +256,34 @@ def test_an_explicit_pattern_without_a_run_id_keeps_its_names(repo: Path, cli) -
     )
     data = added(repo, cli, "m/a.pt", "--step", "1")
     assert data["name"] == "m-train-full-step000001" and "id" not in data.get("run", {})
+
+
+OLD_DEFAULT = "{model}-{phase}-{kind}-step{step:06d}"  # explicit in earlier dvcckpt.yaml files
+
+
+def test_under_a_pattern_without_run_id_final_models_still_differ_per_run(repo: Path, cli) -> None:
+    (repo / "dvcckpt.yaml").write_text(
+        f"version: 1\nproject: p\nnaming: {{checkpoint: '{OLD_DEFAULT}'}}\n"
+    )
+    for run in ("one", "two"):
+        (repo / f"{run}.json").write_text(json.dumps({"run_name": f"p_t_m_{run}_2026-01-05"}))
+    one = added(repo, cli, "m/one.pt", "--model", "m", "--from", "one.json")
+    two = added(repo, cli, "m/two.pt", "--model", "m", "--from", "two.json")
+    assert one["name"] == f"m-train-full-{one['run']['id']}-final"
+    assert two["name"] == f"m-train-full-{two['run']['id']}-final" != one["name"]
+    # A final model named before run ids (no id) still follows the pattern.
+    earlier = added(repo, cli, "m/earlier.pt", "--model", "m", "--name", "m-train-full-final",
+                    "--run", "p_t_m_zero_2026-01-05")  # fmt: skip
+    assert earlier["name"] == "m-train-full-final"
+    assert cli("check").code == 0
+
+
+def test_a_step_taken_by_another_run_says_how_to_tell_runs_apart(repo: Path, cli) -> None:
+    (repo / "dvcckpt.yaml").write_text(
+        f"version: 1\nproject: p\nnaming: {{checkpoint: '{OLD_DEFAULT}'}}\n"
+    )
+    added(repo, cli, "m/run1/step-5.pt", "--model", "m")
+    write_checkpoint(repo / "m/run2/step-5.pt", seed=5)
+    refused = cli("add", "m/run2/step-5.pt", "--model", "m")
+    assert_user_error(refused.code, refused.err, names=("m-train-full-step000005",))
+    assert "put {run_id} in naming.checkpoint" in refused.err

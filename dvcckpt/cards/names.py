@@ -86,7 +86,7 @@ def assign(
         **run_fields,
         **card["checkpoint"],
         "model": card["model"],
-        "run_id": _run_id(config, run, running_program),
+        "run_id": _run_id(config, run, running_program, card["checkpoint"].get("step") is not None),
     }
     if card.get("name") is None:
         card["name"] = _checkpoint_name(config, values, run)
@@ -98,17 +98,26 @@ def assign(
         )
 
 
-def _run_id(config: ProjectConfig, run: dict[str, Any], running_program: bool) -> str | None:
+def _needs_run_id(config: ProjectConfig, step_known: bool) -> bool:
+    """Whether a name of this card has `{run_id}` (a final model's always has)."""
+    patterns = [config.checkpoint_pattern, config.run_pattern]
+    if not step_known:
+        patterns.append(finalname.final_pattern(config.checkpoint_pattern) or "")
+    return any("run_id" in naming.placeholders(pattern) for pattern in patterns)
+
+
+def _run_id(
+    config: ProjectConfig, run: dict[str, Any], running_program: bool, step_known: bool
+) -> str | None:
     """`{run_id}`: short and stable per run, recorded in run.id so a run's cards share it.
 
     The card's run.id when given (`--run-id`, a run record's `run_id`), shortened when
     long or not name-safe; else derived: in a training program (`save()`) from the run
     name and this process, so every save of one run shares it and another run never
     does; on the command line from the run name given (one name, one run); without a
-    run name, random. Only when a pattern uses `{run_id}`.
+    run name, random. Only when a name of the card uses `{run_id}`.
     """
-    used = naming.placeholders(config.checkpoint_pattern) + naming.placeholders(config.run_pattern)
-    if "run_id" not in used:
+    if not _needs_run_id(config, step_known):
         return None
     if run.get("id"):
         return naming.short_run_id(str(run["id"]))

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dvcckpt.cards import names
-from dvcckpt.core import policy
+from dvcckpt.core import naming, policy
 from dvcckpt.core.config import ProjectConfig
 from dvcckpt.core.policy import Finding
 from dvcckpt.errors import CardError
@@ -60,7 +60,8 @@ def check(project: Project, file: str, card: Mapping[str, Any], *, draft: bool) 
     found += names.taken_name_findings(project, file, str(card["name"]))
     missing = policy.required_findings(file, card, config)
     if found or (missing and not draft):
-        raise refusal(file, found + missing)
+        run_ids = "run_id" in naming.placeholders(config.checkpoint_pattern)
+        raise refusal(file, found + missing, run_ids=run_ids)
     return missing
 
 
@@ -69,20 +70,21 @@ def still_missing(project: Project, file: str, card: Mapping[str, Any]) -> list[
     return policy.required_findings(file, card, project.config)
 
 
-def refusal(file: str, findings: list[Finding]) -> CardError:
-    """The hook's findings as one error: a summary, each finding on its own line, a hint."""
+def refusal(file: str, findings: list[Finding], *, run_ids: bool = True) -> CardError:
+    """The hook's findings as one error: a summary, each finding on its own line, a hint
+    (`run_ids`: whether the checkpoint pattern has `{run_id}`, which tells runs apart)."""
     lines = [str(finding) for finding in findings]
     error = CardError(
         f"{file}: the pre-commit check would refuse this card ({len(lines)} problem(s)); "
         "nothing was written",
-        hint=_hint(findings),
+        hint=_hint(findings, run_ids),
         problems=lines,
     )
     error.details = lines  # every finding, the first included, on its own line
     return error
 
 
-def _hint(findings: list[Finding]) -> str:
+def _hint(findings: list[Finding], run_ids: bool) -> str:
     missing = [f.field for f in findings if _is_missing(f)]
     others = [f for f in findings if not _is_missing(f)]
     taken = any("already used by" in f.message for f in others)
@@ -90,8 +92,13 @@ def _hint(findings: list[Finding]) -> str:
     parts = []
     if missing:
         parts.append("give " + "; ".join(f"{field} with {supply(field)}" for field in missing))
-    if taken:
+    if taken and run_ids:
         parts.append("choose another --name, or a new --run-id for a new run")
+    elif taken:  # the pattern cannot tell two runs apart
+        parts.append(
+            "choose another --name, or put {run_id} in naming.checkpoint of dvcckpt.yaml "
+            "so that two runs never collide"
+        )
     if misnamed:
         parts.append("leave --name/--run out to follow the naming pattern in dvcckpt.yaml")
     if any(f.field not in ("name", "run.name") for f in others):

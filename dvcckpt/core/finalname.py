@@ -3,10 +3,13 @@
 A run record without a step (the "minimal tracking template" as is) describes the
 model a run ended with. Its card is named by the project's checkpoint pattern with
 the step part (the `{step}` placeholder and the word glued to it, `-step{step:06d}`)
-replaced by `final`: `{model}-{phase}-{kind}-step{step:06d}` names it
-`{model}-{phase}-{kind}-final`. Every other placeholder stays, so a pattern that
-tells runs apart (a run id, a seed) tells their final models apart too, and the
-name parses back into the same fields as any other card's.
+replaced by `final`: `{model}-{phase}-{kind}-{run_id}-step{step:06d}` names it
+`{model}-{phase}-{kind}-{run_id}-final`. Every other placeholder stays, so the name
+parses back into the same fields as any other card's.
+
+Final models must differ per run, so a pattern without `{run_id}` gets one before
+`final` (`{model}-{phase}-{kind}-step{step:06d}` -> `{model}-{phase}-{kind}-{run_id}-final`);
+names of the earlier form, without a run id, still parse.
 """
 
 from __future__ import annotations
@@ -22,13 +25,19 @@ _GLUED_WORD = re.compile(r"[^-_.]*$")  # the literal's end after its last separa
 
 def final_pattern(pattern: str) -> str | None:
     """The final-model form of a checkpoint pattern; None when it has no `{step}`."""
-    if "step" not in naming.placeholders(pattern, "checkpoint naming pattern"):
+    return _final(pattern, run_id=True)
+
+
+def _final(pattern: str, run_id: bool) -> str | None:
+    used = naming.placeholders(pattern, "checkpoint naming pattern")
+    if "step" not in used:
         return None
+    word = FINAL_WORD if "run_id" in used or not run_id else "{run_id}-" + FINAL_WORD
     pieces = []
     for literal, name, spec, _conversion in string.Formatter().parse(pattern):
         escaped = literal.replace("{", "{{").replace("}", "}}")
         if name == "step":
-            pieces.append(_GLUED_WORD.sub("", escaped) + FINAL_WORD)
+            pieces.append(_GLUED_WORD.sub("", escaped) + word)
         elif name is not None:
             pieces.append(escaped + "{" + name + (f":{spec}" if spec else "") + "}")
         else:
@@ -38,5 +47,8 @@ def final_pattern(pattern: str) -> str | None:
 
 def parse(pattern: str, name: str) -> dict[str, str | int] | None:
     """Fields of a final model's `name` under the checkpoint `pattern`, or None."""
-    final = final_pattern(pattern)
-    return None if final is None else naming.parse(final, name)
+    for final in dict.fromkeys((_final(pattern, run_id=True), _final(pattern, run_id=False))):
+        fields = None if final is None else naming.parse(final, name)
+        if fields is not None:
+            return fields
+    return None
