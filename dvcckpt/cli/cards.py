@@ -24,8 +24,9 @@ def add_command(path: str, **options: Any) -> None:
 
     \b
     Example:
-      dvcckpt add models/bert/checkpoint-500 --run bert-lr1e-4 --seed 42 \\
+      dvcckpt add models/bert/checkpoint-500 --run-id 3kd9x2 --seed 42 \\
         --split test=data/test.csv -m dev.macro_f1=0.84
+      dvcckpt add models/bert/checkpoint-900 --run-id 3kd9x2 --draft
     """
     from dvcckpt.cards import inputs
     from dvcckpt.cards import register as checkpoint
