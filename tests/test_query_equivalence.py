@@ -197,6 +197,8 @@ FILTERS: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
     ('phase == "finetune" and "baseline" in tags and run.group == "ner-g0"',
      lambda c: c["checkpoint"]["phase"] == "finetune" and "baseline" in c["tags"]
      and c["run"]["group"] == "ner-g0"),
+    ('model == "ner" and metrics.test.macro_f1 >= 0.5',  # found through the model's index
+     lambda c: c["model"] == "ner" and compares("metrics.test.macro_f1", ">=", 0.5)(c)),
     ("test.accuracy > 0.52 and not (seed == 1 or test.accuracy.ci_low >= 0)",
      lambda c: compares("metrics.test.accuracy", ">", 0.52)(c) and not (
          c["seeds"]["seed"] == 1 or compares("metrics.test.accuracy.ci_low", ">=", 0)(c))),

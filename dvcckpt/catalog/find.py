@@ -165,14 +165,25 @@ def run(
     asked = [("--where", f) for f in (where_fields(tree) if tree is not None else [])]
     asked += [("--by" if key is ranking else "--sort", key.field) for key in keys]
     known.require(catalog, latest.source(all_refs=all_refs, latest=False), asked)
-    found = _select(
-        catalog, conditions, keys, latest.source(all_refs=all_refs, latest=not all_versions)
-    )
+    source = latest.source(all_refs=all_refs, latest=not all_versions)
+    found = _select(catalog, conditions, keys, source, model is not None or _names_card(tree))
     if count is not None:
         found = found[:count]
     elif percent is not None:
         found = found[: max(1, math.ceil(len(found) * percent / 100))] if found else []
     return _with_cards(catalog, found, [Field(c) for c in (columns or [])], cards)
+
+
+def _names_card(tree: Any) -> bool:
+    """Whether the query requires one model or checkpoint name (an indexed column)."""
+    parts = tree.parts if isinstance(tree, Logical) and tree.op == "and" else (tree,)
+    for part in parts:
+        if isinstance(part, Compare) and part.op == "==":
+            sides = (part.left, part.right)
+            named = [s for s in sides if isinstance(s, Field) and s.resolved() in ("model", "name")]
+            if named and any(isinstance(s, Literal) and isinstance(s.value, str) for s in sides):
+                return True
+    return False
 
 
 def _date_option(option: str, text: str) -> str:
@@ -199,8 +210,14 @@ def _select(
     conditions: list[tuple[str, list[Any]]],
     keys: list[SortKey],
     source: tuple[str, str],
+    by_card: bool = False,
 ) -> list[tuple[int, int]]:
-    """(commit id, path id) of matches in order; cards are fetched for what is kept."""
+    """(commit id, path id) of matches in order; cards are fetched for what is kept.
+
+    `by_card`: the filter names a model or checkpoint, so the matching cards are found
+    through their index first and their versions looked up (SQLite would otherwise
+    walk every version in scope, not knowing how few cards a model has).
+    """
     params: list[Any] = []
     sort_columns = ""
     for index, key in enumerate(keys):
@@ -215,11 +232,13 @@ def _select(
         for i, key in enumerate(keys)
     )
     versions, in_scope = source
+    tables = f"cards k CROSS JOIN {versions}" if by_card else f"{versions} JOIN cards k"
     bodies = "LEFT JOIN bodies b ON b.id = k.id" if "b.card" in where + sort_columns else ""
     statement = f"""
         SELECT v.commit_id, v.path_id {sort_columns}
-        FROM {versions} JOIN cards k ON k.id = v.card_id {bodies}
-        WHERE {in_scope} AND v.status != 'D' AND k.error IS NULL AND {where}
+        FROM {tables} {bodies}
+        WHERE k.id = v.card_id AND {in_scope} AND v.status != 'D' AND k.error IS NULL
+          AND {where}
         ORDER BY {order}v.generation DESC, v.committed DESC, v.commit_id DESC
     """
     return [(row[0], row[1]) for row in catalog.sql(statement, params)]
