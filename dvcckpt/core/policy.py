@@ -281,7 +281,7 @@ def evaluation_findings(
     Entries already committed are judged only by the append-only rule, so cards
     written before these rules stay valid.
     """
-    was, now = _entries(_current(old) if old is not None else None), _entries(_current(new))
+    was, now = _entries(old), _entries(new)  # no migration changes evaluation records
     if now[: len(was)] != was:
         return []  # an earlier entry changed: immutability_findings reports it
     findings = []
