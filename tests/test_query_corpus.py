@@ -122,7 +122,7 @@ def test_valid_edge_values_still_work(cards: Path, cli) -> None:
 # -- properties of the query language -------------------------------------------------------
 
 TOKENS = ["(", ")", "[", "]", ",", "and", "or", "not", "in", "==", "!=", "<", "<=", ">", ">=",
-          "=", "true", "false", "null", "step", "metrics.dev.f1", "tags", "'x'", '"y\\"z"', "-1",
+          "=", "true", "false", "null", "step", "metrics.dev.f1", "dev.f1.ci_high", "tags", "'x'", '"y\\"z"', "-1",
           "1.5e3", "1e999", "2026-01-05", "99999-01-01", "2026-02-30", "9" * 25, '"', "'", "\\",
           "\0", "é", "\n"]  # fmt: skip
 
@@ -131,9 +131,11 @@ def run_sql(sql: str, params: list[Any]) -> None:
     """Run a compiled filter the way `find` does, against a one-card catalog."""
     with contextlib.closing(sqlite3.connect(":memory:")) as db:
         db.executescript(
-            "CREATE TABLE cards (id INTEGER PRIMARY KEY, hot TEXT);"
+            "CREATE TABLE cards (id INTEGER PRIMARY KEY, hot TEXT, name TEXT, model TEXT,"
+            " phase TEXT, kind TEXT, created_at TEXT);"
             "CREATE TABLE bodies (id INTEGER PRIMARY KEY, card TEXT);"
-            """INSERT INTO cards VALUES (1, '{"tags": ["x"], "checkpoint": {"step": 3}}');"""
+            """INSERT INTO cards VALUES (1, '{"tags": ["x"], "checkpoint": {"step": 3}}',"""
+            " 'm-1', 'm', 'train', 'full', '2026-01-05');"
             """INSERT INTO bodies VALUES (1, '{"data": {"dataset": "y"}}');"""
         )
         db.execute(
@@ -162,7 +164,8 @@ def test_any_token_soup_parses_or_is_a_usage_error(tokens: list[str], nesting: i
     parse_and_run("(" * nesting + " ".join(tokens) + ")" * nesting)
 
 
-FIELDS = st.sampled_from(["step", "phase", "metrics.dev.f1", "tags", "x-ext.a_b", "run.name"])
+FIELDS = st.sampled_from(["step", "phase", "metrics.dev.f1", "tags", "x-ext.a_b", "run.name",
+                          "dev.f1.ci_low", "evaluations.test.f1", "model"])  # fmt: skip
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
