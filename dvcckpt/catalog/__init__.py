@@ -1,8 +1,10 @@
 """The catalog: an index of every card version in Git history, and its queries.
 
-`Catalog(repo)` is the public face: the index (`catalog.index`) plus `find`
-(`catalog.find`, over the query language in `catalog.where`) and `log`
-(`catalog.log`). It is a derived cache: deleting it loses nothing.
+`Catalog(repo)` is the public face: the index (`catalog.index`, with HEAD's
+commits and each card's latest version kept ready by `catalog.latest`) plus
+`find` (`catalog.find`, over the query language in `catalog.where`) and `log`
+(`catalog.log`; `evaluations=True`: `catalog.evaluations`). It is a derived
+cache: deleting it loses nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Catalog(Index):
 
     @heals
     def log(self, target: str | None = None, **options: Any) -> Any:
+        """`log.history`: rows newest first; `evaluations=True` for one row per evaluation."""
         from dvcckpt.catalog import log
 
         return log.history(self, target, **options)
