@@ -17,13 +17,16 @@ from dvcckpt.adapters import gitlog as history
 from dvcckpt.catalog import rows
 from dvcckpt.core.limits import HARD_MAX_BYTES
 
+BULK = 2_000  # keys past which reading a whole table beats one lookup per key
+
 
 def commits(
     db: sqlite3.Connection, root: Path, include: list[str], exclude: list[str]
 ) -> tuple[int, int, int]:
     """Index the commits reachable from `include` and not `exclude`: (commits, versions, cards)."""
-    generations = rows.generations(db)
     walked = list(history.walk(root, include, exclude))
+    outside = {p for c in walked for p in c.parents} - {c.sha for c in walked}
+    generations = _lookup(db, "commits", "sha", "generation", outside)
     commit_rows: list[tuple[Any, ...]] = []
     for commit in walked:
         generation = 1 + max((generations.get(p, 0) for p in commit.parents), default=0)
@@ -38,9 +41,9 @@ def commits(
     changes = [(c, path, blob, status) for c in walked for path, blob, status in c.changes]
     db.executemany("INSERT OR IGNORE INTO paths (path) VALUES (?)", ((c[1],) for c in changes))
     parsed = _parse_new_blobs(db, root, {c[2] for c in changes} - {history.NULL_BLOB})
-    commit_ids = dict(db.execute("SELECT sha, id FROM commits"))
-    path_ids = dict(db.execute("SELECT path, id FROM paths"))
-    card_ids = dict(db.execute("SELECT blob, id FROM cards"))
+    commit_ids = _lookup(db, "commits", "sha", "id", {c.sha for c in walked})
+    path_ids = _lookup(db, "paths", "path", "id", {c[1] for c in changes})
+    card_ids = _lookup(db, "cards", "blob", "id", {c[2] for c in changes})
     db.executemany(
         "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, ?)",
         (
@@ -60,8 +63,7 @@ def commits(
 
 def _parse_new_blobs(db: sqlite3.Connection, root: Path, blobs: set[str]) -> int:
     # Blobs are content-addressed: a card already parsed (other branch, rebase) is reused.
-    known = {row[0] for row in db.execute("SELECT blob FROM cards")}
-    todo = sorted(blobs - known)
+    todo = sorted(blobs - set(_lookup(db, "cards", "blob", "id", blobs)))
     sizes = _sizes(root, todo)
     readable = [b for b in todo if sizes.get(b, 0) <= HARD_MAX_BYTES]
     contents = git.read_blobs(root, readable)
@@ -80,6 +82,19 @@ def _parse_new_blobs(db: sqlite3.Connection, root: Path, blobs: set[str]) -> int
         if body is not None:
             db.execute("INSERT INTO bodies VALUES (?, ?)", (cursor.lastrowid, body))
     return len(todo)
+
+
+def _lookup(
+    db: sqlite3.Connection, table: str, key: str, value: str, keys: set[str]
+) -> dict[str, Any]:
+    """{key: value} of the rows with these keys: one indexed lookup each for an update's
+    few keys, one pass over the table for a rebuild's many."""
+    if len(keys) > BULK:
+        found = dict(db.execute(f"SELECT {key}, {value} FROM {table}"))
+        return {k: found[k] for k in keys if k in found}
+    statement = f"SELECT {value} FROM {table} WHERE {key} = ?"
+    rows = ((k, db.execute(statement, (k,)).fetchone()) for k in keys)
+    return {k: row[0] for k, row in rows if row is not None}
 
 
 def _sizes(root: Path, blobs: list[str]) -> dict[str, int]:

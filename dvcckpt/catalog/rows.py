@@ -330,12 +330,6 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def generations(db: sqlite3.Connection) -> dict[str, int]:
-    return {
-        sha: generation for sha, generation in db.execute("SELECT sha, generation FROM commits")
-    }
-
-
 def meta(db: sqlite3.Connection, key: str) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return str(row[0]) if row else None
