@@ -11,8 +11,9 @@ process start included (CLI wall time, as a user waits for it):
 
 Targets: at 10k commits the CI query with `--top 10%` <= 0.3 s; at 30k commits
 `log MODEL` and the selective `find` <= 0.2 s; and cost that does not grow with
-history: each query at the longest history <= 2x its time at the shortest. The
-growth table prints every figure side by side.
+history: those two at the longest history <= 2x their time at the shortest (the
+`--top 10%` and evaluation answers themselves grow with history, so they may too).
+The growth table prints every figure side by side, `dvcckpt --help` as the floor.
 
     python benchmarks/bench_query.py [--sizes 2000,10000,30000] [--runs 5] [--keep DIR]
                                      [--dvcckpt EXECUTABLE] [--toy]
@@ -33,6 +34,7 @@ from gen_history import generate
 SELECTIVE = 'metrics.test.macro_f1 >= 0.9 and phase == "finetune"'
 CI = "metrics.test.macro_f1.ci_low >= 0.85 or metrics.dev.macro_f1 >= 0.9"
 QUERIES = {
+    "process start": ["--help"],  # the floor every command pays
     "log MODEL": ["log", "sentiment", "--metric", "dev.macro_f1"],
     "find selective": ["find", "--model", "sentiment", "--where", SELECTIVE,
                        "--top", "5", "--by", "dev.macro_f1"],
@@ -99,7 +101,7 @@ def report(figures: dict[tuple[str, int], Figure], sizes: list[int]) -> None:
     for text, figure, limit in checks:
         ok &= figure.seconds <= limit
         print(f"{text}: {figure.seconds:.3f} s")
-    for label in QUERIES:
+    for label in ("log MODEL", "find selective"):
         growth = figures[label, sizes[-1]].seconds / figures[label, sizes[0]].seconds
         ok &= growth <= 2
         print(f"{label}: {growth:.2f}x from {sizes[0]} to {sizes[-1]} commits (target <= 2x)")
