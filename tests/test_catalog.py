@@ -115,6 +115,11 @@ def test_update_equals_rebuild_through_branches_merges_tags_and_a_rebase(repo: P
     assert_update_equals_rebuild(repo)
     first = Catalog(repo).find(model="ner", sort="step")[0]
     assert first.card is not None and first.card["metrics"]["dev"]["f1"] == 0.70
+    git(repo, "rm", "-q", "models/ner/step-300.pt.ckpt.yaml")  # a deleted card leaves find
+    git(repo, "commit", "-qm", "retire 300", "--no-verify")
+    assert_update_equals_rebuild(repo)
+    assert 300 not in {v.step for v in Catalog(repo).find()}
+    assert 300 in {v.step for v in Catalog(repo).find(all_versions=True)}
     git(repo, "checkout", "-q", "v1")
     assert_update_equals_rebuild(repo)
     assert {v.step for v in Catalog(repo).find()} == {100, 200}
