@@ -287,3 +287,17 @@ def test_a_step_taken_by_another_run_says_how_to_tell_runs_apart(repo: Path, cli
     refused = cli("add", "m/run2/step-5.pt", "--model", "m")
     assert_user_error(refused.code, refused.err, names=("m-train-full-step000005",))
     assert "put {run_id} in naming.checkpoint" in refused.err
+
+
+def test_cards_named_before_the_default_carried_a_run_id_still_follow_it(repo: Path, cli) -> None:
+    # A project without dvcckpt.yaml: its earlier cards, final models included.
+    data = added(repo, cli, "m/a.pt", "--step", "1", "--name", "m-train-full-step000001")
+    final = added(repo, cli, "m/b.pt", "--name", "m-train-full-final",
+                  "--run", "p_t_m_one_2026-01-05")  # fmt: skip
+    assert (data["name"], final["name"]) == ("m-train-full-step000001", "m-train-full-final")
+    git(repo, "commit", "-qm", "earlier cards")
+    checked = cli("check", "--all")
+    assert checked.code == 0, checked.out + checked.err
+    assert naming.parse(naming.DEFAULT_CHECKPOINT_PATTERN, "m-train-full-step000001") == {
+        "model": "m", "phase": "train", "kind": "full", "step": 1,
+    }  # fmt: skip

@@ -37,7 +37,12 @@ def _final(pattern: str, run_id: bool) -> str | None:
     for literal, name, spec, _conversion in string.Formatter().parse(pattern):
         escaped = literal.replace("{", "{{").replace("}", "}}")
         if name == "step":
-            pieces.append(_GLUED_WORD.sub("", escaped) + word)
+            kept = _GLUED_WORD.sub("", escaped)
+            # Two placeholders need a separator between them (`{project}/{step}`).
+            glue = (
+                "-" if not kept and pieces and pieces[-1].endswith("}") and word[0] == "{" else ""
+            )
+            pieces.append(kept + glue + word)
         elif name is not None:
             pieces.append(escaped + "{" + name + (f":{spec}" if spec else "") + "}")
         else:
@@ -47,7 +52,11 @@ def _final(pattern: str, run_id: bool) -> str | None:
 
 def parse(pattern: str, name: str) -> dict[str, str | int] | None:
     """Fields of a final model's `name` under the checkpoint `pattern`, or None."""
-    for final in dict.fromkeys((_final(pattern, run_id=True), _final(pattern, run_id=False))):
+    patterns = [pattern]
+    if pattern == naming.DEFAULT_CHECKPOINT_PATTERN:
+        patterns.append(naming.EARLIER_DEFAULT)  # cards named before it had a run id
+    finals = [_final(p, run_id) for p in patterns for run_id in (True, False)]
+    for final in dict.fromkeys(finals):
         fields = None if final is None else naming.parse(final, name)
         if fields is not None:
             return fields

@@ -34,6 +34,7 @@ from dvcckpt.errors import ConfigError, UsageError
 DEFAULT_RUN_PATTERN = "{project}_{task}_{model}_{keyparam}_{date}"
 # The run id keeps two runs of one model apart: names are unique for ever.
 DEFAULT_CHECKPOINT_PATTERN = "{model}-{phase}-{kind}-{run_id}-step{step:06d}"
+EARLIER_DEFAULT = "{model}-{phase}-{kind}-step{step:06d}"
 # A pattern longer than this is refused; names longer than NAME_MAX never match one.
 PATTERN_MAX = 200
 NAME_MAX = 1000
@@ -260,7 +261,18 @@ def missing_fields(pattern: str, values: Mapping[str, Any]) -> list[str]:
 
 
 def parse(pattern: str, name: str) -> dict[str, str | int] | None:
-    """Fields encoded in `name` according to `pattern`, or None if it does not match."""
+    """Fields encoded in `name` according to `pattern`, or None if it does not match.
+
+    Under the default checkpoint pattern, names written before it carried a run id
+    (`EARLIER_DEFAULT`) still match: a project that never set a pattern keeps its cards.
+    """
+    fields = _parse(pattern, name)
+    if fields is None and pattern == DEFAULT_CHECKPOINT_PATTERN:
+        fields = _parse(EARLIER_DEFAULT, name)
+    return fields
+
+
+def _parse(pattern: str, name: str) -> dict[str, str | int] | None:
     parts = _parts(pattern)
     if len(name) > NAME_MAX:
         return None
