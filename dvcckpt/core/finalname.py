@@ -33,7 +33,7 @@ def _final(pattern: str, run_id: bool) -> str | None:
     if "step" not in used:
         return None
     word = FINAL_WORD if "run_id" in used or not run_id else "{run_id}-" + FINAL_WORD
-    pieces = []
+    pieces: list[str] = []
     for literal, name, spec, _conversion in string.Formatter().parse(pattern):
         escaped = literal.replace("{", "{{").replace("}", "}}")
         if name == "step":
