@@ -70,8 +70,8 @@ def bench_verify(work: Path, size_mb: int, rounds: int, link: str | None = None)
     if link:
         run([tool("dvc"), "config", "cache.type", link], repo)
     write_file(repo / "models/m/big.pt", size_mb)
-    run([tool("dvcckpt"), "add", "models/m/big.pt", "--step", "1"], repo)
-    name = "m-train-full-step000001"
+    run([tool("dvcckpt"), "add", "models/m/big.pt", "--step", "1", "--run-id", "r1"], repo)
+    name = "m-train-full-r1-step000001"
     openssl, verify = alternate(
         rounds,
         (["openssl", "dgst", "-sha256", "models/m/big.pt"], repo),
@@ -90,7 +90,18 @@ def bench_cores(work: Path, size_mb: int, rounds: int) -> None:
     repo = new_repo(work, "cores")
     for index in range(4):
         write_file(repo / f"models/m/step-{index}.pt", size_mb // 4, seed=index + 1)
-        run([tool("dvcckpt"), "add", f"models/m/step-{index}.pt", "--step", str(index)], repo)
+        run(
+            [
+                tool("dvcckpt"),
+                "add",
+                f"models/m/step-{index}.pt",
+                "--step",
+                str(index),
+                "--run-id",
+                "r1",
+            ],
+            repo,
+        )
     samples = [run_measured([tool("dvcckpt"), "verify", "--all"], repo) for _ in range(rounds)]
     figure = Figure(tuple(samples))
     print(f"verify --all of 4 x {size_mb // 4} MiB ({figure.runs()}): median "
@@ -108,7 +119,7 @@ def bench_pull(work: Path, size_mb: int, rounds: int) -> None:
              "--endpoint", server.endpoint, "--access-key-id", ACCESS_KEY,
              "--secret-access-key", SECRET_KEY, "--default"], repo)  # fmt: skip
         write_file(repo / "models/m/big.pt", size_mb)
-        run([tool("dvcckpt"), "add", "models/m/big.pt", "--step", "1"], repo)
+        run([tool("dvcckpt"), "add", "models/m/big.pt", "--step", "1", "--run-id", "r1"], repo)
         run([tool("dvcckpt"), "push", "--all"], repo)
 
         def drop_local_copies() -> None:
@@ -118,7 +129,7 @@ def bench_pull(work: Path, size_mb: int, rounds: int) -> None:
         plain, ours = alternate(
             rounds,
             ([tool("dvc"), "pull", "-q", "models/m/big.pt.dvc"], repo),
-            ([tool("dvcckpt"), "pull", "m-train-full-step000001"], repo),
+            ([tool("dvcckpt"), "pull", "m-train-full-r1-step000001"], repo),
             before=drop_local_copies,
         )
     finally:

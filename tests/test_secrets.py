@@ -289,7 +289,7 @@ def test_add_from_a_run_record_records_no_secret(repo: Path, cli) -> None:
     write_checkpoint(repo / "models/m/step-2.pt")
     record = repo / "run.json"
     record.write_text(json.dumps({
-        "run_name": "r2", "params": {"lr": 0.1, "openai_api_key": OPENAI},
+        "run_name": "p_t_m_r2_2026-01-05", "params": {"lr": 0.1, "openai_api_key": OPENAI},
         "code": {"command": ["python", "train.py", "--key", PW]},
         "dataset": {"name": "tweets", "splits": {"train": "https://u:" + PW + "@h/t.csv"}},
         "tracker": {"token": PW, "url": SLACK},
