@@ -1,10 +1,10 @@
 """dvcckpt: a Git-native checkpoint registry built on DVC.
 
     import dvcckpt
-    dvcckpt.save("models/sentiment/step-000300.pt", model="sentiment", step=300,
-                 metrics={"dev": {"macro_f1": 0.84}}, params={"lr": 1e-4})
-    card = dvcckpt.load_card("sentiment-train-full-step000300")
-    dvcckpt.evaluate("sentiment-train-full-step000300", split="test",
+    saved = dvcckpt.save("models/sentiment/step-000300.pt", model="sentiment", step=300,
+                         metrics={"dev": {"macro_f1": 0.84}}, params={"lr": 1e-4}, seeds=42)
+    card = dvcckpt.load_card(saved.name)  # e.g. sentiment-train-full-3f9a1c-step000300
+    dvcckpt.evaluate(saved.name, split="test",
                      metrics={"macro_f1": 0.81})  # staged: commit it
 
 Attributes are imported lazily so `dvcckpt --help` and the hook start fast.
