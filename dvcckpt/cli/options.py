@@ -64,7 +64,8 @@ ADD_OPTIONS = [
         "metrics",
         multiple=True,
         metavar="SPLIT.METRIC=VALUE",
-        help="Metric value (repeatable), e.g. dev.macro_f1=0.84 or dev.class_f1.neg=0.8.",
+        help="Metric value (repeatable), e.g. dev.macro_f1=0.84 or dev.class_f1.neg=0.8; with a"
+        " confidence interval VALUE:LOW:HIGH[:METHOD], e.g. test.f1=0.86:0.84:0.88:bootstrap.",
     ),
     click.option(
         "--metrics",
