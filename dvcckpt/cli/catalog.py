@@ -148,7 +148,9 @@ def log_command(
 
     catalog = Catalog()
     chosen = list(metrics) or [m for m in [load_config(catalog.root).primary_metric] if m]
-    options: dict[str, Any] = {"evaluations": True} if evaluations else {}
+    # A primary metric from dvcckpt.yaml that this model lacks is an empty column; only
+    # a --metric the user typed is refused as unknown.
+    options: dict[str, Any] = {"evaluations": evaluations, "check_metrics": bool(metrics)}
     rows = catalog.log(target, metrics=chosen, rev=rev, all_refs=all_refs, limit=limit, **options)
     if plot_to is not None:  # one line per run, in the order runs appear in history
         _plot(rows, chosen, plot_to, by or "run", "evaluation" if evaluations else "commit")
