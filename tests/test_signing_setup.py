@@ -151,17 +151,23 @@ def test_codeowners_merges_into_the_file_github_already_reads(repo: Path, cli) -
     assert (repo / "CODEOWNERS").read_text() == merged
 
 
+NAME = "sentiment-train-full-r1-step000100"  # init's pattern carries the run id
+
+
 def merged_promotion(repo: Path, cli) -> None:
     """After `init`: one checkpoint on main, promoted to dev in a merged branch."""
     init(cli, repo)
     git(repo, "add", "--all")
     git(repo, "commit", "-qm", "dvcckpt init")
     write_checkpoint(repo / "models/sentiment/step-100.pt")
-    added = cli("add", "models/sentiment/step-100.pt", "--seed", "42", "-m", "dev.macro_f1=0.8")
+    added = cli(
+        "add", "models/sentiment/step-100.pt", "--seed", "42", "-m", "dev.macro_f1=0.8",
+        "--run-id", "r1",
+    )  # fmt: skip
     assert added.code == 0, added.err
     git(repo, "commit", "-qm", "checkpoint")
     git(repo, "checkout", "-qb", "promote")
-    promoted = cli("promote", "sentiment-train-full-step000100", "--to", "dev", "--rationale", "ok")
+    promoted = cli("promote", NAME, "--to", "dev", "--rationale", "ok")
     assert promoted.code == 0, promoted.err
     git(repo, "commit", "-qm", "promote to dev")
     git(repo, "checkout", "-q", "main")
@@ -183,7 +189,7 @@ def holder(cli) -> str:
 def test_tag_signs_gto_tags_with_the_configured_key(repo: Path, cli, key: Path) -> None:
     merged_promotion(repo, cli)
     assert "signature" in decision(repo)
-    assert holder(cli) == "sentiment-train-full-step000100"  # counted under init's policy
+    assert holder(cli) == NAME  # counted under init's policy
     tagged = cli("tag")
     assert tagged.code == 0, tagged.err
     assert "tagged sentiment@v0.1.0 (signed)" in tagged.out
@@ -205,7 +211,7 @@ def test_tag_signs_gto_tags_with_the_configured_key(repo: Path, cli, key: Path) 
 def test_tag_without_a_key_writes_unsigned_annotated_tags(repo: Path, cli) -> None:
     merged_promotion(repo, cli)
     assert "signature" not in decision(repo)
-    assert holder(cli) == "sentiment-train-full-step000100"  # unsigned counts: not required
+    assert holder(cli) == NAME  # unsigned counts: not required
     tagged = cli("tag")
     assert tagged.code == 0 and "tagged sentiment@v0.1.0\n" in tagged.out + "\n"
     assert "(signed)" not in tagged.out
