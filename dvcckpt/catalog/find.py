@@ -133,8 +133,9 @@ def run(
 ) -> list[Version]:
     """Checkpoints matching the filters: latest version of each card unless `all_versions`.
 
-    `cards=False`: a listing that shows no card body decodes none (each is decoded on
-    first use of `Version.card`).
+    `cards=False`: a listing that shows no card body reads none (`Version.card` is
+    None; the requested `columns` are all it needs), so a listing of every card costs
+    a fraction of reading them all.
     """
     conditions: list[tuple[str, list[Any]]] = []
     tree = parse(where) if where else None
@@ -166,12 +167,16 @@ def run(
     asked += [("--by" if key is ranking else "--sort", key.field) for key in keys]
     known.require(catalog, latest.source(all_refs=all_refs, latest=False), asked)
     source = latest.source(all_refs=all_refs, latest=not all_versions)
-    found = _select(catalog, conditions, keys, source, model is not None or _names_card(tree))
+    by_card = model is not None or _names_card(tree)
+    fields = [Field(c) for c in (columns or [])]
+    if count is None and percent is None:  # every match is kept: list them in one pass
+        return _listing(catalog, conditions, keys, source, by_card, fields, cards)
+    found = _select(catalog, conditions, keys, source, by_card)
     if count is not None:
         found = found[:count]
     elif percent is not None:
         found = found[: max(1, math.ceil(len(found) * percent / 100))] if found else []
-    return _with_cards(catalog, found, [Field(c) for c in (columns or [])], cards)
+    return _with_cards(catalog, found, fields, cards)
 
 
 def _names_card(tree: Any) -> bool:
@@ -218,6 +223,55 @@ def _select(
     through their index first and their versions looked up (SQLite would otherwise
     walk every version in scope, not knowing how few cards a model has).
     """
+    statement, params = _statement(conditions, keys, source, by_card, "v.commit_id, v.path_id")
+    return [(row[0], row[1]) for row in catalog.sql(statement, params)]
+
+
+def _listing(
+    catalog: Index,
+    conditions: list[tuple[str, list[Any]]],
+    keys: list[SortKey],
+    source: tuple[str, str],
+    by_card: bool,
+    columns: list[Field],
+    decoded: bool,
+) -> list[Version]:
+    """Every match as a full row, in one query (no `--top` cut to apply first)."""
+    extra, paths = _columns_sql(columns)
+    body = "b.card" if decoded else "NULL AS card"
+    select = f"json_array({extra}) AS x, {_ROW_COLUMNS}, {body}"
+    joins = "JOIN commits c ON c.id = v.commit_id JOIN paths p ON p.id = v.path_id"
+    statement, params = _statement(
+        conditions, keys, source, by_card, select, joins, decoded or "b.card" in extra
+    )
+    return [
+        Version.listed(tuple(row), decoded=decoded)
+        for row in catalog.sql(statement, paths + params)
+    ]
+
+
+# The columns of `rows.VERSION_ROWS` before the card, over `v`, `c`, `p` and `k`.
+_ROW_COLUMNS = """c.sha, v.generation, c.author, c.email, c.authored, v.committed, c.subject,
+    p.path, k.blob, v.status, k.name, k.model, k.phase, k.step, k.created_at"""
+
+
+def _columns_sql(columns: list[Field]) -> tuple[str, list[Any]]:
+    """Requested columns as one JSON array, decoded once per row: an estimate stays a
+    dict (json_extract hands objects to json_array as JSON), a number a number."""
+    extra = ", ".join(f"json_extract({column(c)}, ?)" for c in columns)
+    return extra, [c.json_path() for c in columns]
+
+
+def _statement(
+    conditions: list[tuple[str, list[Any]]],
+    keys: list[SortKey],
+    source: tuple[str, str],
+    by_card: bool,
+    select: str,
+    joins: str = "",
+    bodies: bool = False,
+) -> tuple[str, list[Any]]:
+    """The query selecting `select` for every match, best first by `keys`, then newest."""
     params: list[Any] = []
     sort_columns = ""
     for index, key in enumerate(keys):
@@ -233,21 +287,23 @@ def _select(
     )
     versions, in_scope = source
     tables = f"cards k CROSS JOIN {versions}" if by_card else f"{versions} JOIN cards k"
-    bodies = "LEFT JOIN bodies b ON b.id = k.id" if "b.card" in where + sort_columns else ""
+    if bodies or "b.card" in where + sort_columns:
+        joins += " LEFT JOIN bodies b ON b.id = k.id"
     statement = f"""
-        SELECT v.commit_id, v.path_id {sort_columns}
-        FROM {tables} {bodies}
+        SELECT {select} {sort_columns}
+        FROM {tables} {joins}
         WHERE k.id = v.card_id AND {in_scope} AND v.status != 'D' AND k.error IS NULL
           AND {where}
         ORDER BY {order}v.generation DESC, v.committed DESC, v.commit_id DESC
     """
-    return [(row[0], row[1]) for row in catalog.sql(statement, params)]
+    return statement, params
 
 
 def _with_cards(
     catalog: Index, found: list[tuple[int, int]], columns: list[Field], decoded: bool
 ) -> list[Version]:
-    """Full rows (card included, plus the requested columns) for the kept matches only."""
+    """Rows (card included unless `decoded` is False, plus the requested columns) for the
+    kept matches only."""
     if not found:
         return []
     catalog.sql(
@@ -258,12 +314,16 @@ def _with_cards(
         "INSERT INTO temp.picked VALUES (?, ?, ?)",
         ((i, commit, path) for i, (commit, path) in enumerate(found)),
     )
-    # As JSON text (`->`), decoded in `Version.values`: an estimate stays a dict.
-    extra = "".join(f", {column(c)} -> ? AS x_{i}" for i, c in enumerate(columns))
-    statement = VERSION_ROWS.replace("SELECT ", f"SELECT p2.position{extra}, ", 1).replace(
+    extra, paths = _columns_sql(columns)
+    statement = VERSION_ROWS.replace("SELECT ", f"SELECT json_array({extra}) AS x, ", 1).replace(
         "FROM versions v",
         "FROM temp.picked p2 JOIN versions v ON v.commit_id = p2.commit_id AND v.path_id = p2.path_id",
         1,
     )
-    rows = catalog.sql(f"{statement} ORDER BY p2.position", [c.json_path() for c in columns])
-    return [Version.from_row(row, decoded=decoded) for row in rows]
+    if not decoded and all(column(c) != "b.card" for c in columns):
+        # No body is read: the card's JSON is the largest part of a row by far.
+        statement = statement.replace("b.card", "NULL AS card", 1).replace(
+            "LEFT JOIN bodies b ON b.id = v.card_id", "", 1
+        )
+    rows = catalog.sql(f"{statement} ORDER BY p2.position", paths)
+    return [Version.listed(tuple(row), decoded=decoded) for row in rows]

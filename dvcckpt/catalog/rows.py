@@ -128,6 +128,18 @@ class Version:
         return self.__dict__.get("_card")
 
     @classmethod
+    def listed(cls, row: tuple[Any, ...], *, decoded: bool = True) -> Version:
+        """A row of one JSON array of extra columns, then `VERSION_ROWS`'s columns (any
+        after them are ignored), read by position: `find` builds tens of thousands of
+        these per listing."""
+        values = tuple(json.loads(row[0])) if row[0] else ()
+        # The 16 fields before `values`, in order (mypy cannot count a slice).
+        version = cls(*row[1:17], values=values)  # type: ignore[misc]
+        if decoded:
+            version.card  # noqa: B018 (decodes now)
+        return version
+
+    @classmethod
     def from_row(cls, row: sqlite3.Row, *, decoded: bool = True) -> Version:
         version = cls(
             sha=row["sha"],
