@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dvcckpt.cards import register as checkpoint
 from dvcckpt.cards import resolve
@@ -15,6 +15,9 @@ from dvcckpt.catalog import Catalog
 from dvcckpt.core import fragments
 from dvcckpt.errors import UsageError
 from dvcckpt.project import Project
+
+if TYPE_CHECKING:
+    from dvcckpt.cards.evaluate import Evaluated
 
 __all__ = ["Card", "Catalog", "SaveArgumentError", "evaluate", "load_card", "save"]
 
@@ -180,7 +183,7 @@ def evaluate(
     protocol: str | None = None,
     notes: str | None = None,
     repo: str | os.PathLike[str] | None = None,
-) -> Any:
+) -> Evaluated:
     """Append an evaluation (split, metrics, protocol) to the committed card `name`,
     exactly like `dvcckpt evaluate`; see `dvcckpt.cards.evaluate.evaluate`."""
     from dvcckpt.cards import evaluate as evaluation

@@ -9,7 +9,6 @@ and lists evaluations one per row. All on real git repositories.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from dvcckpt.catalog import Catalog
 from tests.conftest import git
 from tests.corpus import assert_user_error
 from tests.test_catalog import commit_card
+from tests.test_field_language import steps
 
 
 def estimate(value: float, low: float, high: float) -> dict[str, Any]:
@@ -40,12 +40,6 @@ def mixed(repo: Path) -> Path:
         zero = estimate(0.0, 0.0, 0.1) if step == 2 else 0.5
         commit_card(repo, "m", step, {"test": {"macro_f1": f1, "zero": zero}, "dev": {"acc": 0.5}})
     return repo
-
-
-def steps(cli, *options: str) -> list[int]:
-    result = cli("find", *options, "--json")
-    assert result.code == 0, result.err
-    return [row["card"]["checkpoint"]["step"] for row in json.loads(result.out)]
 
 
 @pytest.mark.parametrize(
