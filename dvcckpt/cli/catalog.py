@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +290,7 @@ def _find_groups(
     options: dict[str, Any],
 ) -> None:
     """`find --group-by`: the matching checkpoints aggregated per run or per field value."""
+    import dataclasses
     import math
 
     from dvcckpt.catalog import groups
@@ -317,7 +317,7 @@ def _find_groups(
         kept = kept[:count]
     elif percent is not None:
         kept = kept[: max(1, math.ceil(len(kept) * percent / 100))] if kept else []
-    grouping = replace(grouping, groups=kept)
+    grouping = dataclasses.replace(grouping, groups=kept)
     if fmt == "json":
         emit_json(grouping.as_dict())
     else:
