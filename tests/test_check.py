@@ -114,6 +114,25 @@ def test_check_all_against_a_base_revision(repo: Path, cli) -> None:
     assert unknown.code == 4 and "unknown revision" in unknown.err
 
 
+def test_a_review_judges_names_under_the_base_settings_not_the_change(repo: Path, cli) -> None:
+    # A pull request that turns naming off and adds a card the base's pattern refuses:
+    # its own commit went past the hook (--no-verify); the review still refuses it.
+    base = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-qb", "relax")
+    (repo / "dvcckpt.yaml").write_text("version: 1\nproject: p\nnaming: {enforce: false}\n")
+    staged_card(repo, cli, "m/a.pt", "--name", "totally-bogus", "--step", "3")
+    git(repo, "add", "dvcckpt.yaml")
+    git(repo, "commit", "-qm", "relax naming", "--no-verify")
+    assert findings(cli, "--all") == []  # by the branch's own settings it looks fine
+    fields = {(f["file"], f["field"]) for f in findings(cli, "--all", "--base", base)}
+    assert ("m/a.pt.ckpt.yaml", "name") in fields
+    (repo / "dvcckpt.yaml").write_text("version: 1\nproject: p\nstages: nope\n")
+    git(repo, "commit", "-qam", "break the settings", "--no-verify")
+    broken_base = git(repo, "rev-parse", "HEAD").strip()  # a base whose settings are broken
+    broken = findings(cli, "--all", "--base", broken_base)
+    assert any(f["file"].endswith(":dvcckpt.yaml") and "base" in f["message"] for f in broken)
+
+
 def test_the_hint_fits_the_findings(repo: Path, cli) -> None:
     card_file = staged_card(repo, cli, "m/step-1.pt", "-p", "lr=0.1")
     git(repo, "commit", "-qm", "add")

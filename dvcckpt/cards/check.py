@@ -55,9 +55,12 @@ def check(
     """
     root = git.toplevel(start or Path.cwd())
     report = Report()
-    config = _config(root, report)
     base_commit = _base_commit(root, base)
     has_base = base_commit is not None
+    # A review judges the change under the base's dvcckpt.yaml: a pull request that
+    # relaxes naming or required fields must not pass its own cards by doing so.
+    review = verify_decisions and has_base
+    config = _config_at(root, base_commit, report) if review else _config(root, report)
     base = base_commit or base  # object ids from here on: no revision can pose as an option
     changes = git.staged_changes(root, base_commit)
     from_index = files is None
@@ -142,6 +145,24 @@ def _config(root: Path, report: Report) -> ProjectConfig:
             Finding(CONFIG_FILE, "", exc.message.removeprefix(f"{root / CONFIG_FILE}: "))
         )
         return config_module.ProjectConfig(project=config_module.default_project_name(root))
+
+
+def _config_at(root: Path, commit: str | None, report: Report) -> ProjectConfig:
+    """The settings in force at `commit` (its dvcckpt.yaml; defaults when it has none)."""
+    from dvcckpt.project import config_from_text
+
+    spec = f"{commit}:{CONFIG_FILE}"
+    content = git.read_blobs(root, [spec]).get(spec)
+    where = Path(f"{str(commit)[:8]}:{CONFIG_FILE}")
+    try:
+        text = None if content is None else content.decode("utf-8")
+        return config_from_text(text, where, config_module.default_project_name(root))
+    except UnicodeDecodeError:
+        message = "is not UTF-8 text"
+    except ConfigError as exc:
+        message = exc.message.removeprefix(f"{where}: ")
+    report.findings.append(Finding(f"{where}", "", f"the base's settings: {message}"))
+    return config_module.ProjectConfig(project=config_module.default_project_name(root))
 
 
 def _gates_findings(root: Path) -> list[Finding]:
