@@ -200,6 +200,7 @@ def naming_findings(file: str, card: Mapping[str, Any], config: ProjectConfig) -
                         f"encodes {key} {_shown(value)} but the card says {_shown(actual[key])}",
                     )
                 )
+        findings += _run_id_findings(file, card, fields)
     run_name = card.get("run", {}).get("name")
     if run_name and naming.parse(config.run_pattern, str(run_name)) is None:
         problem = (
@@ -209,6 +210,22 @@ def naming_findings(file: str, card: Mapping[str, Any], config: ProjectConfig) -
         )
         findings.append(Finding(file, "run.name", f"{_shown(run_name)} {problem}"))
     return findings
+
+
+def _run_id_findings(
+    file: str, card: Mapping[str, Any], fields: Mapping[str, Any]
+) -> list[Finding]:
+    """A name's `{run_id}` must be the card's own run: otherwise a name could claim a
+    checkpoint for another run than the one it records."""
+    if "run_id" not in fields:
+        return []
+    run = card.get("run")
+    recorded = run.get("id") if isinstance(run, Mapping) else None
+    if isinstance(recorded, str) and naming.short_run_id(recorded) == fields["run_id"]:
+        return []
+    said = f"run.id is {_shown(recorded)}" if recorded is not None else "has no run.id"
+    message = f"encodes run id {_shown(fields['run_id'])} but the card {said}"
+    return [Finding(file, "name", message)]
 
 
 def _shown(value: Any, limit: int = 100) -> str:
