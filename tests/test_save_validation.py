@@ -168,3 +168,19 @@ def test_save_refuses_like_add_and_a_draft_warns_on_stderr(
     write_checkpoint(project / "models/bert/step-200.pt", seed=2)
     complete = dvcckpt.save("models/bert/step-200.pt", step=200, seeds=3)
     assert capsys.readouterr().err == "" and complete.data["seeds"] == {"seed": 3}
+
+
+@pytest.mark.parametrize(
+    "estimate",
+    [{"value": 0.5, "ci": [0.9, 0.1]}, {"value": 5, "ci": [0.1, 0.2]}],
+    ids=["low above high", "value outside"],
+)
+def test_an_interval_from_a_metrics_file_that_is_none_is_refused_before_writing(
+    project: Path, cli, estimate: dict[str, object]
+) -> None:
+    write_checkpoint(project / "models/bert/step-100.pt")
+    (project / "m.json").write_text(json.dumps({"test": {"f1": estimate}}))
+    before, index = snapshot(project), staged(project)
+    refused = cli("add", "models/bert/step-100.pt", "--seed", "1", "--metrics", "m.json")
+    assert_user_error(refused.code, refused.err, names=("metrics.test.f1",))
+    assert changed(before, snapshot(project)) == [] and staged(project) == index

@@ -57,6 +57,7 @@ def check(project: Project, file: str, card: Mapping[str, Any], *, draft: bool) 
     if found:
         raise refusal(file, found)  # later rules assume a schema-valid card
     found = policy.location_findings(file, card) + policy.naming_findings(file, card, config)
+    found += policy.interval_findings(file, None, card)  # from -m, --metrics files, save()
     found += names.taken_name_findings(project, file, str(card["name"]))
     missing = policy.required_findings(file, card, config)
     if found or (missing and not draft):
