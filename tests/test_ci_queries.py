@@ -216,3 +216,18 @@ def test_log_evaluations_refuses_a_split_no_card_has(evaluated: Path) -> None:
     with pytest.raises(UsageError, match=r"evaluations\.tset\.macro_f1") as raised:
         Catalog(evaluated).log("m", metrics=["tset.macro_f1"], evaluations=True)
     assert "evaluations.test.macro_f1" in (raised.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (("--where", "metrics.test > 1000"), []),  # a group of metrics is no number
+        (("--where", "metrics.test != 5"), []),
+        (("--where", "metrics.test"), [1, 2, 3, 4]),  # but a bare group is present
+        (("--where", "not metrics.test"), []),
+    ],
+)
+def test_a_group_of_metrics_compares_as_no_value(
+    mixed: Path, cli, options: tuple[str, ...], expected: list[int]
+) -> None:
+    assert sorted(steps(cli, *options)) == expected

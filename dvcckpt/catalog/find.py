@@ -51,12 +51,14 @@ def field_sql(field: Field) -> tuple[str, list[Any]]:
     source = column(field)
     if field.bound() is not None or is_schema_field(field.resolved()):
         return f"json_extract({source}, ?)", [field.json_path()]
-    point = field.point_path()
+    # One json_type and one json_extract per row: an estimate gives its `value`, a
+    # group of metrics (or a list) gives NULL, so `dev.class_f1 > 1000` compares nothing
+    # instead of SQLite's "text sorts above every number".
     sql = (
-        f"CASE WHEN json_type({source}, ?) IS NULL THEN json_extract({source}, ?)"
-        f" ELSE json_extract({source}, ?) END"
+        f"CASE json_type({source}, ?) WHEN 'object' THEN json_extract({source}, ?)"
+        f" WHEN 'array' THEN NULL ELSE json_extract({source}, ?) END"
     )
-    return sql, [point, field.json_path(), point]
+    return sql, [field.json_path(), field.point_path(), field.json_path()]
 
 
 def compile_sql(node: Any) -> tuple[str, list[Any]]:
@@ -68,9 +70,11 @@ def compile_sql(node: Any) -> tuple[str, list[Any]]:
     if isinstance(node, Not):
         sql, params = compile_sql(node.operand)
         return f"NOT coalesce(({sql}), 0)", params
-    if isinstance(node, Field):  # a bare field: present and truthy
+    if isinstance(node, Field):  # a bare field: present and truthy (a group: non-empty)
         sql, params = field_sql(node)
-        return f"coalesce({sql}, 0) NOT IN (0, '', '[]', '{{}}')", params
+        present = f"json_extract({column(node)}, ?)"
+        truthy = f"coalesce({sql}, {present}, 0) NOT IN (0, '', '[]', '{{}}')"
+        return truthy, [*params, node.json_path()]
     if isinstance(node, Literal):
         return "?", [bool(node.value)]
     if isinstance(node, Compare):
