@@ -189,3 +189,39 @@ def test_cards_without_the_group_field_form_their_own_group(registry: Path, cli)
     assert [g["key"] for g in data["groups"]] == ["steady", "lucky", None]
     assert data["groups"][2]["runs"][0]["run"] is None
     assert "(none)" in cli("find", "--group-by", "run.group", "--by", "dev.f1").out
+
+
+def commit_run_card(repo: Path, folder: str, step: int, f1: float, run: dict[str, Any]) -> Path:
+    text = card_text(f"clf-{folder}-step{step:06d}", "clf", step, {"dev": {"f1": f1}}, run=run)
+    path = repo / f"models/clf/{folder}/step-{step}.pt.ckpt.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    git(repo, "add", str(path))
+    git(repo, "commit", "-qm", f"{folder} step {step}", "--no-verify")
+    return path
+
+
+def test_runs_that_share_a_name_or_have_only_an_id_stay_apart(repo: Path, cli) -> None:
+    commit_run_card(repo, "a", 1, 0.8, {"id": "r1"})
+    commit_run_card(repo, "b", 1, 0.9, {"id": "r2"})
+    commit_run_card(repo, "c", 1, 0.7, {"name": "same", "id": "r3"})
+    commit_run_card(repo, "d", 1, 0.6, {"name": "same", "id": "r4"})
+    groups = grouped(cli, "--group-by", "run", "--by", "dev.f1")["groups"]
+    assert sorted((g["key"], g["checkpoints"]) for g in groups) == [
+        ("r1", 1), ("r2", 1), ("same", 1), ("same", 1)
+    ]  # fmt: skip
+
+
+def test_an_evaluation_appended_later_does_not_make_a_checkpoint_its_runs_last(
+    repo: Path, cli
+) -> None:
+    first = commit_run_card(repo, "r", 1, 0.80, {"name": "r", "id": "r1"})
+    commit_run_card(repo, "r", 2, 0.85, {"name": "r", "id": "r1"})
+    before = grouped(cli, "--group-by", "run", "--by", "dev.f1", "--per-run", "last")
+    evaluation = "evaluations:\n- split: test\n  metrics: {f1: 0.5}\n  at: '2026-02-01T00:00:00Z'\n"
+    first.write_text(first.read_text() + evaluation)
+    git(repo, "commit", "-qam", "evaluate step 1", "--no-verify")
+    after = grouped(cli, "--group-by", "run", "--by", "dev.f1", "--per-run", "last")
+    assert before["groups"][0]["runs"][0]["last"]["step"] == 2
+    assert after["groups"][0]["runs"][0]["last"]["step"] == 2
+    assert after["groups"][0]["mean"] == before["groups"][0]["mean"] == 0.85

@@ -8,8 +8,9 @@ last one's, `per_run="last"`), so a run with many checkpoints weighs as much as 
 with few. That is the answer to "which configuration is robust across seeds".
 
 A run is a distinct (`run.name`, `run.id`); a checkpoint with neither is a run of its
-own. "Last" follows the order of `log`: commit generation, then step (a final model
-without a step last), then path.
+own; `--group-by run` makes one group per run (shown by its name, else its id), so
+two runs that share a name stay apart. A run's "last" is its highest step (a final
+model without a step after all); a group's follows the order of `log`.
 """
 
 from __future__ import annotations
@@ -130,8 +131,12 @@ def aggregate(
     if per_run not in PER_RUN:
         raise ValueError(f"per_run must be one of {PER_RUN}, not {per_run!r}")
     by_key: dict[Any, tuple[Any, list[_Entry]]] = {}
-    for entry in sorted(map(_entry, versions), key=lambda e: e.position):
-        by_key.setdefault(_as_key(entry.key), (entry.key, []))[1].append(entry)
+    run_identity = group_by.strip() == "run"
+    entries = (_entry(version, run_identity) for version in versions)
+    for entry in sorted(entries, key=lambda e: e.position):
+        # A run is its (name, id): two runs sharing a name are two groups.
+        grouped = ("run", *map(_text, entry.version.values[2:4])) if run_identity else None
+        by_key.setdefault(grouped or _as_key(entry.key), (entry.key, []))[1].append(entry)
     groups = [_group(key, members, higher_is_better, per_run) for key, members in by_key.values()]
     groups.sort(key=lambda g: (*_rank(g.mean, higher_is_better), json.dumps(g.key, default=str)))
     return Grouping(card_path(group_by), card_path(metric), higher_is_better, per_run, groups)
@@ -148,8 +153,10 @@ class _Entry:
     point: float | None
 
 
-def _entry(version: Version) -> _Entry:
+def _entry(version: Version, run_identity: bool = False) -> _Entry:
     key, value = version.values[0], version.values[1]  # decoded: an estimate is a dict
+    if run_identity:  # `--group-by run`: shown by the run's name, else its id
+        key = version.values[2] if version.values[2] is not None else version.values[3]
     point = float(value) if type(value) in (float, int) else number(value)
     if point is not None and not math.isfinite(point):
         point = None
@@ -183,7 +190,9 @@ def _run(entries: list[_Entry], higher: bool, per_run: str) -> RunSummary:
     scored = [e for e in entries if e.point is not None]
     pick = max if higher else min  # the first to reach the best value on a tie
     best = pick(scored, key=lambda e: e.point or 0.0) if scored else None
-    last = entries[-1]
+    # A run's last checkpoint is its highest step (a final model after all), not the
+    # one whose card changed last: appending an evaluation does not make it "last".
+    last = max(entries, key=lambda e: (e.position[3], e.position[4], e.position))
     chosen = best if per_run == "best" else last
     name, run_id, seed = (chosen or last).version.values[2:5]
     return RunSummary(
