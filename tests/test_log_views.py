@@ -124,6 +124,13 @@ def test_log_evaluations_lists_evaluation_history(evaluated: Path, cli) -> None:
     assert "0.86 [0.84, 0.88]" in newest and "test" in newest
 
 
+def test_log_evaluations_lists_every_split_without_a_metric(evaluated: Path, cli) -> None:
+    # The project's primary metric is a dev metric: it must not filter evaluations away.
+    (evaluated / "dvcckpt.yaml").write_text("version: 1\nproject: p\nprimary_metric: dev.acc\n")
+    rows = json_rows(cli, "--evaluations")
+    assert sorted(r["split"] for r in rows) == ["shifted", "test", "test"]
+
+
 def test_log_evaluations_plots_an_evaluation_metric(evaluated: Path, cli, tmp_path: Path) -> None:
     chart = tmp_path / "evaluations.svg"
     result = cli("log", "clf", "--evaluations", "--metric", "test.f1", "--plot", str(chart))

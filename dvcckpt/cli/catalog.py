@@ -146,7 +146,10 @@ def log_command(
     from dvcckpt.project import load_config
 
     catalog = Catalog()
-    chosen = list(metrics) or [m for m in [load_config(catalog.root).primary_metric] if m]
+    # Evaluations are listed whole unless a --metric picks splits; a primary metric
+    # from dvcckpt.yaml would silently hide every other split's evaluations.
+    primary = None if evaluations else load_config(catalog.root).primary_metric
+    chosen = list(metrics) or [m for m in [primary] if m]
     # A primary metric from dvcckpt.yaml that this model lacks is an empty column; only
     # a --metric the user typed is refused as unknown.
     options: dict[str, Any] = {"evaluations": evaluations, "check_metrics": bool(metrics)}
@@ -350,7 +353,7 @@ def diff_command(
 
     \b
     Examples:
-      dvcckpt diff sentiment-finetune-full-step000300@main sentiment-finetune-full-step000300
+      dvcckpt diff sentiment-finetune-full-3f9a1c-step000300@main sentiment-finetune-full-3f9a1c-step000300
       dvcckpt diff A B --field dev.macro_f1 --field params
     """
     from dvcckpt.catalog import Catalog

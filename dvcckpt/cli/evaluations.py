@@ -43,7 +43,7 @@ def evaluate_command(
 
     \b
     Example:
-      dvcckpt evaluate sentiment-train-full-step000300 --split test \\
+      dvcckpt evaluate sentiment-train-full-3f9a1c-step000300 --split test \\
           -m macro_f1=0.81 -m class_f1.neg=0.78 --protocol 'bootstrap, 1000 resamples'
       git commit -m 'Evaluate step 300 on test'
     """
