@@ -113,11 +113,11 @@ EVALUATED = {
     # latest test: 0.9 (a later `at`), an ood entry beside it
     1: [evaluation("test", "2026-02-01T10:00:00Z", 0.70),
         evaluation("test", "2026-03-01T10:00:00Z", 0.90), evaluation("ood", "2026-04-01", 0.50)],
-    # latest test: 0.95 (11:00 UTC), though listed first and earlier as text: `at` decides
-    2: [evaluation("test", "2026-03-01T09:00:00-02:00", estimate(0.95, 0.93, 0.97)),
-        evaluation("test", "2026-03-01T10:30:00Z", 0.60)],
-    # the same moment twice: the last listed wins
-    3: [evaluation("test", "2026-03-01T10:00:00Z", 0.99),
+    # latest test: 0.95, the last listed (the list only grows: position is record order)
+    2: [evaluation("test", "2026-03-01T10:30:00Z", 0.60),
+        evaluation("test", "2026-03-01T09:00:00-02:00", estimate(0.95, 0.93, 0.97))],
+    # a forged far-future `at` does not keep an entry latest: the last listed wins
+    3: [evaluation("test", "9999-12-31T00:00:00Z", 0.99),
         evaluation("test", "2026-03-01T10:00:00Z", 0.75)],
     4: [],
 }  # fmt: skip
@@ -198,11 +198,12 @@ def test_log_lists_evaluations_newest_first_with_the_commit_that_added_each(
     again = commit_card(evaluated, "m", 1, {"test": {"macro_f1": 0.5}}, run={"name": "r"},
                         evaluations=[*EVALUATED[1], later])  # fmt: skip
     rows = Catalog(evaluated).log("m", metrics=["test.macro_f1"], evaluations=True)
-    # newest `at` first; at the same moment, the later added (commit, then list) first
-    assert [r.values["test.macro_f1"] for r in rows] == [0.91, 0.95, 0.60, 0.75, 0.99, 0.90, 0.70]
+    # newest recorded first (the commit that added it, then its place), whatever `at`
+    # claims: step 3's forged year-9999 entry does not jump ahead
+    assert [r.values["test.macro_f1"] for r in rows] == [0.91, 0.75, 0.99, 0.95, 0.60, 0.90, 0.70]
     assert rows[0].evaluated_at == "2026-06-01T00:00:00Z" and rows[0].step == 7
     assert rows[0].commit == again and rows[0].run == "r" and rows[0].split == "test"
-    assert rows[1].intervals["test.macro_f1"] == (0.93, 0.97) and rows[1].run_id == "r1"
+    assert rows[3].intervals["test.macro_f1"] == (0.93, 0.97) and rows[3].run_id == "r1"
     old = next(r for r in rows if r.values["test.macro_f1"] == 0.70)
     assert old.commit == first and old.step == 1  # first added there; the card's step
     assert {r.split for r in rows} == {"test"}  # only the split the metric names

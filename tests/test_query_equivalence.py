@@ -9,7 +9,6 @@ compiled SQL over the catalog's maintained scopes.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import operator
 import subprocess
@@ -133,19 +132,10 @@ def bound(card: dict[str, Any], path: str, index: int) -> Any:
     return ci[index] if isinstance(ci, list) and len(ci) == 2 else None
 
 
-def moment(at: Any) -> float:
-    try:
-        when = dt.datetime.fromisoformat(at)
-    except (TypeError, ValueError):
-        return -math.inf
-    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
-
-
 def evaluated(card: dict[str, Any], split: str) -> dict[str, Any]:
-    """The metrics of the latest evaluation of `split` (max `at`, then last listed)."""
-    entries = [(moment(e.get("at")), i, e) for i, e in enumerate(card.get("evaluations") or [])
-               if e.get("split") == split]  # fmt: skip
-    return max(entries, key=lambda item: item[:2])[2]["metrics"] if entries else {}
+    """The metrics of the latest evaluation of `split`: the last listed (record order)."""
+    entries = [e for e in card.get("evaluations") or [] if e.get("split") == split]
+    return entries[-1]["metrics"] if entries else {}
 
 
 def value_of(card: dict[str, Any], field: str) -> Any:

@@ -3,8 +3,10 @@
 A card's `evaluations` only grow (the hook refuses anything else), so each entry is
 shown once, dated by its `at` and attributed to the commit that first added it.
 `--metric SPLIT.METRIC` reads METRIC from the evaluations of SPLIT; only those
-splits are listed then. Rows come oldest first (by `at`; entries of the same
-moment in the order they were added), `catalog.log.history` turns them around.
+splits are listed then. Rows come in the order evaluations were recorded (the
+commit that added each, then its place in the list), oldest first; the `at` an
+entry claims is shown but never orders (a forged date could bury later ones).
+`catalog.log.history` turns them around.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from dvcckpt.catalog import known
 from dvcckpt.catalog.index import Index
-from dvcckpt.catalog.rows import Row, Run, date_of, moment, point_and_interval
+from dvcckpt.catalog.rows import Row, Run, date_of, point_and_interval
 from dvcckpt.catalog.where import Field
 from dvcckpt.core.fields import field as card_field
 from dvcckpt.errors import UsageError
@@ -61,7 +63,7 @@ def rows(
     condition, params = restrict or ("1", [])
     statement = VERSIONS.format(versions=source[0], in_scope=source[1], restrict=condition)
     seen: set[tuple[str, str]] = set()
-    found: list[tuple[tuple[float, int, int], Row, Run]] = []
+    found: list[tuple[tuple[int, int], Row, Run]] = []
     for order, record in enumerate(catalog.sql(statement, params)):
         entries = json.loads(record["evaluations"] or "[]")
         for position, entry in enumerate(entries if isinstance(entries, list) else []):
@@ -72,7 +74,9 @@ def rows(
                 continue
             seen.add(key)
             row, run = _row(record, entry, specs, wanted)
-            found.append(((moment(entry.get("at")), order, position), row, run))
+            # Record order (the commit that added it, then its place in the list): the
+            # list only grows, while the `at` an entry claims is shown, never trusted.
+            found.append(((order, position), row, run))
     found.sort(key=lambda item: item[0])
     return [row for _, row, _ in found], [run for _, _, run in found]
 

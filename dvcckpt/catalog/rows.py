@@ -24,7 +24,8 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 # 3: cards that cannot be stored are index errors (the `index_errors` view).
 # 4: the maintained HEAD and latest-version scopes (`catalog.latest`); `hot` holds
 #    each split's latest evaluation.
-FORMAT_VERSION = "4"
+# 5: a split's latest evaluation is the last one listed, not the latest `at`.
+FORMAT_VERSION = "5"
 SCHEMA = (
     """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -291,31 +292,16 @@ def _document(blob: str, content: bytes | None) -> tuple[dict[str, Any], str, st
 
 
 def latest_evaluations(entries: Any) -> dict[str, Any]:
-    """{split: metrics} of the latest evaluation of each split: the latest `at`, and of
-    evaluations at the same moment (or without a readable `at`) the last one listed."""
-    chosen: dict[str, tuple[tuple[float, int], Any]] = {}
-    for position, entry in enumerate(entries if isinstance(entries, list) else []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("split"), str):
-            continue
-        key = (moment(entry.get("at")), position)
-        if entry["split"] not in chosen or key > chosen[entry["split"]][0]:
-            chosen[entry["split"]] = (key, entry.get("metrics"))
-    return {split: metrics for split, (_, metrics) in chosen.items()}
+    """{split: metrics} of the latest evaluation of each split: the last one listed.
 
-
-def moment(text: Any) -> float:
-    """An ISO 8601 time as a POSIX timestamp (no zone: UTC); -inf when it is not one."""
-    import datetime as dt
-
-    if not isinstance(text, str):
-        return float("-inf")
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return float("-inf")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.timestamp()
+    Position, not the `at` an entry claims: the list only grows (the hook refuses any
+    other change), so the last entry is the one recorded last, while a forged `at`
+    (year 9999) would otherwise hide every later evaluation for ever."""
+    chosen: dict[str, Any] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("split"), str):
+            chosen[entry["split"]] = entry.get("metrics")
+    return chosen
 
 
 def _without_source(message: str, blob: str) -> str:
