@@ -114,6 +114,16 @@ def test_check_all_against_a_base_revision(repo: Path, cli) -> None:
     assert unknown.code == 4 and "unknown revision" in unknown.err
 
 
+def test_a_name_must_carry_the_cards_own_run_id(repo: Path, cli) -> None:
+    card_file = staged_card(repo, cli, "m/step-1.pt", "--step", "1", "--run-id", "aaa111")
+    text = card_file.read_text()
+    assert "-aaa111-step000001" in text
+    card_file.write_text(text.replace("-aaa111-step000001", "-abc123-step000001", 1))
+    git(repo, "add", str(card_file))
+    found = [f for f in findings(cli) if f["field"] == "name"]
+    assert found and "run id 'abc123'" in found[0]["message"] and "aaa111" in found[0]["message"]
+
+
 def test_a_review_judges_names_under_the_base_settings_not_the_change(repo: Path, cli) -> None:
     # A pull request that turns naming off and adds a card the base's pattern refuses:
     # its own commit went past the hook (--no-verify); the review still refuses it.
