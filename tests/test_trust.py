@@ -9,6 +9,7 @@ rewritten history, a shrunk size limit.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,11 @@ def test_a_reused_name_is_refused_and_cannot_take_over_a_stage(registry: Path, c
     impostor = registry / "models/other/impostor.pt.ckpt.yaml"
     text = impostor.read_text()
     written = next(line for line in text.splitlines() if line.startswith("name: "))
+    # The taken name with the run id it encodes: only uniqueness can refuse it.
+    original = yaml.safe_load((registry / "models/sentiment/step-200.pt.ckpt.yaml").read_text())
+    own_id = re.escape(str(yaml.safe_load(text)["run"]["id"]))
+    text = re.sub(rf"^(\s+id: )['\"]?{own_id}['\"]?$", rf"\g<1>'{original['run']['id']}'", text,
+                  count=1, flags=re.M)  # fmt: skip
     impostor.write_text(text.replace(written, f"name: {name(200)}"))
     git(registry, "add", str(impostor))
     refused = cli("check")
