@@ -6,18 +6,18 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dvcckpt.cards import register as checkpoint
 from dvcckpt.cards import resolve
 from dvcckpt.cards.card import Card
+
+# `dvcckpt.evaluate`: the service itself is the Python face (same arguments, same record).
+from dvcckpt.cards.evaluate import evaluate
 from dvcckpt.catalog import Catalog
 from dvcckpt.core import fragments
 from dvcckpt.errors import UsageError
 from dvcckpt.project import Project
-
-if TYPE_CHECKING:
-    from dvcckpt.cards.evaluate import Evaluated
 
 __all__ = ["Card", "Catalog", "SaveArgumentError", "evaluate", "load_card", "save"]
 
@@ -172,22 +172,3 @@ def load_card(
     """A card by card path, checkpoint path or name; `NAME@REV` reads it from history."""
     project = Project.discover(Path(repo) if repo else None, require_dvc=False)
     return resolve.reference(project, os.fspath(reference))
-
-
-def evaluate(
-    name: str,
-    *,
-    split: str,
-    metrics: Mapping[str, Any],
-    step: int | None = None,
-    protocol: str | None = None,
-    notes: str | None = None,
-    repo: str | os.PathLike[str] | None = None,
-) -> Evaluated:
-    """Append an evaluation (split, metrics, protocol) to the committed card `name`,
-    exactly like `dvcckpt evaluate`; see `dvcckpt.cards.evaluate.evaluate`."""
-    from dvcckpt.cards import evaluate as evaluation
-
-    return evaluation.evaluate(
-        name, split=split, metrics=metrics, step=step, protocol=protocol, notes=notes, repo=repo
-    )

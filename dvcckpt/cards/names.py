@@ -35,8 +35,7 @@ def unique_name_findings(
             others.append(seen[name])
         seen.setdefault(name, path)
         if others:
-            message = f"{name!r} is already used by {', '.join(others)}; names are unique for ever"
-            findings.append(Finding(path, "name", message + " (choose another --name)"))
+            findings.append(_taken(path, name, ", ".join(others)))
     return findings
 
 
@@ -48,8 +47,12 @@ def taken_name_findings(project: Project, file: str, name: str) -> list[Finding]
     if not used:
         return []
     shown = ", ".join(sorted(used)[:3]) + (" ..." if len(used) > 3 else "")
-    message = f"{name!r} is already used by {shown}; names are unique for ever"
-    return [Finding(file, "name", message + " (choose another --name)")]
+    return [_taken(file, name, shown)]
+
+
+def _taken(file: str, name: str, users: str) -> Finding:
+    message = f"{name!r} is already used by {users}; names are unique for ever"
+    return Finding(file, "name", message + " (choose another --name)")
 
 
 def _staged_names(project: Project) -> dict[str, list[str]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dvcckpt.adapters import git
-from dvcckpt.catalog.groups import unknown_field
 from dvcckpt.catalog.index import Index
+from dvcckpt.catalog.known import field_error
 from dvcckpt.catalog.rows import Version
 from dvcckpt.core import layout
 from dvcckpt.core.comparison import Change, Comparison, compare_cards
@@ -45,7 +45,9 @@ def compare(
         if results and not any(_within(c, path) for r in results for c in r.changes if _present(c)):
             known = sorted({_full(c) for r in results for c in r.changes if _present(c)})
             known += sorted({c.section for r in results for c in r.changes})
-            raise unknown_field("--field", path, spec, known, "neither card")
+            raise field_error(
+                "--field", path, spec, known, "neither card", "the cards have no fields"
+            )
     return [
         Comparison(r.a, r.b, [c for c in r.changes if _kept(c, paths, everything)]) for r in results
     ]

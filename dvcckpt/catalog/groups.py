@@ -246,19 +246,3 @@ def require_field(catalog: Index, spec: str, all_refs: bool = False) -> None:
 
     source = latest.source(all_refs=all_refs, latest=False)
     known.require(catalog, source, [("--group-by", Field(spec))])
-
-
-def unknown_field(option: str, path: str, spelt: str, known: list[str], who: str) -> Exception:
-    """The error naming a field nobody has, with the closest fields, as `find` words it."""
-    import difflib
-
-    from dvcckpt.errors import UsageError
-
-    close = difflib.get_close_matches(path, known, n=3, cutoff=0.6)
-    section = path.split(".")[0]
-    close = close or [k for k in known if k.startswith(section + ".")][:5] or known[:5]
-    hint = f"closest fields: {', '.join(close)}" if close else "the cards have no fields"
-    if section == "metrics":
-        hint += "; a dotted path outside the card sections is a metric: dev.f1 = metrics.dev.f1"
-    written = "" if spelt == path else f" (written {spelt})"
-    return UsageError(f"{option}: {who} has the field {path}{written}", hint=hint)

@@ -84,18 +84,32 @@ def unknown(
     restrict: Restriction | None = None,
 ) -> UsageError:
     """The error naming the field, with the closest fields the cards in scope do have."""
-    path = field.resolved()
     known = _fields(catalog, source, column(field), restrict)
+    return field_error(option, field.resolved(), field.path, known, "no checkpoint in scope",
+                       "no card in scope has fields", bounded=field.bound() is not None)  # fmt: skip
+
+
+def field_error(
+    option: str,
+    path: str,
+    written: str,
+    known: list[str],
+    who: str,
+    nothing: str,
+    bounded: bool = False,
+) -> UsageError:
+    """`OPTION: WHO has the field PATH`, hinting the closest of the `known` fields (or
+    `nothing` when there are none): one wording for find, log, group-by and diff."""
     close = difflib.get_close_matches(path, known, n=3, cutoff=0.6)
     section = path.split(".")[0]
     close = close or [k for k in known if k.startswith(section + ".")][:5] or known[:5]
-    spelled = "" if field.path == path else f" (written {field.path})"
-    hint = f"closest fields: {', '.join(close)}" if close else "no card in scope has fields"
+    spelled = "" if written == path else f" (written {written})"
+    hint = f"closest fields: {', '.join(close)}" if close else nothing
     if section == "metrics":
         hint += "; a dotted path outside the card sections is a metric: dev.f1 = metrics.dev.f1"
-    if field.bound() is not None:
+    if bounded:
         hint += "; FIELD.ci_low and FIELD.ci_high need FIELD recorded as {value, ci}"
-    return UsageError(f"{option}: no checkpoint in scope has the field {path}{spelled}", hint=hint)
+    return UsageError(f"{option}: {who} has the field {path}{spelled}", hint=hint)
 
 
 def _fields(
