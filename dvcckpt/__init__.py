@@ -15,15 +15,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Card", "Catalog", "__version__", "evaluate", "load_card", "save"]
+__all__ = ["Card", "Catalog", "__version__", "evaluate", "load", "load_card", "save", "wait"]
 
 if TYPE_CHECKING:
-    from dvcckpt.api import Catalog, evaluate, load_card, save
+    from dvcckpt.api import Catalog, evaluate, load, load_card, save, wait
     from dvcckpt.cards.card import Card
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("save", "load_card", "Catalog", "evaluate"):
+    if name in ("save", "load_card", "Catalog", "evaluate", "load", "wait"):
         from dvcckpt import api
 
         return getattr(api, name)

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dvcckpt.cards import background as background_jobs
 from dvcckpt.cards import register as checkpoint
 from dvcckpt.cards import resolve
 from dvcckpt.cards.card import Card
@@ -19,7 +20,16 @@ from dvcckpt.core import fragments
 from dvcckpt.errors import UsageError
 from dvcckpt.project import Project
 
-__all__ = ["Card", "Catalog", "SaveArgumentError", "evaluate", "load_card", "save"]
+__all__ = [
+    "Card",
+    "Catalog",
+    "SaveArgumentError",
+    "evaluate",
+    "load",
+    "load_card",
+    "save",
+    "wait",
+]
 
 
 class SaveArgumentError(UsageError, TypeError):
@@ -52,6 +62,7 @@ _EXPECTED: dict[str, tuple[tuple[type, ...], str]] = {
     "force": ((bool,), "True or False"),
     "stage": ((bool,), "True or False"),
     "draft": ((bool,), "True or False"),
+    "background": ((bool,), "True or False"),
 }
 
 
@@ -112,6 +123,7 @@ def save(
     force: bool = False,
     stage: bool = True,
     draft: bool = False,
+    background: bool = False,
 ) -> Card:
     """Register a checkpoint written by a training loop, exactly like `dvcckpt add`.
 
@@ -151,15 +163,38 @@ def save(
         config_file=Path(config_file) if config_file is not None else None,
         from_running_program=True,
     )
-    return checkpoint.add(
-        path,
-        fragments.prune(fragment),
-        provenance=provenance,
-        force=force,
-        stage=stage,
-        draft=draft,
-        warn=_warn,
-    )
+
+    def register() -> Card:
+        return checkpoint.add(
+            path,
+            fragments.prune(fragment),
+            provenance=provenance,
+            force=force,
+            stage=stage,
+            draft=draft,
+            warn=_warn,
+        )
+
+    if background:
+        return background_jobs.submit(register)
+    return register()
+
+
+def wait() -> list[Card]:
+    """Block until every `save(..., background=True)` finished; raise what failed."""
+    return background_jobs.wait()
+
+
+def load(
+    reference: str,
+    repo: str | os.PathLike[str] | None = None,
+    *,
+    allow_pickle: bool = False,
+) -> Path:
+    """A registered checkpoint's local path, by NAME or MODEL@STAGE, pulled and verified."""
+    from dvcckpt.storage import load as loading
+
+    return loading.load(reference, Path(repo) if repo else None, allow_pickle=allow_pickle)
 
 
 def _warn(line: str) -> None:

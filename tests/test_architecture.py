@@ -28,7 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     "catalog": {"core", "adapters", "project", "errors"},
     "promotion": {"core", "adapters", "project", "errors"},
     "storage": {"core", "adapters", "project", "errors"},
-    "api": {"cards", "catalog", "project", "core", "errors"},
+    "api": {"cards", "catalog", "storage", "project", "core", "errors"},
+    # Framework callbacks register through the Python face, like any training loop.
+    "integrations": {"api", "cards", "core", "errors"},
     "setup": {"core", "adapters", "project", "errors", *SERVICES},
     "cli": {
         "core",
@@ -69,6 +71,9 @@ CONFINED = {
     "ruamel": {"adapters"},
     "yaml": {"adapters"},
     "yaml_rs": {"adapters"},
+    "transformers": {"integrations"},
+    "lightning": {"integrations"},
+    "pytorch_lightning": {"integrations"},
 }
 
 

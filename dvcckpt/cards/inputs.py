@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import yamldoc
+from dvcckpt.cards import frameworks
 from dvcckpt.core import fragments, limits, runrecord
 from dvcckpt.errors import CardError, UsageError
 
@@ -116,7 +117,11 @@ def params_file(path: Path) -> dict[str, Any]:
     )
 
 
-def metrics_file(path: Path) -> dict[str, Any]:
+def metrics_file(path: Path, step: int | None = None) -> dict[str, Any]:
+    """`--metrics`: a mapping of splits, or a framework's own record read at `step`."""
+    framework = frameworks.metrics_at(path, step)
+    if framework is not None:
+        return framework
     document = read_mapping(
         path,
         "--metrics",
@@ -127,7 +132,9 @@ def metrics_file(path: Path) -> dict[str, Any]:
     return fragments.metrics_fragment(document)
 
 
-def from_add_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+def from_add_options(
+    options: Mapping[str, Any], checkpoint: Path | None = None
+) -> tuple[dict[str, Any], tuple[str, ...]]:
     """`dvcckpt add` options -> (fragment, sections a run record replaces wholesale)."""
     fragment: dict[str, Any] = {}
     replaced: tuple[str, ...] = ()
@@ -137,7 +144,10 @@ def from_add_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[
     if options.get("params_file"):
         fragment = fragments.merge(fragment, {"params": params_file(options["params_file"])})
     if options.get("metrics_file"):
-        fragment = fragments.merge(fragment, metrics_file(options["metrics_file"]))
+        step = options.get("step")
+        if step is None and checkpoint is not None:
+            step = frameworks.step_of(checkpoint)
+        fragment = fragments.merge(fragment, metrics_file(options["metrics_file"], step))
     if options.get("run_id"):
         fragment = fragments.merge(fragment, {"run": {"id": str(options["run_id"])}})
     return fragments.merge(fragment, fragments.from_options(options)), replaced

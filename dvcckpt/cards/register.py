@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import atomic, capture, dvcfiles, dvctrack, git, hashing
-from dvcckpt.cards import card, names, savecheck
+from dvcckpt.cards import card, frameworks, names, savecheck
 from dvcckpt.core import (
     fields,
     fragments,
@@ -85,6 +85,8 @@ def add(
     for section in replaced_sections:
         base.pop(section, None)
     # What the user hands over (params, notes, run records, extensions) may hold secrets.
+    # What the framework recorded lies beneath what the caller gives (`cards.frameworks`).
+    fragment = fragments.merge(frameworks.detected(path), fragment)
     given = _normalized(project, path, redaction.redact_tree(fragment))
     partial = _draft(project, path, fragments.merge(base, given), provenance.from_running_program)
     # Validate everything the user gave before any data is copied.

@@ -32,7 +32,7 @@ def add_command(path: str, **options: Any) -> None:
     from dvcckpt.cards import register as checkpoint
     from dvcckpt.present import text as render
 
-    fragment, replaced = inputs.from_add_options(options)
+    fragment, replaced = inputs.from_add_options(options, Path(path))
     warnings: list[str] = []
     provenance = checkpoint.Provenance(
         script=options["script"],
