@@ -3,8 +3,10 @@
 What is recorded: code version (commit, dirty flag, branch, remote URL without
 credentials, script, command line with secret-looking values redacted, config
 hash), environment (Python, platform, key library versions, a hash of the whole
-installed-package list, CUDA/cuDNN/GPUs when visible), host, user and time.
-What is never recorded: environment variables, tokens, passwords, credentials.
+installed-package list, the CUDA runtime in use beside the CUDA version torch was
+built for, cuDNN, GPUs when visible, the container image), host, user and time.
+What is never recorded: environment variables (except `DVCCKPT_IMAGE`, an image
+reference checked as one), tokens, passwords, credentials.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import platform
 import re
 import shutil
@@ -113,6 +116,7 @@ def environment() -> dict[str, Any]:
         "packages_count": len(installed),
     }
     section.update(accelerators("torch" in installed))
+    section.update(container())
     return section
 
 
@@ -120,7 +124,9 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-_NO_ACCELERATOR: dict[str, Any] = {"cuda": None, "cudnn": None, "driver": None, "gpus": []}
+_NO_ACCELERATOR: dict[str, Any] = {
+    "cuda": None, "cuda_build": None, "cudnn": None, "driver": None, "gpus": [],
+}  # fmt: skip
 
 _TORCH_PROBE = (
     "import json, torch; from dvcckpt.adapters.capture import from_torch; "
@@ -144,20 +150,46 @@ def accelerators(torch_installed: bool) -> dict[str, Any]:
 
 
 def from_torch(torch: Any) -> dict[str, Any]:
+    """What torch sees: the CUDA runtime in use only when a GPU is usable.
+
+    `torch.version.cuda` is the CUDA version the wheel was built against; a `+cu130`
+    wheel on a machine without a GPU uses no CUDA at all, so `cuda` stays null there.
+    """
     try:
         gpus = []
-        if torch.cuda.is_available():
+        in_use = bool(torch.cuda.is_available())
+        if in_use:
             for index in range(torch.cuda.device_count()):
                 props = torch.cuda.get_device_properties(index)
                 gpus.append({"name": props.name, "memory_mb": props.total_memory // 2**20})
-        cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+        cudnn = (
+            torch.backends.cudnn.version()
+            if in_use and torch.backends.cudnn.is_available()
+            else None
+        )
+        build = torch.version.cuda
         return {
-            "cuda": torch.version.cuda,
-            "cudnn": None if cudnn is None else str(cudnn),
+            "cuda": build if in_use else None,
+            "cuda_build": build,
+            "cudnn": None if cudnn is None else cudnn_version(int(cudnn)),
             "gpus": gpus,
         }
     except Exception:  # a broken CUDA setup must not stop a checkpoint from being saved
         return {}
+
+
+def cudnn_version(number: int) -> str:
+    """cuDNN's integer version as `9.2.4`.
+
+    From cuDNN 9 the integer is major*10000 + minor*100 + patch (90204); before,
+    major*1000 + minor*100 + patch (8907 is 8.9.7).
+    """
+    if number >= 90000:
+        major, rest = divmod(number, 10000)
+    else:
+        major, rest = divmod(number, 1000)
+    minor, patch = divmod(rest, 100)
+    return f"{major}.{minor}.{patch}"
 
 
 def _run_probe(command: list[str]) -> dict[str, Any]:
@@ -185,3 +217,49 @@ def _from_nvidia_smi(found: dict[str, Any]) -> dict[str, Any]:
             {"name": n, "memory_mb": int(m) if m.isdigit() else None} for n, m, _ in rows
         ]
     return update
+
+
+# An image reference as OCI tools write it: [host[:port]/]path[:tag][@algorithm:hex].
+# Anything else (a URL with user:password@, spaces, control characters) is refused.
+_IMAGE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"(?::[0-9]{1,5})?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,128})?"
+)
+_IMAGE_MAX_CHARS = 512
+# Words in /proc/1/cgroup that name a container runtime (cgroup v1 paths, some v2 set-ups).
+_CGROUP_RUNTIMES = ("docker", "kubepods", "containerd", "libpod", "lxc")
+
+
+def container(root: Path = Path("/")) -> dict[str, Any]:
+    """The container the run executes in: `DVCCKPT_IMAGE` names the image; else only whether.
+
+    Inside a container nothing says which image it was started from, so detection
+    (`/.dockerenv`, `/run/.containerenv`, the init process's cgroup) records the
+    runtime with the image left null; outside one, both are null.
+    """
+    image = os.environ.get("DVCCKPT_IMAGE", "").strip()
+    if image:
+        if len(image) > _IMAGE_MAX_CHARS or not _IMAGE.fullmatch(image):
+            raise UsageError(
+                f"DVCCKPT_IMAGE is not a container image reference: {image[:80]!r}",
+                hint="set it to the image the run executes in, e.g. "
+                "ghcr.io/org/train:1.4@sha256:<digest> (no credentials)",
+            )
+        return {"container": _runtime(root) or "container", "container_image": image}
+    return {"container": _runtime(root), "container_image": None}
+
+
+def _runtime(root: Path) -> str | None:
+    if (root / ".dockerenv").exists():
+        return "docker"
+    if (root / "run/.containerenv").exists():
+        return "podman"
+    try:
+        cgroup = (root / "proc/1/cgroup").read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return None
+    found = [word for word in _CGROUP_RUNTIMES if word in cgroup]
+    return found[0] if found else None

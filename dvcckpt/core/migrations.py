@@ -20,16 +20,27 @@ _SUFFIXES = {".safetensors": "safetensors", ".npz": "npz", ".npy": "npz", ".onnx
 
 
 def serialization_of(path: str, files: list[str] | None = None) -> str:
-    """Serialization format from file names (for a directory, from its files)."""
-    names = files if files else [path]
-    found = {_format_of(name) for name in names}
-    for preferred in ("safetensors", "pickle", "npz", "onnx", "gguf", "keras"):
-        if preferred in found:
-            return preferred
-    return "other"
+    """Serialization format from file names (for a directory, from its files).
+
+    Names only: `adapters.serialization` decides by content where it can read the files.
+    """
+    return summary([format_of(name) for name in (files if files else [path])])
 
 
-def _format_of(name: str) -> str:
+def summary(formats: list[str]) -> str:
+    """One word for a checkpoint's formats: the one its data files share, else `mixed`.
+
+    Files of no weight format (configs, tokenizers: `other`) do not count; a folder
+    with safetensors weights beside a pickled optimizer is `mixed`, never `safetensors`.
+    """
+    found = {fmt for fmt in formats if fmt != "other"}
+    if len(found) > 1:
+        return "mixed"
+    return found.pop() if found else "other"
+
+
+def format_of(name: str) -> str:
+    """The format a file name's suffix implies (`other` when it implies none)."""
     suffix = PurePosixPath(name).suffix.lower()
     return "pickle" if suffix in _PICKLE_SUFFIXES else _SUFFIXES.get(suffix, "other")
 
