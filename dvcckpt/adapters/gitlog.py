@@ -32,6 +32,9 @@ _HASH = r"[0-9a-f]{40}(?:[0-9a-f]{24})?"
 _HEADER = re.compile(rf"({_HASH}) ?(-?\d*) ?(-?\d*)")
 _PARENTS = re.compile(rf"(?:{_HASH}(?: {_HASH})*)?")
 _RAW = re.compile(rf":\d{{6}} \d{{6}} ({_HASH}) ({_HASH}) ([A-Z])\d*")
+# A finished DVC experiment: refs/exps/<2 hex>/<rest of the baseline commit>/<name>. DVC's
+# other refs there (stash, celery, exec, temp, apply) hold queued or half-run work.
+_EXPERIMENT = re.compile(r"refs/exps/[0-9a-f]{2}/(?:[0-9a-f]{38}|[0-9a-f]{62})/[^/]+")
 
 
 @dataclass
@@ -47,7 +50,11 @@ class Commit:
 
 
 def tips(root: Path) -> dict[str, str]:
-    """Ref name -> commit for branches, tags (peeled), remotes and a detached HEAD."""
+    """Ref name -> commit for branches, tags (peeled), remotes, DVC experiments, detached HEAD.
+
+    `dvc exp run` (and dvclive's `save_dvc_exp=True`) commits a run's results, cards
+    included, under `refs/exps/...` rather than a branch: `--all` must see them.
+    """
     out = git.run_git(
         root,
         "for-each-ref",
@@ -55,10 +62,13 @@ def tips(root: Path) -> dict[str, str]:
         "refs/heads",
         "refs/tags",
         "refs/remotes",
+        "refs/exps",
     )
     found: dict[str, str] = {}
     for line in out.splitlines():
         name, obj, peeled = line.split("\0")
+        if name.startswith("refs/exps/") and not _EXPERIMENT.fullmatch(name):
+            continue
         found[name] = peeled or obj
     head = git.head_commit(root)
     if head:
