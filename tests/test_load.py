@@ -111,3 +111,20 @@ def test_the_bytes_decide_when_an_old_card_claims_safetensors(
     card_file.write_bytes(card.render(card_file, document))
     with pytest.raises(UsageError, match=r"holds pickled files \(optimizer.pt\)"):
         dvcckpt.load(served["mixed"])
+
+
+def test_a_version_from_history_the_work_tree_lacks_is_downloaded_aside(
+    repo: Path, served: dict[str, str], tmp_path: Path
+) -> None:
+    registered = git(repo, "rev-parse", "HEAD").strip()
+    original = (repo / "models/clf/step-100.safetensors").read_bytes()
+    git(repo, "rm", "-q", "models/clf/step-100.safetensors.ckpt.yaml",
+        "models/clf/step-100.safetensors.dvc")  # fmt: skip
+    (repo / "models/clf/step-100.safetensors").unlink()
+    git(repo, "commit", "-qm", "drop the checkpoint from the work tree")
+    path = dvcckpt.load(f"{served['safe']}@{registered}")
+    assert path.is_relative_to(repo / ".dvc/tmp/dvcckpt-load") and path.read_bytes() == original
+    assert not (repo / "models/clf/step-100.safetensors").exists()  # the work tree is untouched
+    shutil.rmtree(repo / ".dvc/cache")
+    shutil.rmtree(tmp_path / "remote")  # the copy aside is verified and reused, not fetched again
+    assert dvcckpt.load(f"{served['safe']}@{registered}") == path

@@ -4,7 +4,8 @@ The reference (NAME, a path, NAME@REV, MODEL@STAGE) resolves through the one
 resolver; the work-tree copy is verified with sha256 against the card, pulled
 (`transfer.pull`: verified objects only, never DVC's own checkout) when it is
 missing, and refused when it differs from the card (a modified copy is never
-overwritten). Pickles can run code when loaded, so a checkpoint holding any is
+overwritten). A version from history the work tree does not track (NAME@REV) is
+fetched with `get` into `.dvc/tmp/dvcckpt-load/` and reused while it verifies. Pickles can run code when loaded, so a checkpoint holding any is
 refused unless the caller says it trusts the source (`allow_pickle=True`); the
 card's serialization decides before anything is downloaded, the verified bytes
 themselves decide after. `open_safetensors` opens a safetensors file of the
@@ -18,11 +19,21 @@ from typing import Any
 
 from dvcckpt.adapters import serialization
 from dvcckpt.cards.card import Card
+from dvcckpt.core import layout
 from dvcckpt.errors import CheckFailed, StateError, UsageError
 from dvcckpt.project import Project
-from dvcckpt.storage import select, transfer
+from dvcckpt.storage import copies, download, select, transfer
 from dvcckpt.storage.select import Checkpoint
-from dvcckpt.storage.verify import CORRUPTED, MISSING, OK, problem, verify
+from dvcckpt.storage.verify import (
+    CORRUPTED,
+    LOCAL_WORKERS,
+    MISSING,
+    OK,
+    Hasher,
+    problem,
+    run,
+    verify,
+)
 
 
 def load(reference: str, repo: Path | None = None, *, allow_pickle: bool = False) -> Path:
@@ -30,7 +41,7 @@ def load(reference: str, repo: Path | None = None, *, allow_pickle: bool = False
     project, card = _resolved(reference, repo)
     if not allow_pickle:
         _refuse_pickles(card.name, _card_pickles(card))
-    path = _verified_copy(project, card)
+    path = _verified_copy(project, card, reference)
     if not allow_pickle:
         _refuse_pickles(card.name, _pickles(path))
     return path
@@ -50,7 +61,7 @@ def open_safetensors(
         raise UsageError("open_safetensors needs the safetensors package",
                          hint="pip install safetensors") from exc  # fmt: skip
     project, card = _resolved(reference, repo)
-    path = _verified_copy(project, card)
+    path = _verified_copy(project, card, reference)
     target = _weights_file(card.name, path, file)
     return safe_open(str(target), framework=framework)
 
@@ -71,9 +82,15 @@ def _resolved(reference: str, repo: Path | None) -> tuple[Project, Card]:
     return project, card
 
 
-def _verified_copy(project: Project, card: Card) -> Path:
-    """The work-tree copy once its sha256 matches the card: pulled first if missing."""
+def _verified_copy(project: Project, card: Card, reference: str) -> Path:
+    """The work-tree copy once its sha256 matches the card: pulled first if missing.
+
+    A version from history (NAME@REV) the work tree does not track is downloaded,
+    verified, beside the repository's other scratch files (`.dvc/tmp/dvcckpt-load`).
+    """
     ckpt = Checkpoint.of(card)
+    if not _tracked_here(project, ckpt):
+        return _side_copy(project, ckpt, reference)
     verdict = verify(project, [ckpt], local=("workspace",))[0]
     if verdict.status == MISSING:
         transfer.pull(project, [ckpt], None, None)
@@ -89,6 +106,27 @@ def _verified_copy(project: Project, card: Card) -> Path:
         raise StateError(f"no local copy of {ckpt.name} after pulling it",
                          hint=f"dvcckpt pull {ckpt.name}")  # fmt: skip
     return project.inside(ckpt.path)
+
+
+def _tracked_here(project: Project, ckpt: Checkpoint) -> bool:
+    """Whether the work tree's `.dvc` file tracks this very version (a stage output: yes)."""
+    dvc_file = project.inside(ckpt.dvc_file)
+    if not layout.is_pointer(dvc_file.name):
+        return True
+    return bool(dvc_file.is_file() and copies.pointer_out(project, ckpt, missing_ok=True))
+
+
+def _side_copy(project: Project, ckpt: Checkpoint, reference: str) -> Path:
+    """A verified copy of a version the work tree does not hold, kept by its sha256."""
+    out = project.dvc_root / ".dvc" / "tmp" / "dvcckpt-load" / ckpt.sha256[:16]
+    target = out / Path(ckpt.path).name
+    plan = copies.path_plan(target, ckpt, "download", str(target))
+    with Hasher(LOCAL_WORKERS) as hasher:
+        if run([plan], hasher, "Verifying")[0].status == OK:
+            return target
+    out.mkdir(parents=True, exist_ok=True)
+    download.get(str(project.root), reference, target, force=True)
+    return target
 
 
 def _card_pickles(card: Card) -> list[str]:
