@@ -12,7 +12,6 @@ its central directory are read.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,8 @@ def _is_safetensors(handle: Any, head: bytes) -> bool:
 
 def _zip_format(path: Path) -> str | None:
     """A zip holding a pickle (torch.save, many `.ckpt`s) is a pickle; `.npy` members: npz."""
+    import zipfile  # only for a zip archive: off the start-up path of `add`
+
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
