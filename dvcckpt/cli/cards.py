@@ -226,16 +226,60 @@ def migrate_command(files: tuple[Path, ...], dry_run: bool) -> None:
 
 
 @cli.command("retire")
-@click.argument("reference", metavar="NAME|PATH")
+@click.argument("reference", metavar="NAME|PATH", required=False)
 @click.option("--reason", required=True, help="Why the checkpoint is retired (kept in history).")
 @click.option("--keep-pointer", is_flag=True, help="Keep the .dvc pointer (data stays reachable).")
-def retire_command(reference: str, reason: str, keep_pointer: bool) -> None:
-    """Retire a checkpoint: its card becomes a tombstone instead of being deleted."""
+@click.option(
+    "--missing",
+    is_flag=True,
+    help="Mark every checkpoint deleted from the work tree (by save_total_limit, save_top_k) "
+    "as pruned, in one change, and release its DVC cache copy.",
+)
+@click.option("--dry-run", is_flag=True, help="With --missing: only say what would be pruned.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="With --missing: print what was done as JSON."
+)
+def retire_command(
+    reference: str | None,
+    reason: str,
+    keep_pointer: bool,
+    missing: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Retire a checkpoint: its card becomes a tombstone instead of being deleted.
+
+    With --missing, every live card whose checkpoint a training framework deleted is
+    marked pruned instead, and the DVC cache copies no live checkpoint uses are released.
+
+    \b
+    Example:
+      dvcckpt retire models/bert/checkpoint-500 --reason 'diverged after warm-up'
+      dvcckpt retire --missing --reason save_total_limit
+    """
     from dvcckpt.cards import retire as tombstone
+    from dvcckpt.errors import UsageError
     from dvcckpt.project import Project
 
-    written = tombstone.retire(Project.discover(require_dvc=False), reference, reason, keep_pointer)
-    click.echo(f"retired {written.name}; commit the change to record it")
+    if missing == (reference is not None) or (keep_pointer and missing):
+        raise UsageError(
+            "name one checkpoint, or pass --missing (without --keep-pointer)",
+            hint="dvcckpt retire NAME --reason TEXT, or dvcckpt retire --missing --reason TEXT",
+        )
+    if (dry_run or as_json) and not missing:
+        raise UsageError("--dry-run and --json go with --missing", hint="add --missing")
+    project = Project.discover(require_dvc=False)
+    if not missing:
+        written = tombstone.retire(project, str(reference), reason, keep_pointer)
+        click.echo(f"retired {written.name}; commit the change to record it")
+        return
+    from dvcckpt.present import pruning
+
+    result = tombstone.prune_batch(project, None, reason, dry_run=dry_run)
+    if as_json:
+        emit_json({**result.as_dict(), "dry_run": dry_run})
+        return
+    click.echo("\n".join(pruning.summary(result, dry_run)))
 
 
 @cli.command("schema")

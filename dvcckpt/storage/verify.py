@@ -3,18 +3,26 @@
 Hashing runs on a small thread pool (hashlib releases the GIL), so several
 copies or checkpoints use every core, and a workspace file that is a link to
 its cache object is read once.
+
+A live checkpoint should exist: a copy missing from the work tree fails, as does one
+with no intact copy. A retired or pruned one (its card is a tombstone) is listed as
+such, not hashed, and never fails.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from dvcckpt.adapters import dvcerrors, dvcfiles, dvcrepo, hashing
-from dvcckpt.core import manifest
+from dvcckpt.cards import card as card_module
+from dvcckpt.cards import resolve as resolver
+from dvcckpt.core import layout, manifest
+from dvcckpt.errors import DvcckptError, StateError
 from dvcckpt.project import Project
 from dvcckpt.storage.copies import Leaf, Plan, cache_plan, remote_plan, workspace_plan
 from dvcckpt.storage.progress import progress_bar
@@ -90,9 +98,12 @@ class Copy:
 class Verdict:
     checkpoint: Checkpoint
     copies: list[Copy]
+    tombstone: str | None = None  # retired | pruned: its data is not expected to exist
 
     @property
     def status(self) -> str:
+        if self.tombstone is not None:
+            return self.tombstone
         return max((c.status for c in self.copies), key=_SEVERITY.__getitem__, default=MISSING)
 
     def copy(self, where: str) -> Copy | None:
@@ -176,19 +187,93 @@ def verify_references(
     remote: str | None = None,
     check_remote: bool = False,
 ) -> list[Verdict]:
-    """`verify` of what the user named (NAME..., NAME@REV, MODEL@STAGE or --all)."""
-    chosen = select(project, refs, everything)
-    return verify(project, chosen, remote=remote, check_remote=check_remote)
+    """`verify` of what the user named (NAME..., NAME@REV, MODEL@STAGE or --all);
+    retired and pruned checkpoints are listed with their tombstone, unhashed."""
+    if everything and not refs:
+        chosen, stones = _all_checkpoints(project)
+    else:
+        chosen = select(project, refs, everything)
+        stones = _tombstones(project, chosen)
+    live = [ckpt for ckpt in chosen if ckpt not in stones]
+    verdicts = iter(verify(project, live, remote=remote, check_remote=check_remote))
+    return [
+        _unchecked(ckpt, *stones[ckpt]) if ckpt in stones else next(verdicts) for ckpt in chosen
+    ]
+
+
+def _all_checkpoints(
+    project: Project,
+) -> tuple[list[Checkpoint], dict[Checkpoint, tuple[str, str]]]:
+    """Every card in the work tree (tombstones too), and the tombstoned ones' kind and why."""
+    limit = project.config.card_max_bytes
+    cards = [card_module.read(path, limit, full_validation=False)
+             for path in resolver.card_files(project)]  # fmt: skip
+    if not cards:
+        raise StateError(f"no checkpoints registered in {project.root}", hint="dvcckpt add PATH")
+    chosen = list(
+        {(c.data["checkpoint"]["path"], c.name): Checkpoint.of(c) for c in cards}.values()
+    )
+    stones = {Checkpoint.of(c): _stone(c.data) for c in cards if c.data.get("tombstone")}
+    return chosen, stones
+
+
+def _tombstones(project: Project, chosen: list[Checkpoint]) -> dict[Checkpoint, tuple[str, str]]:
+    """The named checkpoints (`NAME@REV` too) whose work-tree cards of the same data are
+    all tombstones. A path written again by another run has several cards, all in the
+    checkpoint's folder, so that folder's cards are read."""
+    found: dict[Checkpoint, tuple[str, str]] = {}
+    for ckpt in chosen:
+        same = [data for data in _cards_beside(project, ckpt.path)
+                if data["checkpoint"]["path"] == ckpt.path
+                and data["checkpoint"]["sha256"] == ckpt.sha256]  # fmt: skip
+        if same and all(data.get("tombstone") for data in same):
+            found[ckpt] = _stone(same[-1])
+    return found
+
+
+def _cards_beside(project: Project, path: str) -> list[dict[str, Any]]:
+    """The readable cards in the folder of the checkpoint at `path`."""
+    folder = project.inside(path).parent
+    try:
+        names = sorted(name for name in os.listdir(folder) if layout.is_card(name))
+    except OSError:
+        return []
+    cards = []
+    for name in names:
+        try:
+            cards.append(card_module.read(folder / name, project.config.card_max_bytes,
+                                          full_validation=False).data)  # fmt: skip
+        except DvcckptError:
+            continue  # a broken card is no tombstone: the checkpoint is verified as live
+    return cards
+
+
+def _stone(data: dict[str, Any]) -> tuple[str, str]:
+    """A tombstone's kind (`retired` unless it says otherwise) and what the listing says."""
+    stone = data["tombstone"] if isinstance(data["tombstone"], dict) else {}
+    kind = str(stone.get("kind") or "retired")
+    when = str(stone.get("archived_at") or "")[:10]
+    return kind, f"{str(stone.get('reason') or '')[:200]} ({when}); not checked"
+
+
+def _unchecked(ckpt: Checkpoint, kind: str, detail: str) -> Verdict:
+    return Verdict(ckpt, [Copy("workspace", kind, ckpt.path, detail)], tombstone=kind)
 
 
 def failed(verdicts: list[Verdict], remote_required: bool) -> list[Verdict]:
-    """Checkpoints that fail `verify`: a corrupted copy, no intact copy, or not on the remote."""
+    """Checkpoints that fail `verify`: a corrupted copy, a work-tree copy missing (a live
+    checkpoint should exist), no intact copy, or not on the remote. Retired and pruned
+    checkpoints never fail."""
     bad = []
     for verdict in verdicts:
+        if verdict.tombstone is not None:
+            continue
         remote_copy = verdict.copy("remote")
+        workspace = verdict.copy("workspace")
         if (
             any(c.status == CORRUPTED for c in verdict.copies)
             or not any(c.status == OK for c in verdict.copies)
+            or (workspace is not None and workspace.status == MISSING)
             or (remote_required and remote_copy is not None and remote_copy.status != OK)
         ):
             bad.append(verdict)
