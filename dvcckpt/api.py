@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from dvcckpt.cards import background as background_jobs
 from dvcckpt.cards import register as checkpoint
@@ -98,6 +100,67 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else f"{text[:37]}..."
 
 
+@overload
+def save(
+    path: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    step: int | None = None,
+    epoch: float | None = None,
+    phase: str | None = None,
+    kind: str | None = None,
+    name: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    run: str | Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    seeds: int | Mapping[str, Any] | None = None,
+    parents: Sequence[str | Mapping[str, Any]] | None = None,
+    artifacts: Sequence[str | Mapping[str, Any]] | None = None,
+    resources: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    force: bool = False,
+    stage: bool = True,
+    draft: bool = False,
+    background: Literal[False] = False,
+) -> Card: ...
+
+
+@overload
+def save(
+    path: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    step: int | None = None,
+    epoch: float | None = None,
+    phase: str | None = None,
+    kind: str | None = None,
+    name: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    run: str | Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    seeds: int | Mapping[str, Any] | None = None,
+    parents: Sequence[str | Mapping[str, Any]] | None = None,
+    artifacts: Sequence[str | Mapping[str, Any]] | None = None,
+    resources: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    force: bool = False,
+    stage: bool = True,
+    draft: bool = False,
+    background: Literal[True],
+) -> Future[Card]: ...
+
+
+@overload
 def save(
     path: str | os.PathLike[str],
     *,
@@ -124,7 +187,36 @@ def save(
     stage: bool = True,
     draft: bool = False,
     background: bool = False,
-) -> Card:
+) -> Card | Future[Card]: ...
+
+
+def save(
+    path: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    step: int | None = None,
+    epoch: float | None = None,
+    phase: str | None = None,
+    kind: str | None = None,
+    name: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    run: str | Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    seeds: int | Mapping[str, Any] | None = None,
+    parents: Sequence[str | Mapping[str, Any]] | None = None,
+    artifacts: Sequence[str | Mapping[str, Any]] | None = None,
+    resources: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    force: bool = False,
+    stage: bool = True,
+    draft: bool = False,
+    background: bool = False,
+) -> Card | Future[Card]:
     """Register a checkpoint written by a training loop, exactly like `dvcckpt add`.
 
     `metrics` maps split -> metric -> value (nested mappings for per-class values;
@@ -138,6 +230,11 @@ def save(
     `seeds`, is missing; the name breaks the pattern or is taken) raises CardError, and
     nothing is written. `draft=True` writes one that only lacks required fields and
     prints a `warning:` line on stderr naming them: the commit fails until they are given.
+
+    `background=True` returns a `concurrent.futures.Future` of the card at once (argument
+    types are still checked at once); copying, hashing and writing run in one worker
+    thread, in submission order, and `wait()` (or process exit) flushes. A save without
+    it waits for the background saves still pending, so cards always land in call order.
     """
     _check_arguments(locals())
     fragment: dict[str, Any] = {
@@ -175,14 +272,25 @@ def save(
             warn=_warn,
         )
 
+    label = os.fspath(path)
     if background:
-        return background_jobs.submit(register)
-    return register()
+        # `register` reads these when it runs: the loop may change its dicts (or its working
+        # folder) after save() returns, and the worker must see them as they were given.
+        fragment = copy.deepcopy(fragment)
+        path = os.path.abspath(path)
+        return background_jobs.submit(register, label)
+    return background_jobs.in_order(register, label)  # after any background save pending
 
 
 def wait() -> list[Card]:
-    """Block until every `save(..., background=True)` finished; raise what failed."""
-    return background_jobs.wait()
+    """Block until every `save(..., background=True)` finished; returns their cards.
+
+    Raises `BackgroundSaveError` naming every save that failed since the last `wait()`
+    (the others landed: its `cards`); at process exit the same flush happens on its own
+    and prints the failures as `error:` lines.
+    """
+    cards: list[Card] = background_jobs.wait()
+    return cards
 
 
 def load(

@@ -95,3 +95,35 @@ def environment_error(exc: BaseException) -> StateError | None:
             return StateError(f"{where}: {what}" if where else what, hint=hint)
         current = current.__cause__
     return None
+
+
+class BackgroundSaveError(DvcckptError):
+    """Background saves failed (`dvcckpt.wait()`); `failures` pairs each checkpoint with
+    its error, `cards` holds the ones that landed. Exits as the first failure would."""
+
+    def __init__(self, failures: list[tuple[str, BaseException]], cards: list[object]) -> None:
+        self.failures = failures
+        self.cards = cards
+        described = [(label, *describe(error)) for label, error in failures]
+        labels = ", ".join(label for label, _, _ in described)
+        super().__init__(
+            f"{len(failures)} background save(s) failed: {labels}",
+            hint=described[0][2] if len(described) == 1 else "fix each one and save it again",
+            details=[f"{label}: {message}" for label, message, _ in described],
+        )
+        first = failures[0][1]
+        as_command = first if isinstance(first, DvcckptError) else environment_error(first)
+        self.exit_code = as_command.exit_code if as_command is not None else 70
+
+
+def describe(error: BaseException) -> tuple[str, str]:
+    """The message and hint the command line would print for `error`."""
+    if isinstance(error, DvcckptError):
+        return error.message, error.hint
+    fault = environment_error(error)
+    if fault is not None:
+        return fault.message, fault.hint
+    return (
+        f"internal error: {type(error).__name__}: {error}",
+        "report it at the dvcckpt issue tracker",
+    )
