@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dvcckpt.adapters import git, yamldoc
 from dvcckpt.adapters.paths import repo_relative
-from dvcckpt.cards import names
+from dvcckpt.cards import names, overwritten
 from dvcckpt.core import config as config_module
 from dvcckpt.core import layout, policy, schema
 from dvcckpt.core.config import CONFIG_FILE, ProjectConfig
@@ -80,7 +81,10 @@ def check(
     ):
         report.findings.extend(_gates_findings(root))
 
-    specs = [f":{c}" for c in cards] + [f":{_pointer(c)}" for c in cards]
+    # A card's name does not say which checkpoint it is of (`x.ckpt.yaml`: `x` or `x.ckpt`):
+    # every pointer it could have is read at once, and its `checkpoint.path` picks one.
+    pointers = dict.fromkeys(p for c in cards for p in _pointer_candidates(c))
+    specs = [f":{c}" for c in cards] + [f":{p}" for p in pointers]
     specs += [f"{base}:{c}" for c in cards] if has_base else []
     blobs = git.read_blobs(root, specs)
     checked: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
@@ -91,21 +95,19 @@ def check(
                 report.findings.append(Finding(card_path, "", "no such card"))
             continue
         report.cards.append(card_path)
-        staged_pointer = blobs.get(f":{_pointer(card_path)}")
-        pointer = staged_pointer if from_index else _read(root / _pointer(card_path))
+
+        def pointer_of(name: str) -> tuple[bytes | None, bool]:
+            staged = blobs.get(f":{name}")
+            return (staged if from_index else _read(root / name)), staged is not None
+
         findings, parsed = _check_card(
-            card_path,
-            text,
-            blobs.get(f"{base}:{card_path}"),
-            pointer,
-            staged_pointer is not None,
-            root,
-            config,
+            card_path, text, blobs.get(f"{base}:{card_path}"), pointer_of, root, config
         )
         report.findings.extend(findings)
         if parsed is not None and not findings:
             checked.append(parsed)
     report.findings.extend(policy.deletion_finding(path) for path in deleted)
+    report.findings.extend(overwritten.live_card_findings(root, checked, from_index))
     if has_base and checked:
         report.findings.extend(_cross_card_findings(root, base, checked, verify_decisions))
     return report
@@ -230,20 +232,42 @@ def _checked_kind(path: str) -> bool:
 
 
 def _cards_to_check(paths: list[str], root: Path, from_index: bool) -> list[str]:
-    """Cards among `paths`, plus the card of each `.dvc` file among them."""
+    """Cards among `paths`, plus the cards of each `.dvc` file's checkpoint among them
+    (a path written again by another run has several; the live one checks the pointer)."""
     cards: dict[str, None] = {}
+    pointed = [p for p in paths if layout.is_pointer(p) and not layout.is_card(p)]
+    known = overwritten.card_files_beside(root, pointed, from_index) if pointed else []
     for path in paths:
         if layout.is_card(path):
             cards[path] = None
         elif layout.is_pointer(path):
-            sibling = layout.card_for(layout.checkpoint_of_pointer(path))
-            if os.path.isfile(root / sibling) or from_index:
-                cards[sibling] = None
+            checkpoint = layout.checkpoint_of_pointer(path)
+            siblings = [c for c in known if layout.could_be_card_of(c, checkpoint)]
+            for sibling in siblings or [layout.card_for(checkpoint)]:
+                if os.path.isfile(root / sibling) or from_index:
+                    cards[sibling] = None
     return list(cards)
 
 
 def _pointer(card_path: str) -> str:
+    """The pointer of a card in the long form (a card whose location is wrong)."""
     return layout.pointer_for(layout.checkpoint_of_card(card_path))
+
+
+def _pointer_candidates(card_path: str) -> list[str]:
+    return [_pointer(card_path)] + [
+        layout.pointer_for(c) for c in layout.checkpoints_of_card(card_path)
+    ]
+
+
+def _pointer_of_card(card_path: str, card: dict[str, Any]) -> str:
+    """The `.dvc` file beside the card's own `checkpoint.path` (when the card sits where
+    a card of that path may)."""
+    path = str(card["checkpoint"]["path"])
+    run_id = (card.get("run") or {}).get("id")
+    if layout.is_card_name_of(card_path, path, run_id if isinstance(run_id, str) else None):
+        return layout.pointer_for(path)
+    return _pointer(card_path)
 
 
 def _read(path: Path) -> bytes | None:
@@ -257,12 +281,13 @@ def _check_card(
     path: str,
     text: bytes,
     committed: bytes | None,
-    pointer: bytes | None,
-    pointer_staged: bool,
+    pointer_of: Callable[[str], tuple[bytes | None, bool]],
     root: Path,
     config: ProjectConfig,
 ) -> tuple[list[Finding], tuple[str, dict[str, Any], dict[str, Any] | None] | None]:
-    """Findings for one card, and (path, card, committed card) when it could be read."""
+    """Findings for one card, and (path, card, committed card) when it could be read.
+
+    `pointer_of(name)`: the `.dvc` file's content (None if missing) and whether it is staged."""
     try:
         card = _parse(text, path, config.card_max_bytes)
     except CardError as exc:
@@ -280,8 +305,10 @@ def _check_card(
         findings += policy.required_findings(path, card, config)
     findings += policy.tombstone_findings(path, card)
     if card.get("tombstone") is None:
-        on_disk = os.path.lexists(root / _pointer(path))
-        document = _pointer_document(pointer, path)
+        pointer_file = _pointer_of_card(path, card)
+        pointer, pointer_staged = pointer_of(pointer_file)
+        on_disk = os.path.lexists(root / pointer_file)
+        document = _pointer_document(pointer, pointer_file)
         findings += policy.pointer_findings(path, card, document, pointer_staged, on_disk)
     if unreadable is not None:
         findings.append(unreadable)
@@ -334,11 +361,10 @@ def _symlink_findings(file: str, card: dict[str, Any], root: Path) -> list[Findi
     return []
 
 
-def _pointer_document(content: bytes | None, card_path: str) -> Any:
+def _pointer_document(content: bytes | None, name: str) -> Any:
     """The parsed `.dvc` file: None if missing, why if unreadable (policy reports both)."""
     if content is None:
         return None
-    name = _pointer(card_path)
     try:
         return yamldoc.load_fast(content, name)
     except CardError as exc:

@@ -175,7 +175,7 @@ def _check_appendable(project: Project, editable: card.Card, relative: str) -> N
     assert editable.path is not None
     staged = git.read_blobs(project.root, [f":{relative}"])[f":{relative}"]
     if staged is None:
-        pointer = layout.pointer_for(layout.checkpoint_of_card(relative))
+        pointer = layout.pointer_for(str(editable.data["checkpoint"]["path"]))
         raise StateError(
             f"{relative} is neither committed nor staged",
             hint=f"stage it with its pointer first: git add -- {relative} {pointer}",

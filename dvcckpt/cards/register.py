@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import atomic, capture, dvcfiles, dvctrack, git, hashing
-from dvcckpt.cards import card, frameworks, names, savecheck
+from dvcckpt.cards import card, frameworks, names, overwritten, savecheck
 from dvcckpt.core import (
     fields,
     fragments,
@@ -77,9 +77,7 @@ def add(
     path = _existing(path)
     project = Project.discover(path)
     dvctrack.refuse_misplaced(project.root, project.dvc_root, path)
-    card_file = layout.card_path_for(path)
-    _check_name_lengths(card_file)
-    _check_replaceable(project, card_file, force)
+    _check_name_lengths(layout.card_path_for(path), path)
     provenance = (provenance or Provenance()).completed(project.root)
     base = _captured(project, provenance)
     for section in replaced_sections:
@@ -89,6 +87,11 @@ def add(
     fragment = fragments.merge(frameworks.detected(path), fragment)
     given = _normalized(project, path, redaction.redact_tree(fragment))
     partial = _draft(project, path, fragments.merge(base, given), provenance.from_running_program)
+    # A new run id only tells runs apart when someone chose it: a given id or run name,
+    # or a training program's own; `add` with neither draws one at random.
+    separate = provenance.from_running_program or _names_its_run(given)
+    placement = _placement(project, path, partial, force, separate)
+    card_file = placement.card_file
     # Validate everything the user gave before any data is copied.
     _check_limits(partial, card_file)
     _check_writable(card_file.parent)
@@ -112,11 +115,17 @@ def add(
     missing = _still_missing(project, file, document, draft)
     text = card.render(card_file, document)
     with atomic.repo_lock(project.root):
-        _check_replaceable(project, card_file, force)  # a concurrent `add` may have won
+        if _placement(project, path, partial, force, separate) != placement:  # another won
+            raise StateError(
+                f"{path}: another registration changed its cards meanwhile",
+                hint="run the same command again",
+            )
         files = {tracked.pointer.file: tracked.pointer_text}
         gitignore, entry = dvctrack.gitignore_update(project.root, path)
         if entry is not None or (stage and gitignore.is_file()):
             files[gitignore] = entry if entry is not None else gitignore.read_bytes()
+        # A card this checkpoint overwrote is pruned in the same change (its pointer is ours).
+        files.update(overwritten.pruned_texts(project.root, placement, partial, project.config))
         files[card_file] = text  # written last: its presence means the add completed
         try:
             atomic.commit(project.root, files, stage=stage, new=None if force else card_file)
@@ -164,7 +173,23 @@ def _existing(path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _check_name_lengths(card_file: Path) -> None:
+def _names_its_run(given: dict[str, Any]) -> bool:
+    run = given.get("run")
+    return isinstance(run, dict) and bool(run.get("id") or run.get("name"))
+
+
+def _placement(
+    project: Project, path: Path, partial: dict[str, Any], force: bool, separate: bool
+) -> overwritten.Placement:
+    """Where the card goes: another run writing this path again gets a card of its own."""
+    placement = overwritten.place(path, project.relative(path), partial, separate_run=separate)
+    if placement.card_file != layout.card_path_for(path):
+        _check_name_lengths(placement.card_file, path)
+    _check_replaceable(project, placement.card_file, force)
+    return placement
+
+
+def _check_name_lengths(card_file: Path, checkpoint: Path) -> None:
     """The card's and `.dvc` file's names must fit the file system (NAME_MAX bytes)."""
     try:
         limit = os.pathconf(card_file.parent, "PC_NAME_MAX")
@@ -173,7 +198,7 @@ def _check_name_lengths(card_file: Path) -> None:
     longest = max(card_file.name, layout.pointer_path_for(card_file).name, key=len)
     if len(os.fsencode(longest)) > limit:
         raise UsageError(
-            f"{card_file.parent / layout.checkpoint_of_card(card_file.name)}: name too long "
+            f"{checkpoint}: name too long "
             f"for its card ({len(os.fsencode(longest))} bytes; this file system allows {limit})",
             hint="rename the checkpoint to a shorter name",
         )
@@ -196,7 +221,7 @@ def _check_replaceable(project: Project, card_file: Path, force: bool) -> None:
         raise StateError(
             f"{card_file} already exists",
             hint="save each checkpoint to a new path, or pass --force to replace an "
-            "uncommitted card",
+            "uncommitted card (another run writing it again: give its --run-id)",
         )
 
 

@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 from dvcckpt.adapters import git
-from dvcckpt.cards import card
+from dvcckpt.adapters.paths import repo_relative
+from dvcckpt.cards import card, overwritten
 from dvcckpt.core import layout
 from dvcckpt.core.layout import CARD_SUFFIX
 from dvcckpt.errors import StateError, UsageError
@@ -75,12 +76,22 @@ def _declared_name(path: Path) -> str | None:
     return found.group(1) if found else None
 
 
+def _card_of_checkpoint(project: Project, given: Path) -> Path:
+    """The live card of a checkpoint path: a path another run wrote again has several."""
+    try:
+        relative = repo_relative(given, project.root)
+        found = overwritten.current_card(given, relative) if relative is not None else None
+    except (OSError, RuntimeError):  # a name too long, a symlink loop: no card there
+        found = None
+    return found or layout.card_path_for(given)
+
+
 def in_work_tree(project: Project, reference: str, full_validation: bool = True) -> card.Card:
     """The work-tree card for a card path, a checkpoint path, or a checkpoint name."""
     given = Path(reference)
     candidates = [given]
     if given.name not in ("", ".", ".."):  # `/`, `.` or `..` name no checkpoint file
-        candidates.append(layout.card_path_for(given))
+        candidates.append(_card_of_checkpoint(project, given))
     for candidate in candidates:
         if layout.is_card(candidate.name) and candidate.is_file():
             project.relative(candidate)

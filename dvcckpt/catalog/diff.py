@@ -18,7 +18,7 @@ def resolve(catalog: Index, reference: str) -> Version:
     """`NAME`, `NAME@REV` or a checkpoint/card path (optionally `@REV`) -> that card version."""
     name, _, rev = reference.partition("@")
     if not catalog.versions(name=name):
-        by_path = catalog.versions(path=layout.card_for(layout.checkpoint_of_card(name)))
+        by_path = _versions_at(catalog, name)
         if not by_path or by_path[-1].name is None:
             raise StateError(
                 f"no checkpoint named {reference!r}",
@@ -26,6 +26,19 @@ def resolve(catalog: Index, reference: str) -> Version:
             )
         name = by_path[-1].name
     return catalog.get(name, rev or None)
+
+
+def _versions_at(catalog: Index, path: str) -> list[Version]:
+    """A card path's versions, or those of a checkpoint path's card (a `.ckpt` file's card
+    is `x.ckpt.yaml`, or `x.ckpt.ckpt.yaml` when written before)."""
+    if layout.is_card(path):
+        return catalog.versions(path=path)
+    folder, _, name = path.rpartition("/")
+    for card_name in layout.card_names(name):
+        found = catalog.versions(path=f"{folder}/{card_name}" if folder else card_name)
+        if found:
+            return found
+    return []
 
 
 def compare(

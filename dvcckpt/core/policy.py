@@ -60,16 +60,24 @@ def location_findings(file: str, card: Mapping[str, Any]) -> list[Finding]:
     path = str(card["checkpoint"]["path"])
     if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts or "\\" in path:
         return [Finding(file, "checkpoint.path", f"{path!r} must be relative, without `..`")]
-    if file != layout.card_for(path):
+    # A card of `x.ckpt` may be `x.ckpt.yaml` or (older cards) `x.ckpt.ckpt.yaml`; a run
+    # that wrote a path again names its card with its run id (`layout.card_names`).
+    if not layout.is_card_name_of(file, path, _run_id(card)):
+        expected = " or ".join(repr(c) for c in layout.checkpoints_of_card(file)[:2])
         return [
             Finding(
                 file,
                 "checkpoint.path",
-                f"{path!r} does not match the card's location (expected "
-                f"{layout.checkpoint_of_card(file)!r})",
+                f"{path!r} does not match the card's location (expected {expected or 'a card'})",
             )
         ]
     return []
+
+
+def _run_id(card: Mapping[str, Any]) -> str | None:
+    run = card.get("run")
+    run_id = run.get("id") if isinstance(run, Mapping) else None
+    return run_id if isinstance(run_id, str) else None
 
 
 def pointer_findings(

@@ -34,9 +34,9 @@ def run(directory: Path, epochs: int, seed: int, echo: Callable[[str], None]) ->
     echo(f"training {epochs} epochs (seed {seed}), registering a checkpoint per epoch")
     _train(root, echo)
     cards = sorted(root.glob(f"models/sentiment/*{layout.CARD_SUFFIX}"))
-    pushed = store.push(root, [_checkpoint_of(c) for c in cards])
-    echo(f"pushed {pushed} file(s) to the local DVC remote {root / REMOTE_DIR}")
     recorded = [card.read(c) for c in cards]
+    pushed = store.push(root, [_checkpoint_of(root, c) for c in recorded])
+    echo(f"pushed {pushed} file(s) to the local DVC remote {root / REMOTE_DIR}")
     echo("")
     echo(_summary(recorded))
     echo("")
@@ -97,8 +97,8 @@ def _train(root: Path, echo: Callable[[str], None]) -> None:
         raise StateError(f"train.py failed: {last}", hint=f"run `python train.py` in {root}")
 
 
-def _checkpoint_of(card_file: Path) -> Path:
-    return layout.checkpoint_path_of_card(card_file)
+def _checkpoint_of(root: Path, recorded: card.Card) -> Path:
+    return root / str(recorded.data["checkpoint"]["path"])  # the card says (`core.layout`)
 
 
 def _summary(cards: list[card.Card]) -> str:
