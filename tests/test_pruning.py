@@ -14,6 +14,7 @@ import json
 import shutil
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -223,7 +224,10 @@ def test_a_rerun_changes_nothing(repo: Path, cli) -> None:
     train(repo, cli, steps=(100, 200, 300))
     git(repo, "commit", "-q", "--no-verify", "-m", "train")
     delete(repo, (100, 200))
+    commented = repo / f"{folder(100)}.ckpt.yaml"
+    commented.write_text(commented.read_text().replace("\nname:", "\n# picked by hand\nname:"))
     assert cli("retire", "--missing", "--reason", "save_total_limit").code == 0
+    assert "# picked by hand\nname:" in commented.read_text()  # a person's comment stays
     index, cards = staged(repo), (repo / f"{folder(100)}.ckpt.yaml").read_text()
     objects = cached(repo)
 
@@ -358,6 +362,42 @@ def test_push_and_pull_leave_pruned_checkpoints_alone(repo: Path, cli, tmp_path:
     pulled = cli("pull", "--all", "--json")
     assert pulled.code == 0 and json.loads(pulled.out)["checkpoints"] == [names[200]]
     assert not (repo / folder(100)).exists()
+
+
+def test_no_release_while_a_background_save_may_use_the_same_files(repo: Path, cli) -> None:
+    """save_total_limit=1: checkpoint-100 is deleted while checkpoint-200, which shares its
+    config.json, is still being registered in the background. Pruning meanwhile keeps
+    every object (200's card does not yet say it uses config.json); a prune run in the
+    worker itself, behind the save, releases what only 100 used."""
+    import dvcckpt
+    from dvcckpt.cards import background
+
+    train(repo, cli, steps=(100,))
+    write_checkpoint(repo / folder(200) / "model.safetensors", size=6000, seed=200)
+    (repo / folder(200) / "config.json").write_text(CONFIG)
+    delete(repo, (100,))
+    project = Project.discover(repo)
+    gate = threading.Event()
+    background.submit(gate.wait, "a registration still hashing")
+    try:
+        saved = dvcckpt.save(repo / folder(200), step=200, background=True)
+        before = cached(repo)
+        meanwhile = retire.prune_batch(project, [folder(100)], "save_total_limit")
+        behind = background.submit(lambda: retire.prune_batch(project, None, "x"), "prune")
+    finally:
+        gate.set()  # the worker must never be left waiting (the process exit flushes it)
+    assert [c.name for c in meanwhile.cards] == [card.read(repo / f"{folder(100)}.ckpt.yaml").name]
+    assert meanwhile.cache.removed == [] and cached(repo) == before
+    kept = {why for _, why in meanwhile.cache.kept}
+    assert len(kept) == 1 and "background registrations are running" in kept.pop()
+    assert dvcckpt.wait()[1:] == [saved.result(), behind.result()]
+    released = behind.result().cache
+    assert len(released.removed) == 2  # 100's weights and listing; config.json stays
+    assert cached(repo) == objects_of(repo, folder(200))
+    assert verify_all(cli) == (0, {
+        card.read(repo / f"{folder(100)}.ckpt.yaml").name: "pruned",
+        saved.result().name: "ok",
+    })  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -77,10 +77,11 @@ def release(
     that the real run removes). `dry_run`: only say what would be removed.
     """
     result = Released(dry_run=dry_run)
-    wanted = sorted(set(candidates))
+    cache = dvcfiles.cache_dir(dvc_root)
+    # Released already (or never here): nothing to keep or remove, no reference to read.
+    wanted = [m for m in sorted(set(candidates)) if _present(cache, m)]
     if not wanted:
         return result
-    cache = dvcfiles.cache_dir(dvc_root)
     problem = _foreign_cache(cache, dvc_root)
     if problem is None:
         try:
@@ -91,13 +92,18 @@ def release(
         result.kept = [(md5, problem) for md5 in wanted]
         return result
     for md5 in wanted:
-        if not os.path.lexists(dvcfiles.cache_object(cache, md5)):
-            continue  # released already (or never here): nothing to keep or remove
         if md5 in uses.top:
             result.kept.append((md5, "a live card, .dvc file or dvc.lock still uses it"))
             continue
         _release_one(cache, md5, uses, result)
     return result
+
+
+def _present(cache: Path, md5: str) -> bool:
+    try:
+        return os.path.lexists(dvcfiles.cache_object(cache, md5))
+    except DvcckptError:
+        return False  # not an md5: it names no object
 
 
 def _foreign_cache(cache: Path, dvc_root: Path) -> str | None:
