@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from dvcckpt.cards import card
+from dvcckpt.errors import UsageError
 from tests.conftest import BIN, git, run_process, write_checkpoint
 
 dvclive = pytest.importorskip("dvclive", reason="dvclive comes with the integrations extra")
@@ -177,6 +178,41 @@ def test_a_metric_that_is_also_a_group_is_refused(repo: Path, cli, logged: Path)
     assert "'eval/acc' and 'eval' are both a metric and a group of metrics" in result.err
 
 
+@pytest.mark.parametrize("timestamps", [False, True])
+def test_long_histories_read_in_blocks_agree_with_row_by_row(
+    tmp_path: Path, timestamps: bool
+) -> None:
+    """80k rows (several read blocks), steps repeated and out of order, one row malformed
+    far from the step: the block reader names the same line a row-by-row reading finds."""
+    import random
+
+    from dvcckpt.cards import dvclivehistory
+
+    rng = random.Random(7)
+    rows = [(rng.randrange(3000), rng.choice([f"{rng.random()!r}", f"{rng.randrange(99)}"]))
+            for _ in range(80_000)]  # fmt: skip
+    head = "timestamp\tstep\tloss\n" if timestamps else "step\tloss\n"
+    lines = [f"{1764000000000 + i}\t" * timestamps + f"{s}\t{v}\n" for i, (s, v) in enumerate(rows)]
+    tsv = tmp_path / "dvclive/plots/metrics/train/loss.tsv"
+    tsv.parent.mkdir(parents=True)
+    tsv.write_text(head + "".join(lines))
+    with tsv.open("rb") as handle:  # the rows take the block path, not the row-by-row one
+        handle.readline()
+        blocks = list(dvclivehistory._blocks(handle))
+    assert len(blocks) >= 2 and all(
+        dvclivehistory._ROWS[2 + timestamps].fullmatch(b) for b in blocks
+    )
+    for step in rng.sample(range(3000), 25):
+        value = [v for s, v in rows if s == step][-1]  # ~27 rows a step: each has some
+        want = float(value) if "." in value else int(value)
+        found = dvclivehistory.metrics_at(tmp_path / "dvclive", step)
+        assert found == {"metrics": {"train": {"loss": want}}}, step
+    lines[61_234] = lines[61_234].replace("\t", "\t\t", 1)
+    tsv.write_text(head + "".join(lines))
+    with pytest.raises(UsageError, match=r"line 61236 has \d columns"):
+        dvclivehistory.metrics_at(tmp_path / "dvclive", rows[0][0])
+
+
 TRAIN = """\
 from pathlib import Path
 
@@ -203,6 +239,8 @@ def test_cards_of_dvc_exp_run_are_found_by_find_and_log_all(repo: Path) -> None:
     git(repo, "add", "train.py", "dvc.yaml")
     git(repo, "commit", "--quiet", "-m", "a training stage")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    before = run_process("find", "--all", "--json", cwd=repo)  # a catalog the run must refresh
+    assert before.code == 0 and before.out.strip() in ("", "[]"), before.out
     done = subprocess.run([str(BIN / "dvc"), "exp", "run"], cwd=repo, env=env,
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

@@ -31,7 +31,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -47,6 +47,21 @@ MAX_LINE_BYTES = 4096
 MAX_FOLDER_DEPTH = 8
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity)", re.I)
+# The same rules for a whole block of rows at once (bounded, so a row stays a short line).
+_BLOCK_BYTES = 1 << 20
+_VALUE = (
+    rb"[-+]?(?:\d{1,300}(?:\.\d{0,300})?|\.\d{1,300})(?:[eE][-+]?\d{1,4})?"
+    rb"|[-+]?(?i:nan|inf|infinity)"
+)
+# dvclive writes no leading zeros; a step of 18 digits or fewer fits 64 bits.
+_STEP = rb"(?:0|[1-9]\d{0,17})"
+_STEP_COLUMN = re.compile(rb"^(?:\d+\t)?(\d+)\t", re.M)
+_ROWS = {
+    # Each row atomic (`(?>...)`, `*+`): a bad row fails the block at once, no backtracking.
+    width: re.compile(rb"(?>" + rb"\d{1,20}\t" * (width - 2) + _STEP + rb"\t(?:" + _VALUE
+                      + rb")\r?\n)*+")
+    for width in (2, 3)
+}  # fmt: skip
 # What Hugging Face's dvclive callback writes to params.yaml (TrainingArguments).
 _TRAINER_PARAMS = ("output_dir", "logging_steps", "save_steps")
 _STEP_HINT = "pass --step N, the step dvclive was at when the checkpoint was saved (`live.step`)"
@@ -54,16 +69,10 @@ _STEP_HINT = "pass --step N, the step dvclive was at when the checkpoint was sav
 
 @dataclass
 class _Reading:
-    """One metric's history: its value at the wanted step and the steps it covers."""
+    """One metric's value at the wanted step, and the line it was read from (0: none)."""
 
     value: float | int | None = None
     line: int = 0
-    first: int | None = None
-    last: int | None = None
-
-    def saw(self, step: int) -> None:
-        self.first = step if self.first is None else min(self.first, step)
-        self.last = step if self.last is None else max(self.last, step)
 
 
 def metrics_at(source: Path, step: int | None) -> dict[str, Any] | None:
@@ -78,7 +87,8 @@ def metrics_at(source: Path, step: int | None) -> dict[str, Any] | None:
             hint=_STEP_HINT,
         )
     _refuse_trainer_counter(folder, label)
-    readings = {name: _read(file, name, step) for name, file in _metric_files(folder, label)}
+    files = dict(_metric_files(folder, label))
+    readings = {name: _read(file, name, step) for name, file in files.items()}
     if not readings:
         raise UsageError(
             f"{label}: no per-step history in {folder / HISTORY}",
@@ -87,7 +97,7 @@ def metrics_at(source: Path, step: int | None) -> dict[str, Any] | None:
     found = {name: reading.value for name, reading in readings.items() if reading.line}
     if not found:
         raise UsageError(
-            f"{label}: no metric was logged at step {step} ({_covered(readings)})",
+            f"{label}: no metric was logged at step {step} ({_covered(files.values())})",
             hint=_STEP_HINT,
         )
     return _fragment(found, readings, label)
@@ -164,14 +174,14 @@ def _read(file: Path, metric: str, step: int) -> _Reading:
         raise _bad(label, None, f"{info.st_size} bytes is over the {MAX_TSV_BYTES}-byte limit")
     reading = _Reading()
     with file.open("rb") as handle:
-        header = _fields(handle, file, 1)
-        if header is None:
+        first = handle.readline(MAX_LINE_BYTES + 1)
+        if not first:
             return reading
+        header = _fields(first, file, 1)
         width = _check_header(header, file, metric.rsplit("/", 1)[-1])
         number = 1
-        while (row := _fields(handle, file, number + 1)) is not None:
-            number += 1
-            _take(row, width, file, number, step, reading)
+        for block in _blocks(handle):
+            number = _scan(block, width, file, number, step, reading)
     if reading.line and reading.value is not None and not math.isfinite(reading.value):
         raise _bad(label, None, f"line {reading.line}: {metric} is {reading.value} at step "
                    f"{step}", hint="a card holds finite numbers: fix the run, or leave out "
@@ -179,10 +189,48 @@ def _read(file: Path, metric: str, step: int) -> _Reading:
     return reading
 
 
-def _fields(handle: BinaryIO, file: Path, number: int) -> list[str] | None:
-    raw = handle.readline(MAX_LINE_BYTES + 1)
-    if not raw:
-        return None
+def _blocks(handle: BinaryIO) -> Iterator[bytes]:
+    """The rows after the header in blocks of whole lines (a runaway line on its own)."""
+    tail = b""
+    while chunk := handle.read(_BLOCK_BYTES):
+        data = tail + chunk
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:]
+        if cut:
+            yield data[:cut]
+        if len(tail) > MAX_LINE_BYTES:
+            yield tail  # no newline within the limit: the row-by-row reading names it
+            tail = b""
+    if tail:
+        yield tail
+
+
+def _scan(block: bytes, width: int, file: Path, number: int, step: int, into: _Reading) -> int:
+    """Read a block whose first line is `number + 1`; returns the number of its last line.
+
+    A block of well-formed rows (one regular expression over it, in C) is searched for
+    the step's rows; any other block is read row by row, which names the bad line.
+    """
+    if _ROWS[width].fullmatch(block):
+        # The step column starts a row, or follows the timestamp: the last such row wins.
+        mark = str(step).encode()
+        if width == 2:  # `at`: where the row starts, or the tab before its step
+            at = (b"\n" + block).rfind(b"\n" + mark + b"\t")
+        else:
+            at = block.rfind(b"\t" + mark + b"\t")
+        if at >= 0:
+            begin = at + len(mark) + (1 if width == 2 else 2)
+            value = block[begin : block.index(b"\n", begin)].rstrip(b"\r")
+            into.value = _number(value.decode("ascii"))
+            into.line = number + block.count(b"\n", 0, at) + 1
+        return number + block.count(b"\n")
+    for raw in block.splitlines(keepends=True):
+        number += 1
+        _take(_fields(raw, file, number), width, file, number, step, into)
+    return number
+
+
+def _fields(raw: bytes, file: Path, number: int) -> list[str]:
     if len(raw) > MAX_LINE_BYTES:
         raise _bad(f"--metrics {file}", None, f"line {number} is over {MAX_LINE_BYTES} bytes")
     try:
@@ -216,9 +264,7 @@ def _take(row: list[str], width: int, file: Path, number: int, step: int, into: 
         raise _bad(label, None, f"line {number}: step {step_text[:40]!r} is not a whole number")
     if not _NUMBER.fullmatch(value_text):
         raise _bad(label, None, f"line {number}: {value_text[:40]!r} is not a number")
-    row_step = int(step_text)
-    into.saw(row_step)
-    if row_step == step:  # a later row at the same step is a re-log: it wins, as in dvclive
+    if int(step_text) == step:  # a later row at the same step is a re-log: it wins, as in dvclive
         into.value, into.line = _number(value_text), number
 
 
@@ -253,12 +299,17 @@ def _conflict(label: str, name: str, readings: dict[str, _Reading]) -> UsageErro
     )
 
 
-def _covered(readings: dict[str, _Reading]) -> str:
-    firsts = [r.first for r in readings.values() if r.first is not None]
-    lasts = [r.last for r in readings.values() if r.last is not None]
-    if not firsts:
+def _covered(files: Iterable[Path]) -> str:
+    """The steps the (already validated) files hold, for the message that none is the one."""
+    steps: list[int] = []
+    for file in files:
+        with file.open("rb") as handle:
+            handle.readline()
+            for block in _blocks(handle):
+                steps += (int(found) for found in _STEP_COLUMN.findall(block))
+    if not steps:
         return "its metric files hold no rows"
-    return f"its rows cover steps {min(firsts)} to {max(lasts)}"
+    return f"its rows cover steps {min(steps)} to {max(steps)}"
 
 
 def _bad(label: str, file: Path | None, problem: str, hint: str = "") -> UsageError:
