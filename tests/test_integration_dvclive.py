@@ -79,7 +79,10 @@ def test_a_step_dvclive_never_logged_is_refused(repo: Path, cli, logged: Path) -
     write_checkpoint(repo / "models/ckpt.pt")
     result = cli("add", "models/ckpt.pt", "--step", "160", "--metrics", "dvclive")
     assert result.code == 2
-    assert "no metric was logged at step 160 (its rows cover steps 0 to 3)" in result.err
+    assert (
+        "no metric was logged at step 160 (its rows cover steps 0 to 3; the last before 160 is 3)"
+        in result.err
+    )
     unknown = cli("add", "models/ckpt.pt", "--metrics", "dvclive")
     assert unknown.code == 2 and "step is unknown" in unknown.err and "--step" in unknown.err
     assert not (repo / "models/ckpt.pt.ckpt.yaml").exists()

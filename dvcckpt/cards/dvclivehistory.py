@@ -97,8 +97,9 @@ def metrics_at(source: Path, step: int | None) -> dict[str, Any] | None:
     found = {name: reading.value for name, reading in readings.items() if reading.line}
     if not found:
         raise UsageError(
-            f"{label}: no metric was logged at step {step} ({_covered(files.values())})",
-            hint=_STEP_HINT,
+            f"{label}: no metric was logged at step {step} ({_covered(files.values(), step)})",
+            hint=f"{_STEP_HINT}; another step's metrics are not this checkpoint's: give "
+            "them with -m if they are",
         )
     return _fragment(found, readings, label)
 
@@ -299,7 +300,7 @@ def _conflict(label: str, name: str, readings: dict[str, _Reading]) -> UsageErro
     )
 
 
-def _covered(files: Iterable[Path]) -> str:
+def _covered(files: Iterable[Path], step: int) -> str:
     """The steps the (already validated) files hold, for the message that none is the one."""
     steps: list[int] = []
     for file in files:
@@ -309,7 +310,9 @@ def _covered(files: Iterable[Path]) -> str:
                 steps += (int(found) for found in _STEP_COLUMN.findall(block))
     if not steps:
         return "its metric files hold no rows"
-    return f"its rows cover steps {min(steps)} to {max(steps)}"
+    before = [found for found in steps if found < step]
+    nearest = f"; the last before {step} is {max(before)}" if before else ""
+    return f"its rows cover steps {min(steps)} to {max(steps)}{nearest}"
 
 
 def _bad(label: str, file: Path | None, problem: str, hint: str = "") -> UsageError:
