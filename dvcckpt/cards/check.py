@@ -18,7 +18,7 @@ from typing import Any
 
 from dvcckpt.adapters import git, yamldoc
 from dvcckpt.adapters.paths import repo_relative
-from dvcckpt.cards import names, overwritten
+from dvcckpt.cards import names, overwritten, stagecheck
 from dvcckpt.core import config as config_module
 from dvcckpt.core import layout, policy, schema
 from dvcckpt.core.config import CONFIG_FILE, ProjectConfig
@@ -246,6 +246,8 @@ def _cards_to_check(paths: list[str], root: Path, from_index: bool) -> list[str]
             for sibling in siblings or [layout.card_for(checkpoint)]:
                 if os.path.isfile(root / sibling) or from_index:
                     cards[sibling] = None
+        elif from_index:  # a staged dvc.lock: the cards of the outputs it records
+            cards.update(dict.fromkeys(stagecheck.cards_of_lock(root, path)))
     return list(cards)
 
 
@@ -304,7 +306,9 @@ def _check_card(
         findings += policy.naming_findings(path, card, config)
         findings += policy.required_findings(path, card, config)
     findings += policy.tombstone_findings(path, card)
-    if card.get("tombstone") is None:
+    if card.get("tombstone") is None and stagecheck.is_stage_output(card):
+        findings += stagecheck.findings(root, path, card)
+    elif card.get("tombstone") is None:
         pointer_file = _pointer_of_card(path, card)
         pointer, pointer_staged = pointer_of(pointer_file)
         on_disk = os.path.lexists(root / pointer_file)

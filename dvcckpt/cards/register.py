@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters import atomic, capture, dvcfiles, dvctrack, git, hashing
-from dvcckpt.cards import card, frameworks, names, overwritten, savecheck
+from dvcckpt.cards import card, frameworks, names, overwritten, savecheck, tracking
 from dvcckpt.core import (
     fields,
     fragments,
@@ -77,6 +77,8 @@ def add(
     path = _existing(path)
     project = Project.discover(path)
     dvctrack.refuse_misplaced(project.root, project.dvc_root, path)
+    # A stage's output is tracked through dvc.lock: a `.dvc` file would break the pipeline.
+    output = tracking.stage_output(project, path)
     _check_name_lengths(layout.card_path_for(path), path)
     provenance = (provenance or Provenance()).completed(project.root)
     base = _captured(project, provenance)
@@ -98,16 +100,20 @@ def add(
     file = project.relative(card_file)
     if "env" not in partial and savecheck.needs_environment(project.config, _phase(partial)):
         partial["env"] = capture.environment()  # a required field only the capture knows
-    missing = savecheck.check(project, file, _with_placeholders(partial), draft=draft)
+    pipeline = project.relative(output.pipeline) if output is not None else None
+    placeholders = _with_placeholders(partial, pipeline)
+    missing = savecheck.check(project, file, placeholders, draft=draft)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         env_job = pool.submit(capture.environment) if "env" not in partial else None
-        tracked = dvctrack.track(project.root, project.dvc_root, path)
+        tracked = tracking.track(project, path, output)
         if env_job is not None:
             partial["env"] = env_job.result()
     atomic.fault_point("cached")
 
     partial["checkpoint"].update(_hashes(project, tracked.content, tracked.pointer))
+    if output is not None:
+        partial["checkpoint"]["dvc"]["stage"] = output.stage
     partial["checkpoint"]["serialization"] = migrations.serialization_of(
         path.name, tracked.content.names
     )
@@ -120,10 +126,7 @@ def add(
                 f"{path}: another registration changed its cards meanwhile",
                 hint="run the same command again",
             )
-        files = {tracked.pointer.file: tracked.pointer_text}
-        gitignore, entry = dvctrack.gitignore_update(project.root, path)
-        if entry is not None or (stage and gitignore.is_file()):
-            files[gitignore] = entry if entry is not None else gitignore.read_bytes()
+        files = tracking.files(project, path, tracked, stage)
         # A card this checkpoint overwrote is pruned in the same change (its pointer is ours).
         files.update(overwritten.pruned_texts(project.root, placement, partial, project.config))
         files[card_file] = text  # written last: its presence means the add completed
@@ -297,10 +300,12 @@ def _run_fields(config: ProjectConfig, card_data: dict[str, Any]) -> dict[str, A
     }
 
 
-def _with_placeholders(draft: dict[str, Any]) -> dict[str, Any]:
-    """The card as it will be, hashes and the environment not yet known."""
+def _with_placeholders(draft: dict[str, Any], pipeline: str | None = None) -> dict[str, Any]:
+    """The card as it will be, hashes and the environment not yet known (`pipeline`:
+    the dvc.yaml of a stage output)."""
     meta = {**draft["checkpoint"], "size": 0, "sha256": "0" * 64}
-    meta["dvc"] = {"file": layout.pointer_for(meta["path"]), "md5": "0" * 32, "size": 0}
+    file = pipeline or layout.pointer_for(meta["path"])
+    meta["dvc"] = {"file": file, "md5": "0" * 32, "size": 0}
     env = draft.get("env") or savecheck.environment_placeholder()
     return fields.ordered({**draft, "checkpoint": meta, "env": env})
 

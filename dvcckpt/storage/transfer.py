@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import atomic, dvcfiles, dvcrepo
+from dvcckpt.adapters import atomic, dvcfiles, dvcpipeline, dvcrepo
 from dvcckpt.core import layout
 from dvcckpt.errors import CheckFailed, StateError
 from dvcckpt.project import Project
@@ -68,6 +68,9 @@ def push(
             "the remote already has it",
         )
     chosen = [c for c in checkpoints if c not in absent]
+    for ckpt in chosen:
+        if not layout.is_pointer(ckpt.dvc_file):
+            _require_locked(project, ckpt)  # DVC uploads what dvc.lock records
     files = 0
     # DVC skips what the remote already holds, whatever its bytes: check those first.
     checked = recheck(project, chosen, name)
@@ -136,6 +139,7 @@ def _require_pointer(project: Project, ckpt: Checkpoint) -> dict[str, Any]:
     """The `.dvc` output tracking this very version (pulling needs the work tree to track it)."""
     dvc_file = project.inside(ckpt.dvc_file)
     if not layout.is_pointer(dvc_file.name):
+        _require_locked(project, ckpt)
         return {}  # a pipeline output (dvc.yaml): the card's md5 is all there is
     out = dvcfiles.read_out(dvc_file) if dvc_file.is_file() else None
     if out is None or dvcfiles.pointer_md5(dvc_file, out) != ckpt.md5:
@@ -146,6 +150,19 @@ def _require_pointer(project: Project, ckpt: Checkpoint) -> dict[str, Any]:
             f"dvcckpt get . {ckpt.name}@REV -o OUT",
         )
     return out
+
+
+def _require_locked(project: Project, ckpt: Checkpoint) -> None:
+    """A pipeline output's `dvc.lock` records this very version (DVC acts on the lock)."""
+    recorded = dvcpipeline.locked_md5(project.root, project.inside(ckpt.dvc_file), ckpt.path)
+    if recorded != ckpt.md5:
+        lock = Path(ckpt.dvc_file).with_name("dvc.lock").as_posix()
+        state = "records another version of" if recorded else "does not record"
+        raise StateError(
+            f"the work tree's {lock} {state} {ckpt.path} (checkpoint {ckpt.name})",
+            hint=f"check out the revision that registered it (its {lock} with it), or "
+            f"download it elsewhere: dvcckpt get . {ckpt.name}@REV -o OUT",
+        )
 
 
 def _intact_work_tree(project: Project, checkpoints: list[Checkpoint]) -> set[str]:
