@@ -367,3 +367,18 @@ def test_a_malformed_trainer_state_is_an_error_naming_it(
     assert "checkpoint-5/trainer_state.json" in result.err and problem in result.err
     assert "Traceback" not in result.err
     assert not list((repo / "out").glob("*.ckpt.yaml"))
+
+
+def test_only_the_main_process_registers(repo: Path, hf_run: Path) -> None:
+    shutil.copytree(hf_run / "checkpoint-5", repo / "out" / "checkpoint-5")
+    args = transformers.TrainingArguments(output_dir=str(repo / "out"), report_to=[], use_cpu=True)
+    control = transformers.TrainerControl()
+    callback = DvcckptCallback(model="m", background=False)
+    for main in (False, True):
+        state = transformers.TrainerState(global_step=5, is_world_process_zero=main)
+        callback.on_train_begin(args, state, control)
+        callback.on_save(args, state, control)
+        callback.on_train_end(args, state, control)
+        registered = list((repo / "out").glob("*.ckpt.yaml"))
+        assert len(registered) == (1 if main else 0)
+    assert [card.data["checkpoint"]["step"] for card in callback.cards] == [5]
