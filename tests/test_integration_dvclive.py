@@ -30,6 +30,14 @@ ACC = {0: 0.5, 2: 0.75}
 def logged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A training loop logging with real dvclive (four steps), once for the module."""
     folder = tmp_path_factory.mktemp("run") / "dvclive"
+    # Outside any git repository: dvclive runs `dvc init` in the git repository it is in.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder.parent)
+        _log_steps(folder)
+    return folder
+
+
+def _log_steps(folder: Path) -> None:
     with dvclive.Live(str(folder), save_dvc_exp=False, dvcyaml=None, report=None) as live:
         for step, loss in LOSS.items():
             live.log_metric("train/loss", loss)
@@ -37,7 +45,6 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 live.log_metric("eval/acc", ACC[step])
             live.log_metric("lr", 0.001 * (step + 1))
             live.next_step()
-    return folder
 
 
 def log_run(folder: Path, logged: Path) -> None:
