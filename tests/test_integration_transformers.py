@@ -176,8 +176,9 @@ def test_save_total_limit_leaves_the_deleted_folders_pruned(repo: Path, cli) -> 
     git(repo, "commit", "--quiet", "-m", "checkpoints")
 
 
-def test_a_failed_registration_is_logged_and_training_completes(
-    repo: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("background", [False, True], ids=["foreground", "background"])
+def test_a_failed_registration_is_logged_once_and_training_completes(
+    repo: Path, caplog: pytest.LogCaptureFixture, background: bool
 ) -> None:
     evaluations: list[int] = []
 
@@ -185,7 +186,7 @@ def test_a_failed_registration_is_logged_and_training_completes(
         evaluations.append(1)
         return {"accuracy": math.nan if len(evaluations) == 2 else 0.5}
 
-    callback = DvcckptCallback(model="tiny-bert", background=False)
+    callback = DvcckptCallback(model="tiny-bert", background=background)
     with caplog.at_level(logging.ERROR, logger="dvcckpt"):
         trainer = train(
             repo / "out",
@@ -201,7 +202,7 @@ def test_a_failed_registration_is_logged_and_training_completes(
     assert any("checkpoint-10" in r.getMessage() for r in caplog.records)
     assert "1 checkpoint registration problem" in caplog.records[-1].getMessage()
     assert not list((repo / "out").glob("checkpoint-10*.ckpt.yaml"))
-    # Registering synchronously: the folder rotated out is pruned; the failed one had no card.
+    # The folder rotated out is pruned; the failed one had no card.
     assert card_of(repo, "checkpoint-5")["tombstone"]["reason"] == "save_total_limit"
     for step in (15, 20):
         assert card_of(repo, f"checkpoint-{step}")["checkpoint"]["step"] == step

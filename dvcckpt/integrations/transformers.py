@@ -37,7 +37,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from dvcckpt import api
 from dvcckpt.cards import retire
 from dvcckpt.core import layout
-from dvcckpt.errors import DvcckptError
+from dvcckpt.errors import BackgroundSaveError, DvcckptError
 
 log = logging.getLogger("dvcckpt")
 PRUNE_REASON = "save_total_limit"
@@ -79,6 +79,7 @@ class DvcckptCallback(TrainerCallback):
         self.card_options = card_options
         self.cards: list[Any] = []  # the cards registered (and pruned) during training
         self.failures: list[str] = []
+        self._errors: list[BaseException] = []  # the exceptions behind `failures`
         self._saves: list[tuple[Path, Future[Any]]] = []  # in save order
         self._watched: dict[Path, None] = {}  # folders with a card that should stay
         self._pruned: set[Path] = set()
@@ -93,6 +94,7 @@ class DvcckptCallback(TrainerCallback):
             return
         self._run_id = self.run_id or secrets.token_hex(3)
         self._saves, self.cards, self.failures, self._pruned = [], [], [], set()
+        self._errors = []
         # Folders of earlier runs that already have cards: the Trainer may rotate them out.
         self._watched = dict.fromkeys(_registered_folders(Path(str(args.output_dir))))
 
@@ -124,8 +126,8 @@ class DvcckptCallback(TrainerCallback):
     ) -> None:
         if not state.is_world_process_zero:
             return
-        self._guarded("waiting for checkpoint registrations", api.wait)
-        self._settle(len(self._saves))
+        self._settle(len(self._saves))  # each failure named by its folder
+        self._guarded("waiting for checkpoint registrations", self._wait_for_the_rest)
         self._prune_deleted(args)
         self._summarise()
 
@@ -186,6 +188,16 @@ class DvcckptCallback(TrainerCallback):
         project = Project.discover(absolute[0].parent)
         self.cards.extend(retire.prune(project, absolute, PRUNE_REASON))
 
+    def _wait_for_the_rest(self) -> None:
+        """`dvcckpt.wait()` (the exit flush then reports nothing twice); failures of other
+        background saves of the program are logged, ours were already."""
+        try:
+            api.wait()
+        except BackgroundSaveError as exc:
+            for label, error in exc.failures:
+                if not any(error is seen for seen in self._errors):
+                    self._guarded(f"saving {label}", partial(_reraise, error))
+
     # Failures never reach the training loop ----------------------------------------
 
     def _guarded(self, what: str, action: Callable[[], Any]) -> bool:
@@ -194,6 +206,7 @@ class DvcckptCallback(TrainerCallback):
         except Exception as exc:  # the training run must go on whatever failed
             message = f"{what}: {_describe(exc)}"
             self.failures.append(message)
+            self._errors.append(exc)
             log.error("dvcckpt: %s", message, exc_info=not isinstance(exc, DvcckptError))
             return False
         return True
@@ -220,6 +233,10 @@ def _registered_folders(output_dir: Path) -> list[Path]:
         for name in names
         if name.startswith(_CHECKPOINT_PREFIX) and name in carded and (output_dir / name).is_dir()
     ]
+
+
+def _reraise(error: BaseException) -> None:
+    raise error
 
 
 def _collect(cards: list[Any], future: Future[Any]) -> None:
