@@ -31,7 +31,9 @@ from dvcckpt.errors import CardError, ConfigError, StateError, UsageError
 
 _REBUILD_HINT = (
     "run `dvc repro {stage}` to rebuild it, or `dvc commit {stage}` if this copy is the "
-    "one the stage should record; then add it again"
+    "one the stage should record; then add it again. DVC records an output once its stage "
+    "has finished: register it after `dvc repro` (or from a later stage that depends on "
+    "it), not from inside the stage's own command"
 )
 
 

@@ -312,7 +312,7 @@ def _check_card(
         pointer_file = _pointer_of_card(path, card)
         pointer, pointer_staged = pointer_of(pointer_file)
         on_disk = os.path.lexists(root / pointer_file)
-        document = _pointer_document(pointer, pointer_file)
+        document = stagecheck.parsed(pointer, pointer_file)
         findings += policy.pointer_findings(path, card, document, pointer_staged, on_disk)
     if unreadable is not None:
         findings.append(unreadable)
@@ -363,16 +363,6 @@ def _symlink_findings(file: str, card: dict[str, Any], root: Path) -> list[Findi
             )
         ]
     return []
-
-
-def _pointer_document(content: bytes | None, name: str) -> Any:
-    """The parsed `.dvc` file: None if missing, why if unreadable (policy reports both)."""
-    if content is None:
-        return None
-    try:
-        return yamldoc.load_fast(content, name)
-    except CardError as exc:
-        return exc.message.removeprefix(f"{name}: ")
 
 
 def _parse(text: bytes, path: str, max_bytes: int, validate: bool = True) -> dict[str, Any]:

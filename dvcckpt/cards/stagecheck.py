@@ -27,7 +27,7 @@ def findings(root: Path, path: str, card: dict[str, Any]) -> list[Finding]:
     yaml_file = str(card["checkpoint"]["dvc"]["file"])
     names = (yaml_file, pipeline.lock_for(yaml_file))
     staged = git.read_blobs(root, [f":{name}" for name in names])
-    declared, locked = (_document(staged.get(f":{n}"), n) for n in names)
+    declared, locked = (parsed(staged.get(f":{n}"), n) for n in names)
     return pipeline.findings(path, card, declared, locked)
 
 
@@ -46,8 +46,9 @@ def cards_of_lock(root: Path, lock: str) -> list[str]:
     return [layout.card_for(p) for p in pipeline.recorded_outputs(locked, declared, yaml_file)]
 
 
-def _document(content: bytes | None, name: str) -> Any:
-    """A parsed `dvc.yaml` or `dvc.lock`: None if missing, why if unreadable."""
+def parsed(content: bytes | None, name: str) -> Any:
+    """A DVC file (`.dvc`, `dvc.yaml`, `dvc.lock`) parsed: None if missing, a string
+    saying why if unreadable (the policy reports both)."""
     if content is None:
         return None
     try:
