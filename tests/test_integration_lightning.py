@@ -179,5 +179,8 @@ def test_add_reads_a_lightning_file_name(repo: Path, cli) -> None:
 
     assert result.code == 0, result.err
     data = card_of(checkpoint)
+    # The card never doubles the suffix: epoch=...ckpt.yaml, not epoch=...ckpt.ckpt.yaml.
+    assert (repo / "models/l/epoch=4-step=50-val_acc=0.840.ckpt.yaml").is_file()
+    assert not (repo / "models/l/epoch=4-step=50-val_acc=0.840.ckpt.ckpt.yaml").exists()
     assert data["checkpoint"]["step"] == 50 and data["checkpoint"]["epoch"] == 4
     assert data["metrics"] == {"val": {"acc": 0.84}}

@@ -11,7 +11,7 @@ background=True)` with the step and epoch, the metrics logged so far
 `seed_everything`, whether deterministic algorithms were on, and the module's (and
 datamodule's) hyper-parameters. When top-k drops a file, the callback waits for that
 file's registration, lets Lightning delete it, then marks its card pruned (reason
-"save_top_k"). Only the main process registers. A failure never reaches the
+"save_top_k"), in the same worker as the registrations. Only the main process registers. A failure never reaches the
 training loop: it is logged on the `dvcckpt` logger and summarised at the end of
 training, where the callback also waits for the registrations still running.
 
@@ -29,6 +29,7 @@ import os
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,9 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from dvcckpt import api
-from dvcckpt.cards import retire
+from dvcckpt.cards import background, retire
 from dvcckpt.core import lightningnames
-from dvcckpt.errors import DvcckptError
+from dvcckpt.errors import StateError, describe
 
 log = logging.getLogger("dvcckpt")
 PRUNE_REASON = "save_top_k"
@@ -71,7 +72,8 @@ class DvcckptCallback(ModelCheckpoint):
             "tags": list(tags) if tags else None,
         }
         self.background = background
-        self.registered: dict[str, Future[Any]] = {}  # absolute checkpoint path -> its save
+        # Absolute checkpoint path -> its save: a Future (background) or the card itself.
+        self.registered: dict[str, Future[Any] | Any] = {}
         self.failures: list[str] = []
 
     # Lightning's hooks -------------------------------------------------------------
@@ -85,11 +87,11 @@ class DvcckptCallback(ModelCheckpoint):
         registration = self.registered.pop(os.path.abspath(filepath), None)
         # The file must outlive its registration, which reads it in the background.
         registered = registration is not None and self._guarded(
-            f"registering {filepath}", registration.result
+            f"registering {filepath}", lambda: _settled(registration)
         )
         super()._remove_checkpoint(trainer, filepath)
         if trainer.is_global_zero and registered:
-            self._guarded(f"marking {filepath} pruned", lambda: _prune(filepath))
+            self._guarded(f"marking {filepath} pruned", lambda: self._prune(filepath))
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
@@ -117,7 +119,16 @@ class DvcckptCallback(ModelCheckpoint):
 
     def _register(self, trainer: pl.Trainer, filepath: str) -> None:
         saved = api.save(filepath, background=self.background, **self._record(trainer))
-        self.registered[os.path.abspath(filepath)] = _as_future(saved)
+        self.registered[os.path.abspath(filepath)] = saved
+
+    def _prune(self, filepath: str) -> None:
+        """Mark the card of a file top-k deleted as pruned: in the background worker, after
+        the registrations before it, so it never races one for the git index or the DVC
+        cache (a failure is named by `dvcckpt.wait()` at the end of training)."""
+        if self.background:
+            background.submit(partial(_prune, filepath), f"pruning {filepath}")
+        else:
+            _prune(filepath)
 
     def _record(self, trainer: pl.Trainer) -> dict[str, Any]:
         """What `dvcckpt.save` gets for a checkpoint saved now."""
@@ -155,20 +166,17 @@ class DvcckptCallback(ModelCheckpoint):
         try:
             action()
         except Exception as exc:  # the training run matters more than its registration
-            message = _describe(exc)
+            message, hint = describe(exc)
+            message = f"{message} (hint: {hint})"
             self.failures.append(f"{what}: {message}")
             log.error("dvcckpt: %s failed: %s", what, message)
             return False
         return True
 
 
-def _as_future(saved: Any) -> Future[Any]:
-    """`dvcckpt.save`'s result as a Future (a synchronous save returns the card itself)."""
-    if isinstance(saved, Future):
-        return saved
-    done: Future[Any] = Future()
-    done.set_result(saved)
-    return done
+def _settled(saved: Any) -> Any:
+    """The card of a save, waiting for it if it runs in the background."""
+    return saved.result() if isinstance(saved, Future) else saved
 
 
 def _prune(filepath: str) -> None:
@@ -176,13 +184,10 @@ def _prune(filepath: str) -> None:
 
     checkpoint = Path(os.path.abspath(filepath))
     if not retire.prune(Project.discover(checkpoint.parent), [checkpoint], PRUNE_REASON):
-        raise RuntimeError("its card was left live (`dvcckpt retire --missing` prunes it)")
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, DvcckptError):
-        return f"{exc.message} (hint: {exc.hint})" if exc.hint else exc.message
-    return f"{type(exc).__name__}: {exc}"
+        raise StateError(
+            f"the card of {checkpoint.name} was left live",
+            hint=f"`dvcckpt retire --missing --reason {PRUNE_REASON}` marks it pruned",
+        )
 
 
 def _number(value: Any) -> float | None:
