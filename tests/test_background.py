@@ -5,6 +5,7 @@ process exit flush, and no failure is lost or stops the saves after it."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import subprocess
 import sys
 import threading
@@ -156,3 +157,27 @@ def test_process_exit_flushes_and_prints_failures(repo: Path) -> None:
     assert len(lines) == 2, done.stderr
     # The exit status is the program's own: wait() is how a loop fails on a lost card.
     assert done.returncode == 0
+
+
+def test_background_hashing_on_one_core_records_the_same_digests(repo: Path) -> None:
+    """The worker hashes on one thread (the loop keeps the other cores); the digests
+    are those of the threaded path and of the bytes themselves, for a file and a folder."""
+    content = bytes(range(256)) * (3 << 12)  # 3 MiB: a chunk large enough to go threaded
+    for folder in ("fore", "back"):
+        (repo / folder / "dir").mkdir(parents=True)
+        (repo / folder / "model.pt").write_bytes(content)
+        (repo / folder / "dir/a.bin").write_bytes(content[: 2 << 20])
+        (repo / folder / "dir/b.bin").write_bytes(content[1:])
+    fore = [dvcckpt.save(repo / "fore" / name, model="m", step=step)
+            for step, name in ((1, "model.pt"), (2, "dir"))]  # fmt: skip
+    back = [dvcckpt.save(repo / "back" / name, model="m", step=step, background=True)
+            for step, name in ((3, "model.pt"), (4, "dir"))]  # fmt: skip
+    dvcckpt.wait()
+    for threaded, single in zip(fore, (future.result() for future in back), strict=True):
+        ours, theirs = threaded.data["checkpoint"], single.data["checkpoint"]
+        assert (ours["sha256"], ours["dvc"]["md5"]) == (theirs["sha256"], theirs["dvc"]["md5"])
+    file_record = back[0].result().data["checkpoint"]
+    assert file_record["sha256"] == hashlib.sha256(content).hexdigest()
+    assert file_record["dvc"]["md5"] == hashlib.md5(content).hexdigest()
+    cached = repo / ".dvc/cache/files/md5" / file_record["dvc"]["md5"][:2]
+    assert (cached / file_record["dvc"]["md5"][2:]).read_bytes() == content

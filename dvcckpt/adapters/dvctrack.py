@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from dvcckpt.adapters import atomic, dvcfiles, git
+from dvcckpt.adapters import atomic, dvcfiles, git, hashing
 from dvcckpt.adapters.dvcfiles import DvcPointer
-from dvcckpt.adapters.hashing import LOCAL_WORKERS, ContentDigest
+from dvcckpt.adapters.hashing import ContentDigest
 from dvcckpt.core import layout, manifest
 from dvcckpt.errors import StateError, UsageError
 
@@ -107,19 +107,20 @@ def track(root: Path, dvc_root: Path, path: Path) -> Tracked:
     )
     files = _tree_files(path) if path.is_dir() else []
     _refuse_dvcignored(dvc_root, path, files)
+    threads = hashing.workers()  # decided here: the pool's threads do not inherit it
     if path.is_dir():
         if not files:
             raise UsageError(
                 f"{path} is an empty directory", hint="save the checkpoint files first"
             )
-        with ThreadPoolExecutor(max_workers=LOCAL_WORKERS) as pool:
-            hashed = list(pool.map(lambda rel: _cache_file(path / rel, cache), files))
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            hashed = list(pool.map(lambda rel: _cache_file(path / rel, cache, threads), files))
         md5 = _cache_tree(cache, files, hashed)
         size, nfiles = sum(h.size for h in hashed), len(files)
         sha256 = manifest.manifest_sha256(zip(files, (h.sha256 for h in hashed), strict=True))
         content = ContentDigest(sha256, size, nfiles, files)
     else:
-        single = _cache_file(path, cache)
+        single = _cache_file(path, cache, threads)
         md5, size, nfiles = single.md5, single.size, None
         content = ContentDigest(single.sha256, size, 1)
     pointer_file = layout.pointer_path_for(path)
@@ -202,12 +203,12 @@ def _cache_types(configured: str | None) -> tuple[str, ...]:
     return tuple(t for t in types if t) or _DEFAULT_TYPES
 
 
-def _cache_file(source: Path, cache: _Cache) -> _Hashed:
+def _cache_file(source: Path, cache: _Cache, threads: int) -> _Hashed:
     """Snapshot `source` into a temporary file, hash the snapshot, make it the cache object."""
     folder = cache.path / "files" / "md5"
     _make_folder(folder, cache)
     with atomic.temporary(folder, "object") as tmp:
-        hashed = _snapshot(source, tmp, cache.types, cache.path)
+        hashed = _snapshot(source, tmp, cache, threads > 1)
         target = dvcfiles.cache_object(cache.path, hashed.md5)
         # Content-addressed: an object already there is this content, unless truncated.
         if not _holds(target, hashed.size):
@@ -245,7 +246,7 @@ def _make_folder(folder: Path, cache: _Cache) -> None:
         raise atomic.os_failure("write to the DVC cache", folder, exc) from exc
 
 
-def _snapshot(source: Path, tmp: Path, types: tuple[str, ...], cache: Path) -> _Hashed:
+def _snapshot(source: Path, tmp: Path, cache: _Cache, parallel: bool) -> _Hashed:
     try:
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
@@ -255,15 +256,15 @@ def _snapshot(source: Path, tmp: Path, types: tuple[str, ...], cache: Path) -> _
         if not stat.S_ISREG(info.st_mode):  # replaced since it was checked
             raise UsageError(f"{source} is not a regular file", hint="register files only")
         try:
-            for kind in (*types, "copy"):
+            for kind in (*cache.types, "copy"):
                 if kind == "copy":
                     with tmp.open("wb", buffering=0) as out:
-                        return _hash_stream(handle, info.st_size, out)
+                        return _hash_stream(handle, info.st_size, out, parallel)
                 if kind not in _UNSUPPORTED and _link(kind, source, fd, tmp):
                     with tmp.open("rb", buffering=0) as snapshot:
-                        return _hash_stream(snapshot, info.st_size, None)
+                        return _hash_stream(snapshot, info.st_size, None, parallel)
         except OSError as exc:
-            raise atomic.os_failure(f"copy {source} into the DVC cache", cache, exc) from exc
+            raise atomic.os_failure(f"copy {source} into the DVC cache", cache.path, exc) from exc
     raise AssertionError("unreachable: copy always succeeds or raises")
 
 
@@ -291,11 +292,13 @@ def _link(kind: str, source: Path, fd: int, tmp: Path) -> bool:
     return False
 
 
-def _hash_stream(source: IO[bytes], size: int, out: IO[bytes] | None) -> _Hashed:
+def _hash_stream(
+    source: IO[bytes], size: int, out: IO[bytes] | None, parallel: bool = True
+) -> _Hashed:
     """md5 and sha256 of a stream in one pass, copying it to `out` when given.
 
-    For large chunks the sha256 and the copy run on a second thread while this one
-    computes the md5 (the slower hash; hashlib and writes release the GIL).
+    When `parallel`, for large chunks the sha256 and the copy run on a second thread
+    while this one computes the md5 (the slower hash; hashlib and writes release the GIL).
     """
     md5, sha256 = hashlib.md5(), hashlib.sha256()
     buffer = memoryview(bytearray(max(1, min(_CHUNK, size + 1))))  # small file, small buffer
@@ -309,7 +312,7 @@ def _hash_stream(source: IO[bytes], size: int, out: IO[bytes] | None) -> _Hashed
     with ThreadPoolExecutor(max_workers=1) as helper:
         while count := source.readinto(buffer):  # type: ignore[attr-defined]
             chunk = buffer[:count]
-            pending = helper.submit(other_half, chunk) if count > 1 << 20 else None
+            pending = helper.submit(other_half, chunk) if parallel and count > 1 << 20 else None
             md5.update(chunk)
             if pending is None:
                 other_half(chunk)

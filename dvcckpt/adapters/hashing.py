@@ -10,11 +10,13 @@ read by `feed`: one loop that runs on Python 3.10 (no `hashlib.file_digest`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,29 @@ def _cpus() -> int:
 # Threads hashing local files: one per core, at most 4, since beyond that they only
 # contend for the same disk.
 LOCAL_WORKERS = max(1, min(4, _cpus()))
+_thread = threading.local()
+
+
+@contextlib.contextmanager
+def on_one_core() -> Iterator[None]:
+    """Hash on the calling thread only while in this block.
+
+    A background registration runs beside a training loop: finishing sooner on a second
+    core would only take that core from the loop, which is what it must not slow.
+    """
+    before = getattr(_thread, "one_core", False)
+    _thread.one_core = True
+    try:
+        yield
+    finally:
+        _thread.one_core = before
+
+
+def workers() -> int:
+    """How many threads may hash local files for the calling thread."""
+    return 1 if getattr(_thread, "one_core", False) else LOCAL_WORKERS
+
+
 # Few GIL hand-offs per GB, little memory per thread.
 _CHUNK = 8 << 20
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

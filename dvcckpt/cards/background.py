@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from dvcckpt.adapters import hashing
 from dvcckpt.errors import BackgroundSaveError, describe
 
 T = TypeVar("T")
@@ -107,7 +108,8 @@ def _work() -> None:
     while True:
         job = _state.jobs.get()
         try:
-            job.future.set_result(job.run())
+            with hashing.on_one_core():  # the training loop keeps the other cores
+                job.future.set_result(job.run())
         except BaseException as exc:  # kept for wait(): the worker must outlive any failure
             job.future.set_exception(exc)
         with _state.idle:
