@@ -102,7 +102,10 @@ def commit(repo: Path, message: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_lightning_run_registers_saves_and_prunes_top_k(repo: Path, cli, caplog) -> None:
+@pytest.mark.parametrize("background", [True, False], ids=["background", "synchronous"])
+def test_lightning_run_registers_saves_and_prunes_top_k(
+    repo: Path, cli, caplog, background: bool
+) -> None:
     assert cli("install-hook").code == 0
     saved: list[str] = []
     removed: list[str] = []
@@ -117,7 +120,7 @@ def test_lightning_run_registers_saves_and_prunes_top_k(repo: Path, cli, caplog)
             super()._remove_checkpoint(trainer, filepath)
 
     with caplog.at_level(logging.WARNING, logger="dvcckpt"):
-        callback = train(repo, Watching, save_last=True)
+        callback = train(repo, Watching, save_last=True, background=background)
 
     assert not callback.failures, callback.failures
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
