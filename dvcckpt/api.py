@@ -289,8 +289,8 @@ def wait() -> list[Card]:
     (the others landed: its `cards`); at process exit the same flush happens on its own
     and prints the failures as `error:` lines.
     """
-    cards: list[Card] = background_jobs.wait()
-    return cards
+    # Other background work (a callback's pruning) reports failures here too, not results.
+    return [card for card in background_jobs.wait() if isinstance(card, Card)]
 
 
 def load(

@@ -19,7 +19,7 @@ import dvcckpt
 from dvcckpt.api import SaveArgumentError
 from dvcckpt.cards import background
 from dvcckpt.cards.card import Card
-from dvcckpt.errors import BackgroundSaveError, CardError, UsageError
+from dvcckpt.errors import BackgroundSaveError, CardError, StateError, UsageError
 from tests.conftest import git, write_checkpoint
 
 
@@ -181,3 +181,20 @@ def test_background_hashing_on_one_core_records_the_same_digests(repo: Path) -> 
     assert file_record["dvc"]["md5"] == hashlib.md5(content).hexdigest()
     cached = repo / ".dvc/cache/files/md5" / file_record["dvc"]["md5"][:2]
     assert (cached / file_record["dvc"]["md5"][2:]).read_bytes() == content
+
+
+def test_other_background_work_reports_its_failures_but_no_cards(repo: Path) -> None:
+    """A callback queues its pruning behind the saves: wait() names its failures (exiting
+    as the first would) and returns only the saves' cards."""
+
+    def broken() -> None:
+        raise StateError("models/b.ckpt.ckpt.yaml: cannot be pruned", hint="see the card")
+
+    background.submit(lambda: ["pruned card"], "pruning models/a.ckpt")
+    background.submit(broken, "pruning models/b.ckpt")
+    with pytest.raises(BackgroundSaveError) as caught:
+        dvcckpt.wait()
+    assert [label for label, _ in caught.value.failures] == ["pruning models/b.ckpt"]
+    assert (caught.value.exit_code, caught.value.hint) == (4, "see the card")
+    background.submit(lambda: ["pruned card"], "pruning models/c.ckpt")
+    assert dvcckpt.wait() == []
