@@ -152,7 +152,7 @@ def test_hook_refuses_a_card_its_staged_dvc_lock_disagrees_with(repo: Path, cli)
 
 def test_stage_run_again_over_a_registered_checkpoint_is_refused(repo: Path, cli) -> None:
     pipeline_repo(repo, cli)
-    assert cli("add", "models/model.pt", "--step", "1").code == 0
+    assert cli("add", "models/model.pt", "--step", "1", "--run-id", "a1").code == 0
     assert commit(repo, "register").code == 0
     (repo / "params.yaml").write_text("size: 30\n")
     dvc(repo, "repro", "--quiet")  # overwrites models/model.pt and its dvc.lock entry
@@ -164,6 +164,15 @@ def test_stage_run_again_over_a_registered_checkpoint_is_refused(repo: Path, cli
     dvc(repo, "remote", "add", "--default", "local", str(repo.parent / "remote"))
     push = cli("push", "--all")  # DVC would upload what dvc.lock records now
     assert push.code == 4 and "dvc.lock records another version of models/model.pt" in push.err
+
+    # Registering the new run's output is what the commit needed: the old card is pruned.
+    again = cli("add", "models/model.pt", "--step", "1", "--run-id", "b2")
+    assert again.code == 0, again.err
+    done = commit(repo, "retrain")
+    assert done.code == 0, done.out + done.err
+    old = card.read(repo / "models/model.pt.ckpt.yaml").data
+    assert old["tombstone"]["kind"] == "pruned"
+    assert cli("push", "--all").code == 0
 
 
 def test_uncached_and_overlapping_outputs_are_refused(repo: Path, cli) -> None:
