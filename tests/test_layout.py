@@ -182,6 +182,7 @@ def test_rerun_into_the_same_folder_registers_a_new_card(hooked: Path, cli) -> N
     old = card.read(hooked / "out/checkpoint-100.ckpt.yaml").data
     new = card.read(hooked / "out/checkpoint-100.runB.ckpt.yaml").data
     assert old["tombstone"]["reason"] == "overwritten by run runB"
+    assert old["tombstone"]["kind"] == "pruned"
     assert new["run"]["id"] == "runB" and "tombstone" not in new
     assert old["checkpoint"]["path"] == new["checkpoint"]["path"] == "out/checkpoint-100"
     assert old["checkpoint"]["sha256"] != new["checkpoint"]["sha256"]

@@ -83,7 +83,7 @@ def check(
 
     # A card's name does not say which checkpoint it is of (`x.ckpt.yaml`: `x` or `x.ckpt`):
     # every pointer it could have is read at once, and its `checkpoint.path` picks one.
-    pointers = dict.fromkeys(p for c in cards for p in _pointer_candidates(c))
+    pointers = dict.fromkeys(p for c in cards for p in layout.pointers_of_card(c))
     specs = [f":{c}" for c in cards] + [f":{p}" for p in pointers]
     specs += [f"{base}:{c}" for c in cards] if has_base else []
     blobs = git.read_blobs(root, specs)
@@ -235,41 +235,15 @@ def _cards_to_check(paths: list[str], root: Path, from_index: bool) -> list[str]
     """Cards among `paths`, plus the cards of each `.dvc` file's checkpoint among them
     (a path written again by another run has several; the live one checks the pointer)."""
     cards: dict[str, None] = {}
-    pointed = [p for p in paths if layout.is_pointer(p) and not layout.is_card(p)]
-    known = overwritten.card_files_beside(root, pointed, from_index) if pointed else []
+    pointed = overwritten.cards_of_pointers(root, paths, from_index)
     for path in paths:
         if layout.is_card(path):
             cards[path] = None
         elif layout.is_pointer(path):
-            checkpoint = layout.checkpoint_of_pointer(path)
-            siblings = [c for c in known if layout.could_be_card_of(c, checkpoint)]
-            for sibling in siblings or [layout.card_for(checkpoint)]:
-                if os.path.isfile(root / sibling) or from_index:
-                    cards[sibling] = None
+            cards.update(dict.fromkeys(pointed[path]))
         elif from_index:  # a staged dvc.lock: the cards of the outputs it records
             cards.update(dict.fromkeys(stagecheck.cards_of_lock(root, path)))
     return list(cards)
-
-
-def _pointer(card_path: str) -> str:
-    """The pointer of a card in the long form (a card whose location is wrong)."""
-    return layout.pointer_for(layout.checkpoint_of_card(card_path))
-
-
-def _pointer_candidates(card_path: str) -> list[str]:
-    return [_pointer(card_path)] + [
-        layout.pointer_for(c) for c in layout.checkpoints_of_card(card_path)
-    ]
-
-
-def _pointer_of_card(card_path: str, card: dict[str, Any]) -> str:
-    """The `.dvc` file beside the card's own `checkpoint.path` (when the card sits where
-    a card of that path may)."""
-    path = str(card["checkpoint"]["path"])
-    run_id = (card.get("run") or {}).get("id")
-    if layout.is_card_name_of(card_path, path, run_id if isinstance(run_id, str) else None):
-        return layout.pointer_for(path)
-    return _pointer(card_path)
 
 
 def _read(path: Path) -> bytes | None:
@@ -309,7 +283,8 @@ def _check_card(
     if card.get("tombstone") is None and stagecheck.is_stage_output(card):
         findings += stagecheck.findings(root, path, card)
     elif card.get("tombstone") is None:
-        pointer_file = _pointer_of_card(path, card)
+        checkpoint, run_id = str(card["checkpoint"]["path"]), overwritten.run_id_of(card)
+        pointer_file = layout.pointer_of_card(path, checkpoint, run_id)
         pointer, pointer_staged = pointer_of(pointer_file)
         on_disk = os.path.lexists(root / pointer_file)
         document = stagecheck.parsed(pointer, pointer_file)

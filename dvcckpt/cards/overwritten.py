@@ -24,7 +24,7 @@ from dvcckpt.core.policy import Finding
 from dvcckpt.errors import CardError, StateError
 
 
-def card_files_beside(root: Path, pointers: Sequence[str], from_index: bool) -> list[str]:
+def _card_files_beside(root: Path, pointers: Sequence[str], from_index: bool) -> list[str]:
     """The card files (repository paths) in the folders of `pointers`: in the index, or
     (`from_index` false: the files named on the command line) in the work tree."""
     folders = sorted({posixpath.dirname(p) for p in pointers})
@@ -44,6 +44,20 @@ def card_files_beside(root: Path, pointers: Sequence[str], from_index: bool) -> 
     return found
 
 
+def cards_of_pointers(root: Path, paths: Sequence[str], from_index: bool) -> dict[str, list[str]]:
+    """The cards to check for each `.dvc` file among `paths`: every card named like one of
+    its checkpoint (a path another run wrote again has several: the live one checks it)."""
+    pointers = [p for p in paths if layout.is_pointer(p) and not layout.is_card(p)]
+    known = _card_files_beside(root, pointers, from_index) if pointers else []
+    found = {}
+    for pointer in pointers:
+        checkpoint = layout.checkpoint_of_pointer(pointer)
+        siblings = [c for c in known if layout.could_be_card_of(c, checkpoint)]
+        candidates = siblings or [layout.card_for(checkpoint)]
+        found[pointer] = [c for c in candidates if from_index or os.path.isfile(root / c)]
+    return found
+
+
 def live_card_findings(
     root: Path,
     checked: Sequence[tuple[str, dict[str, Any], dict[str, Any] | None]],
@@ -56,7 +70,7 @@ def live_card_findings(
         return []
     checkpoints = {p: str(c["checkpoint"]["path"]) for p, c in new}
     pointers = [layout.pointer_for(path) for path in checkpoints.values()]
-    known = card_files_beside(root, pointers, from_index)
+    known = _card_files_beside(root, pointers, from_index)
     findings = []
     for path, checkpoint in checkpoints.items():
         others = [c for c in known if c != path and layout.could_be_card_of(c, checkpoint)]
@@ -206,6 +220,9 @@ def pruned_texts(
 
 
 def tombstone(root: Path, reason: str) -> dict[str, Any]:
+    """A pruned card's tombstone, as `retire.prune` writes one (`kind: pruned`: its data
+    went without a person retiring it)."""
     from dvcckpt.adapters import capture
 
-    return {"archived_at": capture.now_utc(), "reason": reason, "by": capture.user(root)}
+    now, user = capture.now_utc(), capture.user(root)
+    return {"kind": "pruned", "archived_at": now, "reason": reason, "by": user}

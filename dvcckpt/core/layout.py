@@ -113,6 +113,20 @@ def checkpoint_of_card(card: str) -> str:
     return card.removesuffix(CARD_SUFFIX)
 
 
+def pointers_of_card(card: str) -> list[str]:
+    """Every `.dvc` file a card of this name could have (the long form's first)."""
+    checkpoints = [checkpoint_of_card(card), *checkpoints_of_card(card)]
+    return list(dict.fromkeys(pointer_for(c) for c in checkpoints))
+
+
+def pointer_of_card(card: str, checkpoint: str, run_id: str | None) -> str:
+    """A card's `.dvc` file: beside its own `checkpoint.path` where the card sits as a
+    card of that path may, else (a misplaced card, refused anyway) the long form's."""
+    if is_card_name_of(card, checkpoint, run_id):
+        return pointer_for(checkpoint)
+    return pointer_for(checkpoint_of_card(card))
+
+
 def pointer_for(checkpoint: str) -> str:
     """`models/m/step-300.pt` -> `models/m/step-300.pt.dvc`."""
     return checkpoint + POINTER_SUFFIX
@@ -137,8 +151,3 @@ def card_path_for(checkpoint: P) -> P:
 
 def pointer_path_for(checkpoint: P) -> P:
     return checkpoint.with_name(pointer_for(checkpoint.name))
-
-
-def checkpoint_path_of_card(card: P) -> P:
-    """The long-form inverse; prefer the card's own `checkpoint.path`."""
-    return card.with_name(checkpoint_of_card(card.name))
