@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import dvcckpt
 from dvcckpt.cards import card
 from dvcckpt.core import layout, naming
-from tests.conftest import Result, git, write_checkpoint
+from tests.conftest import Result, git, run_process, write_checkpoint
 
 FIELDS = ("-p", "lr=0.1", "-m", "dev.f1=0.7", "--seed", "1")
 
@@ -260,3 +260,20 @@ def test_rerun_over_a_staged_card_and_through_save(hooked: Path, cli) -> None:
         "out/checkpoint-100.runC.ckpt.yaml",
     ]
     assert os.path.isdir(hooked / "out/checkpoint-100")
+
+
+@pytest.mark.parametrize("fault", ["staged", "written"])
+def test_a_killed_rerun_is_completed_by_running_it_again(hooked: Path, cli, fault: str) -> None:
+    hf_checkpoint(hooked, "out/checkpoint-100", seed=1)
+    assert register(cli, "out/checkpoint-100", "runA").code == 0
+    assert commit(hooked, "run A").code == 0
+    hf_checkpoint(hooked, "out/checkpoint-100", seed=2)
+    args = ("add", "out/checkpoint-100", *FIELDS, "--run-id", "runB")
+    killed = run_process(*args, cwd=hooked, env={"DVCCKPT_FAULT_POINT": fault})
+    assert killed.code != 0
+    again = run_process(*args, cwd=hooked)
+    assert again.code == 0, again.err
+    assert card.read(hooked / "out/checkpoint-100.ckpt.yaml").data["tombstone"]["kind"] == "pruned"
+    assert card.read(hooked / "out/checkpoint-100.runB.ckpt.yaml").data["run"]["id"] == "runB"
+    done = commit(hooked, "run B")
+    assert done.code == 0, done.out + done.err
