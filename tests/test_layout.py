@@ -164,6 +164,13 @@ def test_short_name_taken_by_another_checkpoint_falls_back(hooked: Path, cli) ->
     assert card.read(hooked / "m/x.ckpt.ckpt.yaml").data["checkpoint"]["path"] == "m/x.ckpt"
     done = commit(hooked)
     assert done.code == 0, done.out + done.err
+    # By checkpoint path, each resolves to its own card (`m/x.ckpt.yaml` is `m/x`'s).
+    shown = json.loads(cli("show", "m/x.ckpt", "--json").out)
+    assert shown["checkpoint"]["path"] == "m/x.ckpt"
+    compared = cli("diff", "m/x", "m/x.ckpt", "--field", "step", "--json")
+    assert compared.code == 0, compared.err
+    change = json.loads(compared.out)[0]["changes"][0]
+    assert (change["a"], change["b"]) == (1, 2), change
 
 
 def overwrite_and_rerun(repo: Path, cli) -> None:

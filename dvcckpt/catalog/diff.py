@@ -36,7 +36,8 @@ def _versions_at(catalog: Index, path: str) -> list[Version]:
     folder, _, name = path.rpartition("/")
     for card_name in layout.card_names(name):
         found = catalog.versions(path=f"{folder}/{card_name}" if folder else card_name)
-        if found:
+        found = [v for v in found if (v.card or {}).get("checkpoint", {}).get("path") == path]
+        if found:  # `x.ckpt.yaml` may be the card of `x`, not of `x.ckpt`
             return found
     return []
 
