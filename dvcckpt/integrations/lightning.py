@@ -11,9 +11,10 @@ background=True)` with the step and epoch, the metrics logged so far
 `seed_everything`, whether deterministic algorithms were on, and the module's (and
 datamodule's) hyper-parameters. When top-k drops a file, the callback waits for that
 file's registration, lets Lightning delete it, then marks its card pruned (reason
-"save_top_k"), in the same worker as the registrations. Only the main process registers. A failure never reaches the
-training loop: it is logged on the `dvcckpt` logger and summarised at the end of
-training, where the callback also waits for the registrations still running.
+"save_top_k"), in the same worker as the registrations. Only the main process
+registers. A failure never reaches the training loop: it is logged on the `dvcckpt`
+logger and summarised at the end of training, where the callback also waits for the
+registrations still running.
 
 `last.ckpt` (`save_last=True`) is not registered: Lightning rewrites it at every save,
 and writes it only at a step where it also saved a top-k checkpoint (or links it to
