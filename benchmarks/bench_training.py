@@ -11,7 +11,7 @@ Target: background <= 1.05x plain. On a 2-core machine the registrations compete
 torch's threads, so the loop is measured with `torch.set_num_threads(1)` and with torch's
 default (`--threads 1,default`).
 
-    python benchmarks/bench_training.py [--runs 3] [--saves 20] [--steps 10] [--sync]
+    python benchmarks/bench_training.py [--runs 3] [--saves 20] [--steps 30] [--sync]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--saves", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=10, help="training steps between saves")
+    parser.add_argument("--steps", type=int, default=30, help="training steps between saves")
     parser.add_argument("--size-mb", type=int, default=50, help="checkpoint size")
     parser.add_argument("--threads", default="1,default", help="torch threads settings to run")
     parser.add_argument("--sync", action="store_true", help="also run with synchronous saves")

@@ -20,7 +20,7 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ from dvcckpt.errors import BackgroundSaveError, describe
 
 T = TypeVar("T")
 _MAX_LINE = 1000  # an error line echoes paths and values: keep it one bounded line
+_HANDOVER_SECONDS = 0.0005
 
 
 @dataclass
@@ -108,7 +109,7 @@ def _work() -> None:
     while True:
         job = _state.jobs.get()
         try:
-            with hashing.on_one_core():  # the training loop keeps the other cores
+            with hashing.on_one_core(), _quick_handover():
                 job.future.set_result(job.run())
         except BaseException as exc:  # kept for wait(): the worker must outlive any failure
             job.future.set_exception(exc)
@@ -117,6 +118,23 @@ def _work() -> None:
                 _state.finished.append(job)
             _state.pending -= 1
             _state.idle.notify_all()
+
+
+@contextlib.contextmanager
+def _quick_handover() -> Iterator[None]:
+    """While a registration runs, hand the GIL back to the training loop sooner.
+
+    The loop releases the GIL in every torch operation and needs it back to start the
+    next; by default it waits up to 5 ms for this thread's Python code (YAML, schema
+    checks) to let go, and dozens of operations per step make that a visible slowdown.
+    The training loop keeps the other cores (`hashing.on_one_core`).
+    """
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, _HANDOVER_SECONDS))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 def _flush_at_exit() -> None:
