@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dvcckpt.catalog import find, where
+from dvcckpt.catalog import find, numbers, where
 from dvcckpt.errors import ConfigError, UsageError
 from tests.corpus import assert_user_error, changed, snapshot
 from tests.test_catalog import commit_card
@@ -65,7 +65,7 @@ CORPUS: dict[str, tuple[tuple[str, ...], int, tuple[str, ...]]] = {
     "log unknown model": (("log", "nope", "--metric", "dev.f1"), 4, ("nope",)),
     "log unknown revision": (("log", "--rev", "nonexistent..HEAD"), 4, ("nonexistent",)),
     "log option as revision": (("log", "--rev=--all"), 4, ("--all",)),
-    "log zero rows": (("log", "-n", "0"), 2, ("-n",)),
+    "log negative rows": (("log", "-n", "-1"), 2, ("-n",)),
     "plot into a missing folder": (("log", "--metric", "dev.f1", "--plot", "no/such/c.html"), 2, ("no/such",)),
     "plot under a file": (("log", "--metric", "dev.f1", "--plot", "train.py/c.html"), 2, ("train.py",)),
     "plot onto a folder": (("log", "--metric", "dev.f1", "--plot", "models.svg"), 2, ("models.svg",)),
@@ -137,6 +137,8 @@ def run_sql(sql: str, params: list[Any]) -> None:
             """INSERT INTO cards VALUES (1, '{"tags": ["x"], "checkpoint": {"step": 3}}',"""
             " 'm-1', 'm', 'train', 'full', '2026-01-05');"
             """INSERT INTO bodies VALUES (1, '{"data": {"dataset": "y"}}');"""
+            + numbers.SCHEMA
+            + "INSERT INTO metric_values VALUES ('metrics.dev.f1', 1, 0.5);"
         )
         db.execute(
             f"SELECT count(*) FROM cards k JOIN bodies b ON b.id = k.id WHERE {sql}", params

@@ -29,6 +29,13 @@ class Catalog(Index):
         return find.run(self, **options)
 
     @heals
+    def groups(self, group_by: str, metric: str, **options: Any) -> Any:
+        """`groups.summarise`: the checkpoints `find` matches, per run or per group."""
+        from dvcckpt.catalog import groups
+
+        return groups.summarise(self, group_by, metric, **options)
+
+    @heals
     def log(self, target: str | None = None, **options: Any) -> Any:
         """`log.history`: rows newest first; `evaluations=True` for one row per evaluation."""
         from dvcckpt.catalog import log

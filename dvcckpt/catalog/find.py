@@ -11,9 +11,10 @@ query reads one row per card, not the whole history.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
-from dvcckpt.catalog import known, latest, where
+from dvcckpt.catalog import known, latest, numbers, where
 from dvcckpt.catalog.index import Index
 from dvcckpt.catalog.known import column
 from dvcckpt.catalog.rows import VERSION_ROWS, Version
@@ -48,6 +49,8 @@ def field_sql(field: Field) -> tuple[str, list[Any]]:
     """
     if stored := COLUMNS.get(field.resolved()):
         return stored, []
+    if numbers.indexes(field.resolved()):  # metrics, evaluations: one indexed row, no JSON
+        return numbers.value_sql(field.resolved())
     source = column(field)
     if field.bound() is not None or is_schema_field(field.resolved()):
         return f"json_extract({source}, ?)", [field.json_path()]
@@ -98,12 +101,29 @@ def _compare(node: Compare) -> tuple[str, list[Any]]:
             "--where: the right side of `in` must be a field or a [list]",
             hint='for example "baseline" in tags, or phase in ["train", "finetune"]',
         )
+    if indexed := _indexed_comparison(node):
+        return indexed
     left, left_params = _value(node.left)
     right, right_params = _value(node.right)
     if isinstance(node.right, Literal) and node.right.value is None:
         return f"{left} IS {'NOT ' if node.op == '!=' else ''}NULL", left_params
     operator = {"==": "=", "!=": "!="}.get(node.op, node.op)
     return f"{left} {operator} {right}", [*left_params, *right_params]
+
+
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _indexed_comparison(node: Compare) -> tuple[str, list[Any]] | None:
+    """A metric compared with a number, through the index of numbers (`catalog.numbers`)."""
+    field, literal, op = node.left, node.right, node.op
+    if isinstance(field, Literal) and isinstance(literal, Field):
+        field, literal, op = literal, field, _FLIPPED.get(op, op)
+    if not (isinstance(field, Field) and isinstance(literal, Literal)) or op not in _FLIPPED:
+        return None
+    if type(literal.value) not in (int, float) or not numbers.indexes(field.resolved()):
+        return None
+    return numbers.compare_sql(field.resolved(), "=" if op == "==" else op, literal.value)
 
 
 def _value(node: Any) -> tuple[str, list[Any]]:
@@ -117,7 +137,54 @@ def _value(node: Any) -> tuple[str, list[Any]]:
     )
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A compiled query: what matches, in which scope, best first by `keys`."""
+
+    conditions: list[tuple[str, list[Any]]]
+    keys: list[SortKey]
+    source: tuple[str, str]
+    by_card: bool  # the filter names a model or a checkpoint (see `_select`)
+    count: int | None  # --top N
+    percent: float | None  # --top N%
+
+    def statement(
+        self, select: str, joins: str = "", order_by: str | None = None
+    ) -> tuple[str, list[Any]]:
+        """SELECT `select` over every match (no body read), in `order_by` or best first."""
+        bodies = "b.card" in select
+        return _statement(
+            self.conditions, self.keys, self.source, self.by_card, select, joins, bodies, order_by
+        )
+
+
 def run(
+    catalog: Index,
+    *,
+    columns: list[str] | None = None,
+    cards: bool = True,
+    **options: Any,
+) -> list[Version]:
+    """Checkpoints matching the filters (`plan`'s options): the latest version of each
+    card unless `all_versions`, best first by `by`, then `sort`, then newest.
+
+    `cards=False`: a listing that shows no card body reads none (`Version.card` is
+    None; the requested `columns` are all it needs), so a listing of every card costs
+    a fraction of reading them all.
+    """
+    query = plan(catalog, **options)
+    fields = [Field(c) for c in (columns or [])]
+    if query.count is None and query.percent is None:  # every match is kept: one pass
+        return _listing(catalog, query, fields, cards)
+    found = _select(catalog, query)
+    if query.count is not None:
+        found = found[: query.count]
+    elif query.percent is not None:
+        found = found[: max(1, math.ceil(len(found) * query.percent / 100))] if found else []
+    return _with_cards(catalog, found, fields, cards)
+
+
+def plan(
     catalog: Index,
     *,
     where: str | None = None,
@@ -130,17 +197,10 @@ def run(
     sort: str | None = None,
     top: str | None = None,
     by: str | None = None,
-    columns: list[str] | None = None,
     all_versions: bool = False,
     all_refs: bool = False,
-    cards: bool = True,
-) -> list[Version]:
-    """Checkpoints matching the filters: latest version of each card unless `all_versions`.
-
-    `cards=False`: a listing that shows no card body reads none (`Version.card` is
-    None; the requested `columns` are all it needs), so a listing of every card costs
-    a fraction of reading them all.
-    """
+) -> Plan:
+    """The filters compiled, every field they name checked against the cards in scope."""
     conditions: list[tuple[str, list[Any]]] = []
     tree = parse(where) if where else None
     if tree is not None:
@@ -165,22 +225,21 @@ def run(
         ranking = SortKey(ranking.field, True)  # higher is better unless `+metric`
     keys = ([ranking] if ranking else []) + sort_keys(sort)
     if ranking:
-        ranked, ranked_params = field_sql(ranking.field)
-        conditions.append((f"{ranked} IS NOT NULL", ranked_params))
+        conditions.append(_ranked(ranking.field))
     asked = [("--where", f) for f in (where_fields(tree) if tree is not None else [])]
     asked += [("--by" if key is ranking else "--sort", key.field) for key in keys]
     known.require(catalog, latest.source(all_refs=all_refs, latest=False), asked)
     source = latest.source(all_refs=all_refs, latest=not all_versions)
     by_card = model is not None or _names_card(tree)
-    fields = [Field(c) for c in (columns or [])]
-    if count is None and percent is None:  # every match is kept: list them in one pass
-        return _listing(catalog, conditions, keys, source, by_card, fields, cards)
-    found = _select(catalog, conditions, keys, source, by_card)
-    if count is not None:
-        found = found[:count]
-    elif percent is not None:
-        found = found[: max(1, math.ceil(len(found) * percent / 100))] if found else []
-    return _with_cards(catalog, found, fields, cards)
+    return Plan(conditions, keys, source, by_card, count, percent)
+
+
+def _ranked(field: Field) -> tuple[str, list[Any]]:
+    """Only cards that hold a value of the field ranked by."""
+    if numbers.indexes(field.resolved()):
+        return numbers.present_sql(field.resolved())
+    ranked, ranked_params = field_sql(field)
+    return f"{ranked} IS NOT NULL", ranked_params
 
 
 def _names_card(tree: Any) -> bool:
@@ -214,40 +273,27 @@ def _day_after(day: str) -> str:
     return (moment.date() + dt.timedelta(days=1)).isoformat()
 
 
-def _select(
-    catalog: Index,
-    conditions: list[tuple[str, list[Any]]],
-    keys: list[SortKey],
-    source: tuple[str, str],
-    by_card: bool = False,
-) -> list[tuple[int, int]]:
+def _select(catalog: Index, query: Plan) -> list[tuple[int, int]]:
     """(commit id, path id) of matches in order; cards are fetched for what is kept.
 
     `by_card`: the filter names a model or checkpoint, so the matching cards are found
     through their index first and their versions looked up (SQLite would otherwise
     walk every version in scope, not knowing how few cards a model has).
     """
-    statement, params = _statement(conditions, keys, source, by_card, "v.commit_id, v.path_id")
+    statement, params = query.statement("v.commit_id, v.path_id")
     return [(row[0], row[1]) for row in catalog.sql(statement, params)]
 
 
-def _listing(
-    catalog: Index,
-    conditions: list[tuple[str, list[Any]]],
-    keys: list[SortKey],
-    source: tuple[str, str],
-    by_card: bool,
-    columns: list[Field],
-    decoded: bool,
-) -> list[Version]:
+def _listing(catalog: Index, query: Plan, columns: list[Field], decoded: bool) -> list[Version]:
     """Every match as a full row, in one query (no `--top` cut to apply first)."""
-    extra, paths = _columns_sql(columns)
+    extra, paths = columns_sql(columns)
     body = "b.card" if decoded else "NULL AS card"
-    select = f"json_array({extra}) AS x, {_ROW_COLUMNS}, {body}"
+    select = f"{extra} AS x, {_ROW_COLUMNS}, {body}"
     joins = "JOIN commits c ON c.id = v.commit_id JOIN paths p ON p.id = v.path_id"
     statement, params = _statement(
-        conditions, keys, source, by_card, select, joins, decoded or "b.card" in extra
-    )
+        query.conditions, query.keys, query.source, query.by_card, select, joins,
+        decoded or "b.card" in extra,
+    )  # fmt: skip
     return [
         Version.listed(tuple(row), decoded=decoded)
         for row in catalog.sql(statement, paths + params)
@@ -259,11 +305,20 @@ _ROW_COLUMNS = """c.sha, v.generation, c.author, c.email, c.authored, v.committe
     p.path, k.blob, v.status, k.name, k.model, k.phase, k.step, k.created_at"""
 
 
-def _columns_sql(columns: list[Field]) -> tuple[str, list[Any]]:
+def columns_sql(columns: list[Field]) -> tuple[str, list[Any]]:
     """Requested columns as one JSON array, decoded once per row: an estimate stays a
-    dict (json_extract hands objects to json_array as JSON), a number a number."""
+    dict (json_extract hands objects to the array as JSON), a number a number.
+
+    Columns that all sit in one JSON document are one `json_extract` of several paths
+    (one parse of the document per row, the array built as it is read)."""
+    paths = [c.json_path() for c in columns]
+    sources = {column(c) for c in columns}
+    if len(columns) > 1 and len(sources) == 1:
+        nulls = ", ".join("null" for _ in columns)  # a row without the document
+        marks = ", ".join("?" for _ in columns)
+        return f"coalesce(json_extract({sources.pop()}, {marks}), '[{nulls}]')", paths
     extra = ", ".join(f"json_extract({column(c)}, ?)" for c in columns)
-    return extra, [c.json_path() for c in columns]
+    return f"json_array({extra})", paths
 
 
 def _statement(
@@ -274,8 +329,10 @@ def _statement(
     select: str,
     joins: str = "",
     bodies: bool = False,
+    order_by: str | None = None,
 ) -> tuple[str, list[Any]]:
-    """The query selecting `select` for every match, best first by `keys`, then newest."""
+    """The query selecting `select` for every match, best first by `keys`, then newest
+    (or in `order_by`)."""
     params: list[Any] = []
     sort_columns = ""
     for index, key in enumerate(keys):
@@ -298,9 +355,15 @@ def _statement(
         FROM {tables} {joins}
         WHERE k.id = v.card_id AND {in_scope} AND v.status != 'D' AND k.error IS NULL
           AND {where}
-        ORDER BY {order}v.generation DESC, v.committed DESC, v.commit_id DESC
+        {_order_clause(order_by, f"{order}v.generation DESC, v.committed DESC, v.commit_id DESC")}
     """
     return statement, params
+
+
+def _order_clause(order_by: str | None, best_first: str) -> str:
+    if order_by is None:
+        return f"ORDER BY {best_first}"
+    return f"ORDER BY {order_by}" if order_by else ""
 
 
 def _with_cards(
@@ -318,8 +381,8 @@ def _with_cards(
         "INSERT INTO temp.picked VALUES (?, ?, ?)",
         ((i, commit, path) for i, (commit, path) in enumerate(found)),
     )
-    extra, paths = _columns_sql(columns)
-    statement = VERSION_ROWS.replace("SELECT ", f"SELECT json_array({extra}) AS x, ", 1).replace(
+    extra, paths = columns_sql(columns)
+    statement = VERSION_ROWS.replace("SELECT ", f"SELECT {extra} AS x, ", 1).replace(
         "FROM versions v",
         "FROM temp.picked p2 JOIN versions v ON v.commit_id = p2.commit_id AND v.path_id = p2.path_id",
         1,

@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from dvcckpt.catalog.index import Index
@@ -128,87 +128,166 @@ def aggregate(
     per_run: str = "best",
 ) -> Grouping:
     """Groups of `versions` (found with `columns(group_by, metric)`), best group first."""
+    _check_per_run(per_run)
+    ordered = sorted(versions, key=_position)
+    rows = (_checkpoint(v.values, v.name or v.path, v.sha, v.step, v.path) for v in ordered)
+    return _grouping(rows, group_by, metric, higher_is_better, per_run)
+
+
+def summarise(
+    catalog: Index,
+    group_by: str,
+    metric: str,
+    *,
+    higher_is_better: bool = True,
+    per_run: str = "best",
+    **options: Any,
+) -> Grouping:
+    """`aggregate` of what `find` with `options` matches, read as narrow rows already in
+    history order (no card, no `Version` per checkpoint: a group-by reads every match)."""
+    from dvcckpt.catalog import find
+
+    _check_per_run(per_run)
+    extra, paths = find.columns_sql([Field(c) for c in columns(group_by, metric)])
+    select = f"{extra} AS x, coalesce(k.name, p.path), c.sha, k.step, p.path"
+    joins = "JOIN commits c ON c.id = v.commit_id JOIN paths p ON p.id = v.path_id"
+    order = "v.generation, v.committed, c.sha, k.step IS NULL, k.step, p.path"
+    statement, params = find.plan(catalog, **options).statement(select, joins, order)
+    require_field(catalog, group_by, all_refs=bool(options.get("all_refs")))
+    found = catalog.sql(statement, paths + params)
+    decode = json.JSONDecoder().raw_decode  # SQLite wrote the text: no padding to check
+    rows = (
+        _checkpoint(decode(x)[0], name, sha, step, path) for x, name, sha, step, path, *_ in found
+    )
+    return _grouping(rows, group_by, metric, higher_is_better, per_run)
+
+
+def _check_per_run(per_run: str) -> None:
     if per_run not in PER_RUN:
         raise ValueError(f"per_run must be one of {PER_RUN}, not {per_run!r}")
-    by_key: dict[Any, tuple[Any, list[_Entry]]] = {}
-    run_identity = group_by.strip() == "run"
-    entries = (_entry(version, run_identity) for version in versions)
-    for entry in sorted(entries, key=lambda e: e.position):
-        # A run is its (name, id): two runs sharing a name are two groups.
-        grouped = ("run", *map(_text, entry.version.values[2:4])) if run_identity else None
-        by_key.setdefault(grouped or _as_key(entry.key), (entry.key, []))[1].append(entry)
-    groups = [_group(key, members, higher_is_better, per_run) for key, members in by_key.values()]
-    groups.sort(key=lambda g: (*_rank(g.mean, higher_is_better), json.dumps(g.key, default=str)))
-    return Grouping(card_path(group_by), card_path(metric), higher_is_better, per_run, groups)
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, per version
-class _Entry:
-    """A found version with its columns decoded once (aggregation reads them often)."""
+def _position(version: Version) -> tuple[int, int, str, bool, int, str]:
+    """`log`'s order: commit generation, commit time, sha, then step (none last), path."""
+    step = version.step
+    return (version.generation, version.committed, version.sha, step is None, step or 0,
+            version.path)  # fmt: skip
 
-    position: tuple[int, int, str, bool, int, str]
-    version: Version
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, per checkpoint
+class _Checkpoint:
+    """One found checkpoint with the columns aggregation reads (`columns` order)."""
+
     key: Any
-    value: Any
+    value: Any  # as recorded: a number, or an estimate {value, ci, method}
     point: float | None
+    name: Any
+    run_id: Any
+    seed: Any
+    label: str  # its name, else its path
+    sha: str
+    step: int | None
+    path: str
+
+    def member(self) -> Member:
+        return Member(self.label, self.sha, self.step, self.value, self.point)
 
 
-def _entry(version: Version, run_identity: bool = False) -> _Entry:
-    key, value = version.values[0], version.values[1]  # decoded: an estimate is a dict
-    if run_identity:  # `--group-by run`: shown by the run's name, else its id
-        key = version.values[2] if version.values[2] is not None else version.values[3]
+def _checkpoint(
+    values: Sequence[Any], label: str, sha: str, step: int | None, path: str
+) -> _Checkpoint:
+    key, value, name, run_id, seed = values[:5]  # decoded: an estimate is a dict
     point = float(value) if type(value) in (float, int) else number(value)
     if point is not None and not math.isfinite(point):
         point = None
-    step = version.step
-    position = (version.generation, version.committed, version.sha, step is None, step or 0,
-                version.path)  # fmt: skip
-    return _Entry(position, version, key, value, point)
+    return _Checkpoint(key, value, point, name, run_id, seed, label, sha, step, path)
 
 
-def _group(key: Any, entries: list[_Entry], higher: bool, per_run: str) -> Group:
-    by_run: dict[tuple[Any, ...], list[_Entry]] = {}
-    for entry in entries:
-        name, run_id = map(_text, entry.version.values[2:4])
-        identity = (name, run_id) if name or run_id else (None, None, entry.version.path)
-        by_run.setdefault(identity, []).append(entry)
-    runs = [_run(members, higher, per_run) for members in by_run.values()]
+@dataclass(slots=True)
+class _RunSoFar:
+    """A run while its checkpoints stream by in history order."""
+
+    checkpoints: int = 0
+    best: _Checkpoint | None = None
+    last: _Checkpoint | None = None
+    last_key: tuple[bool, int] = (False, 0)
+
+
+@dataclass(slots=True)
+class _GroupSoFar:
+    key: Any
+    checkpoints: int = 0
+    last: _Checkpoint | None = None
+    runs: dict[tuple[Any, ...], _RunSoFar] = field(default_factory=dict)
+
+
+def _grouping(
+    rows: Iterable[_Checkpoint], group_by: str, metric: str, higher: bool, per_run: str
+) -> Grouping:
+    """One pass over checkpoints in history order: a run's best is the first to reach
+    the best value, its last the highest step (a final model after all; on a tie the
+    later one), a group's last the last in history."""
+    by_key: dict[Any, _GroupSoFar] = {}
+    run_identity = group_by.strip() == "run"
+    for row in rows:
+        name, run_id = _text(row.name), _text(row.run_id)
+        if run_identity:  # a run is its (name, id): two runs sharing a name are two groups
+            grouped: Any = ("run", name, run_id)
+            shown = row.name if row.name is not None else row.run_id
+        else:
+            grouped, shown = _as_key(row.key), row.key
+        group = by_key.get(grouped)
+        if group is None:
+            group = by_key[grouped] = _GroupSoFar(shown)
+        group.checkpoints += 1
+        group.last = row
+        identity = (name, run_id) if name or run_id else (None, None, row.path)
+        run = group.runs.get(identity)
+        if run is None:
+            run = group.runs[identity] = _RunSoFar()
+        run.checkpoints += 1
+        point = row.point
+        if point is not None and (
+            run.best is None or (point > run.best.point if higher else point < run.best.point)  # type: ignore[operator]
+        ):
+            run.best = row
+        last_key = (row.step is None, row.step or 0)
+        if run.last is None or last_key >= run.last_key:
+            run.last, run.last_key = row, last_key
+    groups = [_group(group, higher, per_run) for group in by_key.values()]
+    groups.sort(key=lambda g: (*_rank(g.mean, higher), json.dumps(g.key, default=str)))
+    return Grouping(card_path(group_by), card_path(metric), higher, per_run, groups)
+
+
+def _group(group: _GroupSoFar, higher: bool, per_run: str) -> Group:
+    runs = [_run(run, per_run) for run in group.runs.values()]
     values = [run.contributed for run in runs if run.contributed is not None]
     bests = [run.best for run in runs if run.best is not None]
+    assert group.last is not None  # a group exists because a checkpoint is in it
     return Group(
-        key=key,
-        checkpoints=len(entries),
+        key=group.key,
+        checkpoints=group.checkpoints,
         runs=runs,
         best=_best(bests, higher),
-        last=_member(entries[-1]),
+        last=group.last.member(),
         mean=statistics.fmean(values) if values else None,
         std=statistics.stdev(values) if len(values) > 1 else None,
     )
 
 
-def _run(entries: list[_Entry], higher: bool, per_run: str) -> RunSummary:
-    scored = [e for e in entries if e.point is not None]
-    pick = max if higher else min  # the first to reach the best value on a tie
-    best = pick(scored, key=lambda e: e.point or 0.0) if scored else None
-    # A run's last checkpoint is its highest step (a final model after all), not the
-    # one whose card changed last: appending an evaluation does not make it "last".
-    last = max(entries, key=lambda e: (e.position[3], e.position[4], e.position))
-    chosen = best if per_run == "best" else last
-    name, run_id, seed = (chosen or last).version.values[2:5]
+def _run(run: _RunSoFar, per_run: str) -> RunSummary:
+    assert run.last is not None
+    chosen = run.best if per_run == "best" else run.last
+    shown = chosen or run.last
     return RunSummary(
-        run=_text(name),
-        run_id=_text(run_id),
-        seed=seed,
-        checkpoints=len(entries),
-        best=_member(best) if best else None,
-        last=_member(last),
+        run=_text(shown.name),
+        run_id=_text(shown.run_id),
+        seed=shown.seed,
+        checkpoints=run.checkpoints,
+        best=run.best.member() if run.best else None,
+        last=run.last.member(),
         contributed=chosen.point if chosen else None,
     )
-
-
-def _member(entry: _Entry) -> Member:
-    version = entry.version
-    return Member(version.name or version.path, version.sha, version.step, entry.value, entry.point)
 
 
 def _best(members: list[Member], higher: bool) -> Member | None:

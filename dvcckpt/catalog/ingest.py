@@ -14,7 +14,7 @@ from typing import Any
 
 from dvcckpt.adapters import git
 from dvcckpt.adapters import gitlog as history
-from dvcckpt.catalog import rows
+from dvcckpt.catalog import numbers, rows
 from dvcckpt.core.limits import HARD_MAX_BYTES
 
 BULK = 2_000  # keys past which reading a whole table beats one lookup per key
@@ -68,19 +68,22 @@ def _parse_new_blobs(db: sqlite3.Connection, root: Path, blobs: set[str]) -> int
     readable = [b for b in todo if sizes.get(b, 0) <= HARD_MAX_BYTES]
     contents = git.read_blobs(root, readable)
     for blob in todo:
+        hot: dict[str, Any] = {}
         size = sizes.get(blob, 0)
         if size > HARD_MAX_BYTES:
             message = f"{size} bytes is over the {HARD_MAX_BYTES}-byte limit for a card"
             row, body = rows.error_row(blob, message), None
         else:
-            row, body = rows.card_row(blob, contents.get(blob))
+            row, body, hot = rows.card_row(blob, contents.get(blob))
         cursor = db.execute(
             "INSERT INTO cards (blob, name, model, phase, kind, step, created_at, error, hot)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
         if body is not None:
-            db.execute("INSERT INTO bodies VALUES (?, ?)", (cursor.lastrowid, body))
+            card_id = int(cursor.lastrowid or 0)
+            db.execute("INSERT INTO bodies VALUES (?, ?)", (card_id, body))
+            numbers.store(db, card_id, hot)
     return len(todo)
 
 

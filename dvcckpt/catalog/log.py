@@ -72,6 +72,8 @@ def history(
         fields = [Field(spec) for spec in specs if metric_path(spec)]
         if check_metrics:
             known.require(catalog, source, [("--metric", f) for f in fields], restrict)
+        if limit:  # the newest rows only, their Δ computed inside SQLite
+            return _newest_rows(catalog, source, restrict, specs, fields, limit)
         rows, runs = _version_rows(catalog, source, restrict, specs, fields)
     with_deltas(rows, runs)
     rows.reverse()
@@ -106,12 +108,13 @@ def _source(catalog: Index, rev: str | None, all_refs: bool) -> tuple[str, str]:
 # is decoded in Python.
 VERSIONS = """
 SELECT c.sha, c.author, {date} AS date, p.path, k.name, k.model, k.step,
-       {run_name} AS run_name, {run_id} AS run_id {values}
+       {run_name} AS run_name, {run_id} AS run_id, v.generation, v.committed {values}
 FROM {versions} JOIN commits c ON c.id = v.commit_id JOIN paths p ON p.id = v.path_id
 JOIN cards k ON k.id = v.card_id {bodies}
 WHERE {in_scope} AND v.status != 'D' AND k.error IS NULL AND ({restrict})
-ORDER BY v.generation, v.committed, c.sha, k.step IS NULL, k.step, p.path
 """
+# History order (total: one version per path and commit), on VERSIONS' columns.
+_ORDER = ("generation", "committed", "sha", "step IS NULL", "step", "path")
 # The author date as `log` prints it (UTC); `@SECONDS` beyond what a date can show.
 DATE = "coalesce(strftime('%Y-%m-%d %H:%M', c.authored, 'unixepoch'), '@' || c.authored)"
 
@@ -123,14 +126,45 @@ def _text_sql(source: str, path: str) -> str:
     )
 
 
-def _version_rows(
+# The newest `limit` rows of VERSIONS, each with its metrics' values in the previous
+# row of the same run (Δ): the window reads the narrow rows of the whole history, and
+# only the rows shown are handed to Python.
+NEWEST = """
+SELECT * FROM (SELECT q.*, {previous} FROM ({versions}) q
+               WINDOW run AS (PARTITION BY model, run_id, run_name ORDER BY {order}))
+ORDER BY {newest} LIMIT ?
+"""
+
+
+def _newest_rows(
     catalog: Index,
     source: tuple[str, str],
     restrict: known.Restriction | None,
     specs: list[str],
     fields: list[Field],
-) -> tuple[list[Row], list[Run]]:
-    """The rows, and the run of each (for its Δ)."""
+    limit: int,
+) -> list[Row]:
+    statement, params = _versions_statement(source, restrict, fields)
+    previous = ", ".join(f"LAG(m_{i}) OVER run AS p_{i}" for i in range(len(fields)))
+    statement = NEWEST.format(
+        previous=previous or "NULL AS p_",
+        versions=statement,
+        order=", ".join(_ORDER),
+        newest=", ".join(f"{column} DESC" for column in _ORDER),
+    )
+    rows = []
+    for record in catalog.sql(statement, [*params, limit]):
+        row = _row(record, specs)
+        row.deltas = {
+            spec: _delta(row.values[spec], number(record[f"p_{i}"])) for i, spec in enumerate(specs)
+        }
+        rows.append(row)
+    return rows
+
+
+def _versions_statement(
+    source: tuple[str, str], restrict: known.Restriction | None, fields: list[Field]
+) -> tuple[str, list[Any]]:
     values, params = "", []
     for index, metric in enumerate(fields):
         point, point_params = field_sql(metric)
@@ -141,7 +175,7 @@ def _version_rows(
         )
         params += [*point_params, low.json_path(), high.json_path()]
     condition, restrict_params = restrict or ("1", [])
-    statement = VERSIONS.format(
+    return VERSIONS.format(
         date=DATE,
         run_name=_text_sql("k.hot", "$.run.name"),
         run_id=_text_sql("k.hot", "$.run.id"),
@@ -150,28 +184,45 @@ def _version_rows(
         in_scope=source[1],
         bodies="JOIN bodies b ON b.id = k.id" if "b.card" in values else "",
         restrict=condition,
-    )
+    ), params + restrict_params
+
+
+def _version_rows(
+    catalog: Index,
+    source: tuple[str, str],
+    restrict: known.Restriction | None,
+    specs: list[str],
+    fields: list[Field],
+) -> tuple[list[Row], list[Run]]:
+    """The rows, and the run of each (for its Δ)."""
+    statement, params = _versions_statement(source, restrict, fields)
     rows: list[Row] = []
     runs: list[Run] = []
-    for record in catalog.sql(statement, params + restrict_params):
-        row = Row(
-            commit=record["sha"],
-            date=record["date"],
-            author=record["author"],
-            name=record["name"] or "?",
-            run=record["run_name"],
-            run_id=record["run_id"],
-            step=record["step"],
-            path=record["path"],
-            values={},
-        )
-        for index, spec in enumerate(specs):
-            row.values[spec] = number(record[f"m_{index}"])
-            bounds = number(record[f"lo_{index}"]), number(record[f"hi_{index}"])
-            row.intervals[spec] = None if None in bounds else bounds  # type: ignore[assignment]
+    order = "v.generation, v.committed, c.sha, k.step IS NULL, k.step, p.path"  # `_ORDER`
+    for record in catalog.sql(f"{statement} ORDER BY {order}", params):
+        row = _row(record, specs)
         rows.append(row)
         runs.append((record["model"], row.run_id, row.run, None))
     return rows, runs
+
+
+def _row(record: Any, specs: list[str]) -> Row:
+    row = Row(
+        commit=record["sha"],
+        date=record["date"],
+        author=record["author"],
+        name=record["name"] or "?",
+        run=record["run_name"],
+        run_id=record["run_id"],
+        step=record["step"],
+        path=record["path"],
+        values={},
+    )
+    for index, spec in enumerate(specs):
+        row.values[spec] = number(record[f"m_{index}"])
+        bounds = number(record[f"lo_{index}"]), number(record[f"hi_{index}"])
+        row.intervals[spec] = None if None in bounds else bounds  # type: ignore[assignment]
+    return row
 
 
 def with_deltas(rows: list[Row], runs: list[Run]) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dvcckpt.adapters import yamldoc
-from dvcckpt.catalog import latest
+from dvcckpt.catalog import latest, numbers
 from dvcckpt.core.fields import is_estimate, number
 from dvcckpt.core.limits import HARD_MAX_BYTES
 from dvcckpt.errors import CardError
@@ -25,7 +25,8 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 # 4: the maintained HEAD and latest-version scopes (`catalog.latest`); `hot` holds
 #    each split's latest evaluation.
 # 5: a split's latest evaluation is the last one listed, not the latest `at`.
-FORMAT_VERSION = "5"
+# 6: every number of metrics and latest evaluations indexed (`catalog.numbers`).
+FORMAT_VERSION = "6"
 SCHEMA = (
     """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,6 +53,7 @@ CREATE VIEW index_errors AS
     JOIN paths p ON p.id = v.path_id WHERE k.error IS NOT NULL;
 """
     + latest.SCHEMA
+    + numbers.SCHEMA
 )
 # What `catalog status` counts: name -> table (or a filtered table).
 COUNTED = {"commits": "commits", "versions": "versions", "cards": "cards",
@@ -234,14 +236,17 @@ def _column(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def card_row(blob: str, content: bytes | None) -> tuple[tuple[Any, ...], str | None]:
-    """The `cards` row for a blob, and the full card JSON (None if it cannot be indexed)."""
+def card_row(
+    blob: str, content: bytes | None
+) -> tuple[tuple[Any, ...], str | None, dict[str, Any]]:
+    """The `cards` row for a blob, the full card JSON (None if it cannot be indexed)
+    and the hot sections (for `catalog.numbers`)."""
     try:
-        card, body, hot = _document(blob, content)
+        card, body, hot_json, hot = _document(blob, content)
     except CardError as exc:
-        return error_row(blob, _without_source(exc.message, blob)), None
+        return error_row(blob, _without_source(exc.message, blob)), None, {}
     except Exception as exc:  # untrusted history: record why, index the rest
-        return error_row(blob, f"cannot index: {type(exc).__name__}: {exc}"[:2000]), None
+        return error_row(blob, f"cannot index: {type(exc).__name__}: {exc}"[:2000]), None, {}
     meta: dict[str, Any] = card["checkpoint"] if isinstance(card.get("checkpoint"), dict) else {}
     step = meta.get("step")
     fits = isinstance(step, int) and not isinstance(step, bool) and _INT64[0] <= step <= _INT64[1]
@@ -254,9 +259,9 @@ def card_row(blob: str, content: bytes | None) -> tuple[tuple[Any, ...], str | N
         step if fits else None,
         _text(meta.get("created_at")),
         None,
-        hot,
+        hot_json,
     )
-    return row, body
+    return row, body, hot
 
 
 def read_card(blob: str, content: bytes | None) -> dict[str, Any] | None:
@@ -267,8 +272,9 @@ def read_card(blob: str, content: bytes | None) -> dict[str, Any] | None:
         return None
 
 
-def _document(blob: str, content: bytes | None) -> tuple[dict[str, Any], str, str]:
-    """The card, its JSON and the JSON of its hot sections; CardError if not indexable."""
+def _document(blob: str, content: bytes | None) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
+    """The card, its JSON, the JSON of its hot sections and those sections; CardError
+    if not indexable."""
     if content is None:
         raise CardError("blob missing from the repository", hint="run `git fsck`")
     try:
@@ -288,7 +294,7 @@ def _document(blob: str, content: bytes | None) -> tuple[dict[str, Any], str, st
         body.encode("utf-8")
     except ValueError as exc:
         raise CardError(f"holds a value the catalog cannot store: {exc}", hint="") from None
-    return card, body, hot_json
+    return card, body, hot_json, hot
 
 
 def latest_evaluations(entries: Any) -> dict[str, Any]:

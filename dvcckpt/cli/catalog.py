@@ -79,6 +79,9 @@ def _print_stats(stats: Any, as_json: bool) -> None:
     )
 
 
+LOG_ROWS = 100  # rows the `log` table shows unless -n says otherwise
+
+
 @cli.command("log")
 @click.argument("target", required=False, metavar="[MODEL|NAME]")
 @click.option(
@@ -92,7 +95,12 @@ def _print_stats(stats: Any, as_json: bool) -> None:
 @click.option(
     "--all", "all_refs", is_flag=True, help="Commits of all branches and tags, not only HEAD."
 )
-@click.option("-n", "limit", type=click.IntRange(min=1), help="Show at most N rows.")
+@click.option(
+    "-n",
+    "limit",
+    type=click.IntRange(min=0),
+    help=f"Show at most N rows (the table: {LOG_ROWS} unless given; 0: every row).",
+)
 @click.option(
     "--by",
     "by",
@@ -153,7 +161,13 @@ def log_command(
     # A primary metric from dvcckpt.yaml that this model lacks is an empty column; only
     # a --metric the user typed is refused as unknown.
     options: dict[str, Any] = {"evaluations": evaluations, "check_metrics": bool(metrics)}
-    rows = catalog.log(target, metrics=chosen, rev=rev, all_refs=all_refs, limit=limit, **options)
+    # The terminal table shows the newest rows; files, JSON and plots get every row.
+    shown = LOG_ROWS if limit is None and fmt is None and plot_to is None else limit or None
+    asked = shown + 1 if shown and limit is None else shown  # one more: are there older?
+    rows = catalog.log(target, metrics=chosen, rev=rev, all_refs=all_refs, limit=asked, **options)
+    if shown and len(rows) > shown:
+        rows = rows[:shown]
+        click.echo(f"(newest {shown} rows; -n N shows more, -n 0 every row)", err=True)
     if plot_to is not None:  # one line per run, in the order runs appear in history
         _plot(rows, chosen, plot_to, by or "run", "evaluation" if evaluations else "commit")
         return
@@ -296,7 +310,6 @@ def _find_groups(
     import dataclasses
     import math
 
-    from dvcckpt.catalog import groups
     from dvcckpt.catalog.where import parse_top
     from dvcckpt.present import queries as tables
 
@@ -308,13 +321,10 @@ def _find_groups(
         )
     metric = by.lstrip("+-")
     count, percent = parse_top(options.pop("top", None))  # --top keeps the best groups
-    found = catalog.find(  # first: it brings the catalog up to date (healing it if need be)
-        **{**options, "by": by}, columns=groups.columns(group_by, metric), cards=False
-    )
-    groups.require_field(catalog, group_by, all_refs=bool(options.get("all_refs")))
-    grouping = groups.aggregate(
-        found, group_by, metric, higher_is_better=not by.startswith("+"), per_run=per_run
-    )
+    grouping = catalog.groups(  # first: it brings the catalog up to date (healing it if need be)
+        group_by, metric, higher_is_better=not by.startswith("+"), per_run=per_run,
+        **{**options, "by": by},
+    )  # fmt: skip
     kept = grouping.groups
     if count is not None:
         kept = kept[:count]
