@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "storage": {"core", "adapters", "project", "errors"},
     "api": {"cards", "catalog", "storage", "project", "core", "errors"},
     # Framework callbacks register through the Python face, like any training loop.
-    "integrations": {"api", "cards", "core", "errors"},
+    "integrations": {"api", "cards", "core", "errors", "project"},
     "setup": {"core", "adapters", "project", "errors", *SERVICES},
     "cli": {
         "core",
