@@ -16,14 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import atomic, capture, dvcfiles, dvctrack, git, hashing
+from dvcckpt.adapters import atomic, capture, dvcfiles, dvctrack, git, hashing, serialization
 from dvcckpt.cards import card, frameworks, names, overwritten, savecheck, tracking
 from dvcckpt.core import (
     fields,
     fragments,
     layout,
     limits,
-    migrations,
     naming,
     redaction,
     schema,
@@ -114,9 +113,7 @@ def add(
     partial["checkpoint"].update(_hashes(project, tracked.content, tracked.pointer))
     if output is not None:
         partial["checkpoint"]["dvc"]["stage"] = output.stage
-    partial["checkpoint"]["serialization"] = migrations.serialization_of(
-        path.name, tracked.content.names
-    )
+    partial["checkpoint"].update(serialization.describe(path, tracked.content.names))
     document = fields.ordered(partial)
     missing = _still_missing(project, file, document, draft)
     text = card.render(card_file, document)
