@@ -33,10 +33,8 @@ from dvcckpt.errors import StateError
 
 
 class Index:
-    """The SQLite index of card versions: maintenance, versions, reachability, raw SQL.
-
-    `dvcckpt.catalog.Catalog` adds the queries (`find`, `log`) on top.
-    """
+    """The SQLite index of card versions: maintenance, versions, reachability, raw SQL;
+    `dvcckpt.catalog.Catalog` adds the queries (`find`, `log`) on top."""
 
     def __init__(self, repo: str | os.PathLike[str] | None = None, *, refresh: bool = True):
         self.root = git.toplevel(Path(repo) if repo is not None else Path.cwd())
@@ -189,8 +187,9 @@ class Index:
         self.rebuild()
 
     @heals
+    @heals
     def status(self) -> dict[str, Any]:
-        db = self._db()
+        db = store.checked(self._db())  # a full read: damage that no query reached shows here
         counts = {
             name: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for name, table in rows.COUNTED.items()

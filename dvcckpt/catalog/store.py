@@ -38,7 +38,8 @@ TABLES = (
 _UNWRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR})
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 T = TypeVar("T")
-_DAMAGE_TEXTS = ("no such table", "no such column", "Could not decode to UTF-8", "malformed JSON")
+_DAMAGE_TEXTS = ("no such table", "no such column", "Could not decode to UTF-8", "malformed JSON",
+                 "database disk image is malformed")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,14 @@ def seed(path: Path, common: Path, format_version: str) -> bool:
         return False
     finally:
         original.close()
+
+
+def checked(db: sqlite3.Connection) -> sqlite3.Connection:
+    """`db` after SQLite read every page of it (`catalog status`); damage raises."""
+    found = db.execute("PRAGMA quick_check").fetchone()
+    if found is None or found[0] != "ok":
+        raise sqlite3.DatabaseError("database disk image is malformed")
+    return db
 
 
 def is_damage(exc: BaseException) -> bool:
