@@ -15,15 +15,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Card", "Catalog", "__version__", "evaluate", "load", "load_card", "save", "wait"]
+__all__ = [
+    "Card",
+    "Catalog",
+    "__version__",
+    "evaluate",
+    "load",
+    "load_card",
+    "open_safetensors",
+    "save",
+    "wait",
+]
 
 if TYPE_CHECKING:
-    from dvcckpt.api import Catalog, evaluate, load, load_card, save, wait
+    from dvcckpt.api import Catalog, evaluate, load, load_card, open_safetensors, save, wait
     from dvcckpt.cards.card import Card
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("save", "load_card", "Catalog", "evaluate", "load", "wait"):
+    if name in ("save", "load_card", "Catalog", "evaluate", "load", "wait", "open_safetensors"):
         from dvcckpt import api
 
         return getattr(api, name)

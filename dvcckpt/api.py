@@ -29,6 +29,7 @@ __all__ = [
     "evaluate",
     "load",
     "load_card",
+    "open_safetensors",
     "save",
     "wait",
 ]
@@ -272,6 +273,11 @@ def save(
             warn=_warn,
         )
 
+    if not isinstance(path, str | os.PathLike):  # checked now, also for a background save
+        raise SaveArgumentError(
+            f"save(): path {_short(path)} is a {type(path).__name__}, not a path",
+            hint="pass the checkpoint's path as a string or pathlib.Path",
+        )
     label = os.fspath(path)
     if background:
         # `register` reads these when it runs: the loop may change its dicts (or its working
@@ -303,6 +309,21 @@ def load(
     from dvcckpt.storage import load as loading
 
     return loading.load(reference, Path(repo) if repo else None, allow_pickle=allow_pickle)
+
+
+def open_safetensors(
+    reference: str,
+    repo: str | os.PathLike[str] | None = None,
+    *,
+    file: str | None = None,
+    framework: str = "pt",
+) -> Any:
+    """An open `safetensors.safe_open` handle on a checkpoint's verified weights (no pickle)."""
+    from dvcckpt.storage import load as loading
+
+    return loading.open_safetensors(
+        reference, Path(repo) if repo else None, file=file, framework=framework
+    )
 
 
 def _warn(line: str) -> None:

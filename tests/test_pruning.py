@@ -390,7 +390,7 @@ def test_no_release_while_a_background_save_may_use_the_same_files(repo: Path, c
     assert meanwhile.cache.removed == [] and cached(repo) == before
     kept = {why for _, why in meanwhile.cache.kept}
     assert len(kept) == 1 and "background registrations are running" in kept.pop()
-    assert dvcckpt.wait()[1:] == [saved.result(), behind.result()]
+    assert dvcckpt.wait() == [saved.result()]  # other queued work reports no result there
     released = behind.result().cache
     assert len(released.removed) == 2  # 100's weights and listing; config.json stays
     assert cached(repo) == objects_of(repo, folder(200))

@@ -16,7 +16,7 @@ SECTIONS = (
     "parents", "artifacts", "tags", "notes", "decisions", "tombstone",
 )  # fmt: skip
 CHECKPOINT_FIELDS = (
-    "path", "format", "serialization", "kind", "phase", "step", "epoch", "size", "files",
+    "path", "format", "serialization", "serialization_files", "kind", "phase", "step", "epoch", "size", "files",
     "sha256", "dvc", "created_at", "created_by",
 )  # fmt: skip
 
