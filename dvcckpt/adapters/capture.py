@@ -140,6 +140,8 @@ def accelerators(torch_installed: bool) -> dict[str, Any]:
     torch = sys.modules.get("torch")
     if torch is not None:
         found.update(from_torch(torch))
+    elif torch_installed and not _gpu_driver():
+        found.update(_torch_build())  # no driver: no GPU torch could use, nothing to ask it
     elif torch_installed:
         # Importing torch costs seconds; a child process keeps it off our path
         # and runs alongside the hashing.
@@ -147,6 +149,27 @@ def accelerators(torch_installed: bool) -> dict[str, Any]:
     if shutil.which("nvidia-smi"):
         found.update(_from_nvidia_smi(found))
     return found
+
+
+_GPU_DRIVERS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")  # NVIDIA, ROCm
+
+
+def _gpu_driver() -> bool:
+    return any(os.path.exists(path) for path in _GPU_DRIVERS) or bool(shutil.which("nvidia-smi"))
+
+
+def _torch_build() -> dict[str, Any]:
+    """torch's CUDA build version, read from its `version.py` without importing torch."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+        origin = Path(spec.origin) if spec is not None and spec.origin else None
+        text = (origin.parent / "version.py").read_text(encoding="utf-8") if origin else ""
+    except (ImportError, OSError, ValueError):
+        return {}
+    found = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([0-9.]+)['\"]", text, re.M)
+    return {"cuda": None, "cuda_build": found.group(1) if found else None, "cudnn": None}
 
 
 def from_torch(torch: Any) -> dict[str, Any]:

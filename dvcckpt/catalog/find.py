@@ -235,9 +235,8 @@ def plan(
 
 
 def _ranked(field: Field) -> tuple[str, list[Any]]:
-    """Only cards that hold a value of the field ranked by."""
-    if numbers.indexes(field.resolved()):
-        return numbers.present_sql(field.resolved())
+    """Only cards that hold a value of the field ranked by (read per candidate: a list
+    of every card holding a common metric would drive the whole query)."""
     ranked, ranked_params = field_sql(field)
     return f"{ranked} IS NOT NULL", ranked_params
 

@@ -84,8 +84,3 @@ def compare_sql(field: str, operator: str, number: float) -> tuple[str, list[Any
     assert operator in OPERATORS
     sql = f"k.id IN (SELECT card_id FROM metric_values WHERE field = ? AND value {operator} ?)"
     return sql, [field, number]
-
-
-def present_sql(field: str) -> tuple[str, list[Any]]:
-    """Cards whose `field` holds a number."""
-    return "k.id IN (SELECT card_id FROM metric_values WHERE field = ?)", [field]
