@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("save", "load_card", "Catalog", "evaluate", "load", "wait", "open_safetensors"):
+    if name in __all__ and name not in ("Card", "__version__"):  # the Python face, `api`
         from dvcckpt import api
 
         return getattr(api, name)

@@ -1,6 +1,6 @@
 """`find --group-by`: checkpoints aggregated per run, or per any field (`run.group`).
 
-Pure aggregation over the versions `find` returns, so grouping filters, scopes and
+Aggregation over what `find`'s compiled plan matches, so grouping filters, scopes and
 field spellings exactly as `find` does. For one metric each group reports how many
 checkpoints it has, its best checkpoint, its last one, and, over its runs, mean ±
 standard deviation: every run contributes one value, its best checkpoint's (or its
@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dvcckpt.catalog.index import Index
-from dvcckpt.catalog.rows import Version
 from dvcckpt.catalog.where import Field
 from dvcckpt.core.fields import card_path, number
 
@@ -115,23 +114,8 @@ class Grouping:
 
 
 def columns(group_by: str, metric: str) -> list[str]:
-    """The extra columns to ask `find` for; `aggregate` reads `Version.values` in this order."""
+    """The columns `summarise` reads for each checkpoint, in this order."""
     return [card_path(group_by), card_path(metric), *RUN_FIELDS]
-
-
-def aggregate(
-    versions: Sequence[Version],
-    group_by: str,
-    metric: str,
-    *,
-    higher_is_better: bool = True,
-    per_run: str = "best",
-) -> Grouping:
-    """Groups of `versions` (found with `columns(group_by, metric)`), best group first."""
-    _check_per_run(per_run)
-    ordered = sorted(versions, key=_position)
-    rows = (_checkpoint(v.values, v.name or v.path, v.sha, v.step, v.path) for v in ordered)
-    return _grouping(rows, group_by, metric, higher_is_better, per_run)
 
 
 def summarise(
@@ -143,8 +127,9 @@ def summarise(
     per_run: str = "best",
     **options: Any,
 ) -> Grouping:
-    """`aggregate` of what `find` with `options` matches, read as narrow rows already in
-    history order (no card, no `Version` per checkpoint: a group-by reads every match)."""
+    """Groups of what `find` with `options` matches, best group first, read as narrow
+    rows already in history order (no card, no `Version` per checkpoint: a group-by
+    reads every match)."""
     from dvcckpt.catalog import find
 
     _check_per_run(per_run)
@@ -165,13 +150,6 @@ def summarise(
 def _check_per_run(per_run: str) -> None:
     if per_run not in PER_RUN:
         raise ValueError(f"per_run must be one of {PER_RUN}, not {per_run!r}")
-
-
-def _position(version: Version) -> tuple[int, int, str, bool, int, str]:
-    """`log`'s order: commit generation, commit time, sha, then step (none last), path."""
-    step = version.step
-    return (version.generation, version.committed, version.sha, step is None, step or 0,
-            version.path)  # fmt: skip
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, per checkpoint

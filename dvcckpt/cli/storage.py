@@ -160,8 +160,14 @@ def verify_command(
 
     Checks the work-tree and DVC-cache copies (and with --remote the remote
     copy) and reports each as ok, missing or corrupted. Exits 1 when a copy is
-    corrupted, when no copy is intact, or when --remote finds the remote copy
-    missing.
+    corrupted, when no copy is intact, when a live checkpoint's work-tree copy is
+    missing (if a framework deleted it: `dvcckpt retire --missing --reason TEXT`),
+    or when --remote finds the remote copy missing. Retired and pruned checkpoints
+    are listed as such and never fail.
+
+    \b
+    Example:
+      dvcckpt verify --all --remote
     """
     from dvcckpt.errors import CheckFailed
     from dvcckpt.storage import verify
