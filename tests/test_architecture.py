@@ -28,6 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     "catalog": {"core", "adapters", "project", "errors"},
     "promotion": {"core", "adapters", "project", "errors"},
     "storage": {"core", "adapters", "project", "errors"},
+    # Outward views of the registry (the static site, the organisation's warehouse) read
+    # every service.
+    "publish": {"core", "adapters", "project", "errors", *SERVICES},
     "api": {"cards", "catalog", "storage", "project", "core", "errors"},
     # Framework callbacks register through the Python face, like any training loop.
     "integrations": {"api", "cards", "core", "errors", "project"},
@@ -39,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
         "errors",
         "present",
         "setup",
+        "publish",
         "api",
         "dvcckpt",
         *SERVICES,
@@ -74,6 +78,9 @@ CONFINED = {
     "transformers": {"integrations"},
     "lightning": {"integrations"},
     "pytorch_lightning": {"integrations"},
+    "pyiceberg": {"adapters"},
+    "pyarrow": {"adapters"},
+    "duckdb": {"adapters"},
 }
 
 
