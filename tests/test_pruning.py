@@ -362,6 +362,13 @@ def test_push_and_pull_leave_pruned_checkpoints_alone(repo: Path, cli, tmp_path:
     pulled = cli("pull", "--all", "--json")
     assert pulled.code == 0 and json.loads(pulled.out)["checkpoints"] == [names[200]]
     assert not (repo / folder(100)).exists()
+    # Named, a pruned or retired checkpoint is refused with its kind and reason.
+    assert cli("retire", folder(200), "--reason", "diverged").code == 0
+    for command, name, said in (("pull", names[100], "pruned (save_total_limit)"),
+                                ("push", names[200], "retired (diverged)")):  # fmt: skip
+        refused = cli(command, name)
+        assert refused.code == 4 and f"checkpoint {name} is {said}" in refused.err, refused.err
+        assert "hint:" in refused.err and "Traceback" not in refused.err
 
 
 def test_no_release_while_a_background_save_may_use_the_same_files(repo: Path, cli) -> None:

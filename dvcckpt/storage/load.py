@@ -71,15 +71,7 @@ def _resolved(reference: str, repo: Path | None) -> tuple[Project, Card]:
         raise UsageError(f"reference {reference!r} is a {type(reference).__name__}, not a name",
                          hint="pass NAME, NAME@REV or MODEL@STAGE as a string")  # fmt: skip
     project = Project.discover(repo)
-    card = select.resolve(project, reference)
-    stone = card.data.get("tombstone")
-    if stone:
-        why = stone.get("reason") if isinstance(stone, dict) else None
-        raise StateError(
-            f"checkpoint {card.name} is retired" + (f" ({why})" if why else ""),
-            hint="load the checkpoint that replaced it; `dvcckpt find` lists live ones",
-        )
-    return project, card
+    return project, select.live(select.resolve(project, reference))
 
 
 def _verified_copy(project: Project, card: Card, reference: str) -> Path:

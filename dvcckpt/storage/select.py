@@ -77,7 +77,7 @@ def select(
         models = list(refs) or sorted({c.model for c in _work_tree_cards(project)})
         cards = _stage_holders(project, models, stage, strict=bool(refs))
     elif refs:
-        cards = [resolve(project, ref) for ref in refs]
+        cards = [live(resolve(project, ref)) for ref in refs]
     else:
         raise UsageError("name at least one checkpoint", hint="pass NAME... or --all (see --help)")
     # Keyed by path, not name: two cards sharing a name are still two checkpoints to move.
@@ -85,6 +85,22 @@ def select(
     if everything and not unique:
         raise StateError(f"no checkpoints registered in {project.root}", hint="dvcckpt add PATH")
     return list(unique.values())
+
+
+def live(card: Card) -> Card:
+    """The card, unless it is a tombstone: a retired or pruned checkpoint's data is not
+    expected to exist anywhere, so moving or loading it is refused by name and reason."""
+    stone = card.data.get("tombstone")
+    if not stone:
+        return card
+    stone = stone if isinstance(stone, dict) else {}
+    kind = str(stone.get("kind") or "retired")
+    why = str(stone.get("reason") or "")[:200]
+    raise StateError(
+        f"checkpoint {card.name} is {kind}" + (f" ({why})" if why else ""),
+        hint=f"its data is not kept; use NAME@REV for a version before it was {kind}, "
+        "or `dvcckpt find` for live checkpoints",
+    )
 
 
 def _work_tree_cards(project: Project) -> list[Card]:
