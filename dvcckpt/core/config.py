@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.core import naming
+from dvcckpt.core import naming, redaction
 from dvcckpt.core.limits import DEFAULT_MAX_BYTES, MAX_NAME_CHARS
 from dvcckpt.core.resources import load_schema
 from dvcckpt.errors import ConfigError
@@ -37,6 +37,19 @@ class Owner:
 
 
 @dataclass(frozen=True)
+class CatalogSettings:
+    """Where `dvcckpt catalog publish` and `dvcckpt org` find the organisation's catalog."""
+
+    warehouse: str | None = None  # a folder, file://... or s3://bucket/prefix
+    uri: str | None = None  # the Iceberg SQL catalog's database (never with a password here)
+    repository: str | None = None  # this repository's id and name in it (default: derived)
+
+    @classmethod
+    def of(cls, section: Mapping[str, Any]) -> CatalogSettings:
+        return cls(section.get("warehouse"), section.get("uri"), section.get("repository"))
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     project: str
     run_pattern: str = naming.DEFAULT_RUN_PATTERN
@@ -54,6 +67,7 @@ class ProjectConfig:
     owners: tuple[Owner, ...] = ()
     main_branch: str | None = None
     card_max_bytes: int = DEFAULT_MAX_BYTES
+    catalog: CatalogSettings = field(default_factory=lambda: CatalogSettings())
     source: Path | None = None
 
 
@@ -89,6 +103,7 @@ def from_document(doc: dict[str, Any], path: Path) -> ProjectConfig:
             for o in doc.get("owners", [])
         ),
         card_max_bytes=doc.get("card_max_bytes", DEFAULT_MAX_BYTES),
+        catalog=CatalogSettings.of(doc.get("catalog", {})),
         source=path,
     )
     return config
@@ -127,7 +142,18 @@ def setting_problems(doc: Mapping[str, Any]) -> list[str]:
             naming.placeholders(pattern, where=f"naming.{key}:")
         except ConfigError as exc:
             found.append(exc.message)
+    found.extend(catalog_credentials(doc.get("catalog", {}), "catalog"))
     return found
+
+
+def catalog_credentials(section: Mapping[str, Any], at: str) -> list[str]:
+    """Settings of a committed `catalog` section that hold a password, token or key."""
+    return [
+        f"{at}.{key}: holds a credential, and dvcckpt.yaml is committed (set it in "
+        "DVCCKPT_CATALOG_URI or ~/.config/dvcckpt/config.yaml instead)"
+        for key in ("warehouse", "uri")
+        if isinstance(section.get(key), str) and redaction.has_secret(section[key])
+    ]
 
 
 def unknown_fields(instance: Any, schema_name: str) -> list[str]:
