@@ -325,7 +325,8 @@ def test_report_markdown_golden(registry: Path, cli) -> None:
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text()
     html = cli("report", "--base", "main", "--format", "html").out
-    assert html.startswith("<!doctype html>") and "<table>" in html and 'class="mermaid"' in html
+    assert html.startswith("<!DOCTYPE html>") and "<table" in html and 'class="lineage"' in html
+    assert "```" not in html and "flowchart" not in html  # the lineage is drawn, not its source
 
 
 def test_model_card_has_hub_front_matter(registry: Path, cli, tmp_path: Path) -> None:

@@ -13,9 +13,11 @@ import re
 import subprocess
 from collections.abc import Callable
 from html.parser import HTMLParser
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+import html5lib
 import pytest
 import yaml
 
@@ -209,7 +211,11 @@ def assert_safe_markdown(markdown: str, table_lines: int) -> None:
     assert "\u202e" not in markdown and "\u2028" not in markdown and "\r" not in markdown
     rows = [line for line in lines if line.startswith("|")]
     assert len(rows) == table_lines
-    assert all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows), "extra table cells"
+    tables = [list(t) for is_table, t in groupby(lines, lambda x: x.startswith("|")) if is_table]
+    for table in tables:  # metrics: 2 columns, 4 against a holder; gates: 4
+        columns = len(re.findall(r"(?<!\\)\|", table[0]))
+        assert columns in (3, 5), table[0]
+        assert all(len(re.findall(r"(?<!\\)\|", row)) == columns for row in table), "extra cells"
     fences = [i for i, line in enumerate(lines) if line.startswith("```")]
     assert len(fences) == 2 * lines.count("**Lineage**")
     for start, end in zip(fences[::2], fences[1::2], strict=True):
@@ -231,8 +237,11 @@ def assert_renders_as_text(markdown: str) -> None:
     assert page.count("<!--") == 1 and "⚠️ <strong>OVERRIDE</strong> of failing gates" in page
 
 
-HTML_TAGS = frozenset({"meta", "title", "style", "h2", "h3", "p", "ul", "li", "strong", "code",
-             "table", "tr", "th", "td", "pre"})  # fmt: skip
+HTML_TAGS = frozenset({"html", "head", "body", "main", "section", "meta", "title", "style", "h1",
+             "h2", "h3", "p", "ul", "li", "strong", "code", "span", "br", "dl", "dt", "dd",
+             "table", "thead", "tbody", "tr", "th", "td", "figure", "svg", "g", "rect", "path",
+             "polygon", "text"})  # fmt: skip
+VOID_TAGS = frozenset({"meta", "br"})
 
 
 class Tags(HTMLParser):
@@ -243,7 +252,7 @@ class Tags(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.seen.add(tag)
-        if tag != "meta":
+        if tag not in VOID_TAGS:
             self.open.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
@@ -254,6 +263,7 @@ def assert_balanced_html(page: str) -> None:
     parser = Tags()
     parser.feed(page)
     assert not parser.open and parser.seen <= HTML_TAGS, (parser.open, parser.seen)
+    html5lib.HTMLParser(strict=True).parse(page)  # raises on any parse error
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v.__name__ for v in VECTORS])

@@ -182,11 +182,11 @@ def stages_command(model: str | None, show_history: bool, as_json: bool) -> None
 def report_command(base: str | None, fmt: str, output: str | None) -> None:
     """Review report of this branch: checkpoints, metrics vs production, gates, decisions, lineage."""
     from dvcckpt.present import report as render_report
+    from dvcckpt.present import reporthtml
     from dvcckpt.promotion import report
 
-    text = render_report.markdown(report.build(_project(), base))
-    if fmt == "html":
-        text = render_report.as_html(text)
+    data = report.build(_project(), base)
+    text = reporthtml.render(data) if fmt == "html" else render_report.markdown(data)
     _write_or_echo(text, output)
 
 

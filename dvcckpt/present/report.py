@@ -23,14 +23,13 @@ the escaped text plainly otherwise. Free text (rationale, reason, notes) is show
 as escaped plain text. Mermaid labels keep only letters, digits and `-_.:/ `
 (`_label`); node ids are ASCII and unique within a graph (`_ids`).
 
-`as_html` renders that Markdown as a page: it HTML-escapes each line, then restores
-the entities `md_text` wrote, so they render as the character (never `&amp;lt;`).
+The comparison columns appear only when the reference stage has a holder to compare
+with. The HTML page is rendered from the same data, not from this Markdown
+(`present.reporthtml`).
 """
 
 from __future__ import annotations
 
-import html
-import re
 import unicodedata
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -68,17 +67,7 @@ _SPACES = {"Cc", "Zl", "Zp"}  # control characters and line / paragraph separato
 
 def md_text(value: object, limit: int = 300) -> str:
     """`value` as Markdown that renders as exactly that text, on one line (see the module doc)."""
-    raw = value if isinstance(value, str) else str(value)
-    kept = []
-    for char in raw:
-        category = unicodedata.category(char)
-        if category in _SPACES:
-            kept.append(" ")
-        elif category not in _DROPPED:
-            kept.append(char)
-    flat = " ".join("".join(kept).split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1].rstrip() + "…"
+    flat = plain(value, limit)
     out = []
     for i, char in enumerate(flat):
         if i == 0 and char in _LEADING:
@@ -92,6 +81,23 @@ def md_text(value: object, limit: int = 300) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def plain(value: object, limit: int = 300) -> str:
+    """Card text on one line: control characters and separators become spaces, invisible
+    format characters (bidi overrides, zero-width) are dropped, long values are cut."""
+    raw = value if isinstance(value, str) else str(value)
+    kept = []
+    for char in raw:
+        category = unicodedata.category(char)
+        if category in _SPACES:
+            kept.append(" ")
+        elif category not in _DROPPED:
+            kept.append(char)
+    flat = " ".join("".join(kept).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1].rstrip() + "…"
+    return flat
 
 
 def _word(text: str, index: int) -> bool:
@@ -121,13 +127,12 @@ def markdown(report: Report) -> str:
         holder_name = _code(entry.holder.get("name")) if entry.holder else "`none`"
         stage = md_text(report.reference_stage)
         out += ["", f"**Metrics vs {stage} holder** ({holder_name})", ""]
-        out.append(
-            _md_table(["metric", "this", stage, "Δ"], metric_deltas(entry.card, entry.holder))
-        )
-        trusted = not _gates_distrusted(entry)
+        compared = ["metric", "this", stage, "Δ"] if entry.holder else ["metric", "this"]
+        out.append(_md_table(compared, metric_deltas(entry.card, entry.holder)))
+        trusted = not gates_distrusted(entry)
         if entry.gate_stage:
             out += ["", f"**Gates for {md_text(entry.gate_stage)}**", ""]
-            if _gates_distrusted(entry):
+            if not trusted:
                 out += ["❌ recorded by a promotion that does not verify (below): not trusted", ""]
             out.append(
                 _md_table(
@@ -150,14 +155,19 @@ def markdown(report: Report) -> str:
             for index, decision in enumerate(entry.new_decisions):
                 status = entry.verification[index] if index < len(entry.verification) else None
                 out += _decision_lines(decision, status)
-        if entry.card.get("parents") or any(
-            isinstance(d, Mapping) and d.get("verdict") == "promoted" for d in entry.new_decisions
-        ):
+        if shows_lineage(entry):
             out += ["", "**Lineage**", "", "```mermaid", mermaid(entry.name, entry.lineage), "```"]
     return "\n".join(out) + "\n"
 
 
-def _gates_distrusted(entry: Entry) -> bool:
+def shows_lineage(entry: Entry) -> bool:
+    """Lineage is shown for a card with parents, or one promoted on the branch."""
+    return bool(entry.card.get("parents")) or any(
+        isinstance(d, Mapping) and d.get("verdict") == "promoted" for d in entry.new_decisions
+    )
+
+
+def gates_distrusted(entry: Entry) -> bool:
     """Gate results recorded by a promotion that is invalid (they may be forged)."""
     index = entry.gate_decision
     if index is None:
@@ -194,10 +204,10 @@ def _unreadable(report: Report) -> list[str]:
 
 def _provenance(entry: Entry) -> list[str]:
     card = entry.card
-    checkpoint = _mapping(card.get("checkpoint"))
-    code = _mapping(card.get("code"))
-    data = _mapping(card.get("data"))
-    seeds = _mapping(card.get("seeds"))
+    checkpoint = as_mapping(card.get("checkpoint"))
+    code = as_mapping(card.get("code"))
+    data = as_mapping(card.get("data"))
+    seeds = as_mapping(card.get("seeds"))
     commit = _code(str(code.get("commit") or "unknown")[:12]) + (
         " (dirty)" if code.get("dirty") else ""
     )
@@ -214,14 +224,14 @@ def _provenance(entry: Entry) -> list[str]:
     return lines
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
+def as_mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
 def _decision_lines(decision: Any, status: DecisionStatus | None) -> list[str]:
     if not isinstance(decision, Mapping):
         return ["- (unreadable decision)", f"  - {_status(status)}"]
-    who = md_text(_mapping(decision.get("by")).get("name") or "?")
+    who = md_text(as_mapping(decision.get("by")).get("name") or "?")
     stage = f" → **{md_text(decision['stage'])}**" if decision.get("stage") else ""
     verdict, at = md_text(decision.get("verdict") or "?"), md_text(decision.get("at"))
     text = f"- **{verdict}**{stage} by {who} at {at}"
@@ -251,62 +261,20 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return table(header, rows, "md") if rows else "_none_"
 
 
-def as_html(markdown_text: str) -> str:
-    """A standalone page for the same report (tables, headings, lists and Mermaid blocks)."""
-    body: list[str] = []
-    block = ""  # the open element: "table", "ul", "pre" or none
-    for line in markdown_text.splitlines():
-        if block == "pre":
-            if line.startswith("```"):
-                body.append("</pre>")
-                block = ""
-            else:
-                body.append(html.escape(line))
-            continue
-        kind = "table" if line.startswith("|") else "ul" if line.strip().startswith("- ") else ""
-        if block and block != kind:
-            body.append(f"</{block}>")
-            block = ""
-        if kind and not block:
-            body.append(f"<{kind}>")
-            block = kind
-        if line.startswith("```"):
-            body.append('<pre class="mermaid">')
-            block = "pre"
-        elif kind == "table":
-            if set(line) <= set("|-"):
-                continue
-            tag = "th" if body[-1] == "<table>" else "td"
-            cells = [c.strip() for c in line.strip("|").split(" | ")]
-            body.append("<tr>" + "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in cells) + "</tr>")
-        elif kind == "ul":
-            body.append(f"<li>{_inline(line.strip()[2:])}</li>")
-        elif line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{_inline(line[level:].strip())}</h{level}>")
-        elif line.strip() and not line.startswith("<!--"):
-            body.append(f"<p>{_inline(line)}</p>")
-    if block:
-        body.append(f"</{block}>")
-    style = "body{font-family:sans-serif;margin:2em;max-width:70em}td,th{padding:3px 10px;border-bottom:1px solid #ddd}"
-    return (
-        f"<!doctype html><meta charset='utf-8'><title>dvcckpt report</title><style>{style}</style>\n"
-        + "\n".join(body)
-        + "\n"
-    )
-
-
-_OWN_ENTITY = re.compile(r"&amp;(amp|lt|gt|#\d{1,5});")
-
-
-def _inline(text: str) -> str:
-    """One Markdown line as HTML: escaped, `md_text`'s entities restored, bold and code."""
-    escaped = _OWN_ENTITY.sub(r"&\1;", html.escape(text, quote=False))
-    escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
-
-
 def metric_deltas(card: Mapping[str, Any], holder: Mapping[str, Any] | None) -> list[list[str]]:
+    """Markdown cells per metric: name and value, and the holder's value and the change
+    when there is a holder to compare with."""
+    rows = []
+    for name, mine, theirs, delta in metric_rows(card, holder):
+        cells = [md_text(name), number(mine)]
+        rows.append([*cells, number(theirs), number(delta, signed=True)] if holder else cells)
+    return rows
+
+
+def metric_rows(
+    card: Mapping[str, Any], holder: Mapping[str, Any] | None
+) -> list[tuple[str, float | None, float | None, float | None]]:
+    """(split.metric, this card's number, the holder's, the change) for every metric."""
     rows = []
     metrics_by_split = card.get("metrics")
     for split, metrics in (
@@ -320,14 +288,7 @@ def metric_deltas(card: Mapping[str, Any], holder: Mapping[str, Any] | None) -> 
                 metric_number(card_field(holder, f"metrics.{split}.{name}")) if holder else None
             )
             delta = mine - theirs if mine is not None and theirs is not None else None
-            rows.append(
-                [
-                    md_text(f"{split}.{name}"),
-                    number(mine),
-                    number(theirs),
-                    number(delta, signed=True),
-                ]
-            )
+            rows.append((f"{split}.{name}", mine, theirs, delta))
     return rows
 
 
