@@ -1,0 +1,271 @@
+"""`dvcckpt site`: what the static catalog site shows, gathered from the services.
+
+One pass over the catalog: the latest version of every card in scope (`find`'s
+default scope, or every ref with `all_refs`), each model's performance history
+(`log`, one query per model), the stage history replayed from the main branch
+(`promotion.stages`, cached per branch tip), gate results for every stage the way
+`dvcckpt gate` evaluates them (the current holder is the regression baseline),
+lineage (`promotion.report.lineage`) and the model card text.
+
+The result is plain data (`Site`); `present.site` turns it into pages and
+`publish.sitefiles` writes them. Model cards cost a few milliseconds each (their
+YAML front matter is written and read back), so they are cached in the catalog
+by card blob, like the stage replay: a rebuild of the site renders only new cards.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dvcckpt.adapters import git
+from dvcckpt.core import gates
+from dvcckpt.core.fields import leaves
+from dvcckpt.core.fields import number as metric_number
+from dvcckpt.errors import ConfigError, DvcckptError, StateError
+from dvcckpt.project import Project, load_gates
+from dvcckpt.promotion import stages
+from dvcckpt.promotion.report import lineage
+
+if TYPE_CHECKING:
+    from dvcckpt.catalog import Version
+    from dvcckpt.catalog.rows import Row
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+ModelCard = Callable[[Mapping[str, Any]], str]  # card -> model card text (`present.modelcard`)
+PLOTTED_METRICS = 12  # metrics whose history is read per model (the primary metric first)
+_MODEL_CARD_CACHE = "site-modelcards-"
+
+
+@dataclass
+class Checkpoint:
+    version: Version
+    card: dict[str, Any]
+    # stage -> gate results (`GateResult.as_dict()`), evaluated against that stage's holder
+    gates: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    baselines: dict[str, str | None] = field(default_factory=dict)  # stage -> holder compared
+    lineage: list[tuple[str, str, str]] = field(default_factory=list)  # (child, relation, parent)
+    model_card: str | None = None
+    model_card_problem: str | None = None
+    holds: list[str] = field(default_factory=list)  # stages it holds now
+
+
+@dataclass
+class Model:
+    name: str
+    checkpoints: list[Checkpoint]  # newest first
+    metrics: list[str]  # SPLIT.METRIC, the primary metric first, then the most common
+    history: list[Row]  # performance history, newest first (`catalog.log`)
+    holders: dict[str, stages.Decision]  # stage -> the decision that made its holder
+    decisions: list[stages.Decision]  # the model's stage history, in order
+    last_activity: int  # commit time of the newest card version
+
+
+@dataclass
+class Site:
+    title: str
+    scope: str  # "HEAD" or "all refs"
+    branch: str  # the branch whose reviewed history decides stages
+    head: str | None
+    generated_at: str
+    stages: tuple[str, ...]
+    models: list[Model]
+    gates_problem: str | None  # why gates.yaml could not be read (None: read, or absent)
+    has_gates: bool
+    unreadable: list[tuple[str, str]]  # (path, why) of card versions the catalog skipped
+    stage_problem: str | None = None
+
+
+def gather(
+    project: Project,
+    model_card: ModelCard,
+    renderer_version: str,
+    *,
+    all_refs: bool = False,
+    progress: Progress | None = None,
+) -> Site:
+    """Everything the site shows, in one pass over the catalog. `model_card` renders a
+    card's model card; `renderer_version` names that renderer, so cached texts of
+    another version are never shown."""
+    report = progress or (lambda what, done, total: None)
+    catalog = project.catalog
+    versions = [v for v in catalog.find(all_refs=all_refs) if v.card is not None]
+    branch = stages.main_branch(project)
+    stage_problem = None
+    try:
+        history = stages.decisions(project, branch)
+    except StateError as exc:
+        history, stage_problem = [], exc.message
+    holders = stages.holders(history)
+    document, gates_problem, has_gates = _gates(project)
+    by_model: dict[str, list[Version]] = {}
+    for version in versions:
+        by_model.setdefault(version.model or "?", []).append(version)
+    cards = _ModelCards(project, model_card, renderer_version)
+    models = []
+    done = 0
+    for model in sorted(set(by_model) | {m for m, _ in holders}):
+        members = sorted(by_model.get(model, []), key=_newest_first)
+        baselines = _holder_cards(project, branch, model, project.config.stages, holders)
+        checkpoints = []
+        for version in members:
+            checkpoints.append(_checkpoint(project, version, document, baselines, holders, cards))
+            done += 1
+            if done % 50 == 0 or done == len(versions):
+                report("checkpoints", done, len(versions))
+        models.append(_model(project, model, checkpoints, history, holders, all_refs))
+    cards.save()
+    head = git.head_commit(project.root)
+    return Site(
+        title=project.config.project,
+        scope="all refs" if all_refs else "HEAD",
+        branch=branch,
+        head=head,
+        generated_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        stages=project.config.stages,
+        models=models,
+        gates_problem=gates_problem,
+        has_gates=has_gates,
+        unreadable=[(p.path, p.message) for p in catalog.index_problems()],
+        stage_problem=stage_problem,
+    )
+
+
+def _newest_first(version: Version) -> tuple[int, int, str]:
+    return (-version.generation, -(version.step or 0), version.path)
+
+
+def _gates(project: Project) -> tuple[Mapping[str, Any] | None, str | None, bool]:
+    """The gates document, why it cannot be read, and whether the repository has one."""
+    if not (project.root / gates.GATES_FILE).exists():
+        return None, None, False
+    try:
+        return load_gates(project.root), None, True
+    except ConfigError as exc:
+        return None, exc.message, True
+
+
+def _holder_cards(
+    project: Project,
+    branch: str,
+    model: str,
+    stage_names: tuple[str, ...],
+    holders: Mapping[tuple[str, str], stages.Decision],
+) -> dict[str, dict[str, Any] | None]:
+    """Each stage's holder card: the baseline regression rules compare with."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for stage in stage_names:
+        decision = holders.get((model, stage))
+        try:
+            out[stage] = stages.bound_card(project, decision, branch) if decision else None
+        except StateError:
+            out[stage] = None  # a broken binding: `audit` reports it; gates run without it
+    return out
+
+
+def _checkpoint(
+    project: Project,
+    version: Version,
+    document: Mapping[str, Any] | None,
+    baselines: Mapping[str, dict[str, Any] | None],
+    holders: Mapping[tuple[str, str], stages.Decision],
+    cards: _ModelCards,
+) -> Checkpoint:
+    card = version.card or {}
+    entry = Checkpoint(version, card)
+    entry.holds = [
+        stage
+        for (model, stage), decision in holders.items()
+        if model == version.model and decision.path == version.path
+    ]
+    if document is not None:
+        for stage in project.config.stages:
+            rules = gates.rules_for(document, version.model or "", stage)
+            holder = baselines.get(stage)
+            if holder is not None and holder.get("name") == version.name:
+                holder = None  # the holder itself: nothing to regress against, as `gate` says
+            entry.gates[stage] = [r.as_dict() for r in gates.evaluate(card, rules, holder)]
+            entry.baselines[stage] = str(holder.get("name")) if holder else None
+    entry.lineage = lineage(card, project.catalog)
+    entry.model_card, entry.model_card_problem = cards.get(version.blob, card)
+    return entry
+
+
+def _model(
+    project: Project,
+    model: str,
+    checkpoints: list[Checkpoint],
+    history: list[stages.Decision],
+    holders: Mapping[tuple[str, str], stages.Decision],
+    all_refs: bool,
+) -> Model:
+    metrics = metric_names([c.card for c in checkpoints], project.config.primary_metric)
+    rows: list[Row] = []
+    if checkpoints:
+        plotted = metrics[:PLOTTED_METRICS]
+        rows = project.catalog.log(model, metrics=plotted, all_refs=all_refs, check_metrics=False)
+    return Model(
+        name=model,
+        checkpoints=checkpoints,
+        metrics=metrics,
+        history=rows,
+        holders={stage: d for (m, stage), d in holders.items() if m == model},
+        decisions=[d for d in history if d.model == model],
+        last_activity=max((c.version.committed for c in checkpoints), default=0),
+    )
+
+
+def metric_names(cards: list[dict[str, Any]], primary: str | None = None) -> list[str]:
+    """SPLIT.METRIC names the cards record a number for: the primary metric first, then
+    the most common, then by name."""
+    counts: Counter[str] = Counter()
+    for card in cards:
+        metrics = card.get("metrics")
+        if not isinstance(metrics, Mapping):
+            continue
+        for split, section in metrics.items():
+            if not isinstance(section, Mapping):
+                continue
+            for name, value in leaves(section):
+                if metric_number(value) is not None:
+                    counts[f"{split}.{name}"] += 1
+    primary = (primary or "").removeprefix("metrics.")
+    return sorted(counts, key=lambda m: (m != primary, -counts[m], m))
+
+
+class _ModelCards:
+    """Model card text per card blob, cached in the catalog between site builds."""
+
+    def __init__(self, project: Project, render: ModelCard, version: str) -> None:
+        self.catalog = project.catalog
+        self.render = render
+        self.key = f"{_MODEL_CARD_CACHE}{version}"
+        cached = self.catalog.meta(self.key)
+        try:
+            loaded = json.loads(cached) if cached else {}
+        except ValueError:
+            loaded = {}
+        self.cached: dict[str, str] = loaded if isinstance(loaded, dict) else {}
+        self.used: dict[str, str] = {}
+
+    def get(self, blob: str, card: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        text = self.cached.get(blob)
+        if not isinstance(text, str):
+            try:
+                text = self.render(card)
+            except DvcckptError as exc:
+                return None, f"the model card cannot be rendered: {exc.message}"
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                return None, f"the model card cannot be rendered from this card ({exc!r})"
+        self.used[blob] = text
+        return text, None
+
+    def save(self) -> None:
+        """Keep only the cards this build used, so the cache follows the repository."""
+        if self.used != self.cached:
+            text = json.dumps(self.used, separators=(",", ":"))
+            self.catalog.set_meta(self.key, text, prefix=_MODEL_CARD_CACHE)
