@@ -117,6 +117,9 @@ def gate_results(site: Site, checkpoint: Checkpoint) -> list[Markup]:
         return [element("p", "This repository defines no gates (gates.yaml).", class_="empty")]
     out = []
     for stage, results in checkpoint.gates.items():
+        if not results:
+            out.append(element("h3", f"{stage}: no gates apply", class_="muted"))
+            continue
         baseline = checkpoint.baselines.get(stage)
         passed = sum(r.get("verdict") == "pass" for r in results)
         verdict = "pass" if passed == len(results) else "fail"
@@ -124,9 +127,6 @@ def gate_results(site: Site, checkpoint: Checkpoint) -> list[Markup]:
         if baseline:
             title += f" (regressions against the {stage} holder {baseline})"
         out.append(element("h3", title, class_=verdict))
-        if not results:
-            out.append(element("p", f"No gates apply to {stage}.", class_="empty"))
-            continue
         rows = [
             [
                 element("span", _mark(r.get("verdict")), class_=_tone(r.get("verdict"))),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters.atomic import os_failure, process_alive
+from dvcckpt.adapters.atomic import fault_point, os_failure, process_alive
 from dvcckpt.errors import UsageError
 
 MARKER = ".dvcckpt-site"
@@ -98,6 +98,7 @@ def write(
             _write_page(building, relative, text, made, written)
             if progress is not None:
                 progress(number)
+        fault_point("site-before-swap")  # the drills kill the build here
         _swap(building, folder)
     except OSError as exc:
         shutil.rmtree(building, ignore_errors=True)
