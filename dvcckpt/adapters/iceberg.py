@@ -189,17 +189,12 @@ def append_new(
         return _retrying(table, attempt)
 
 
-def replace_rows(table: Table, target: Target, rows: Mapping[str, list[Any]], repo_id: str) -> None:
-    """Replace one repository's rows by `rows` in one commit (`repositories`)."""
+def replace_rows(table: Table, target: Target, rows: Mapping[str, list[Any]]) -> None:
+    """Replace the rows of the repositories in `rows` by them, in one commit (`repositories`:
+    each repository is a partition, replaced whole without reading the others)."""
 
     def attempt() -> None:
-        import warnings
-
-        with warnings.catch_warnings():  # the first publish of a repository deletes nothing
-            warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            table.overwrite(
-                arrow_rows(table, rows), overwrite_filter=_filter({PARTITION_COLUMN: [repo_id]})
-            )
+        table.dynamic_partition_overwrite(arrow_rows(table, rows))
 
     with _translated(target, f"replace rows of {table.name()[-1]}"):
         _retrying(table, attempt)

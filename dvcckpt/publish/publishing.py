@@ -1,0 +1,178 @@
+"""`dvcckpt catalog publish`: this repository's card versions, decisions and stage history,
+appended to the organisation's Apache Iceberg tables.
+
+Incremental and idempotent: the keys this repository already published are read
+from the tables, and only rows with new keys are appended (a second publish adds
+nothing). The scope is every commit reachable from the main branch (the one whose
+first-parent history decides stages). Decisions and stage events are recomputed
+only when card versions that record decisions arrived since the last complete
+publish (whose head the `repositories` row keeps, written last), so a publish
+interrupted half-way is completed by the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dvcckpt.adapters import git, iceberg
+from dvcckpt.core import redaction
+from dvcckpt.errors import StateError
+from dvcckpt.project import Project
+from dvcckpt.promotion import stages
+from dvcckpt.publish import tablerows
+from dvcckpt.publish.tables import KEYS
+from dvcckpt.publish.warehouse import Warehouse, open_warehouse
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Summary:
+    repo_id: str
+    name: str
+    warehouse: str  # as shown (no credentials)
+    branch: str
+    head: str
+    commits: int = 0  # commits published for the first time
+    rows: dict[str, int] = field(default_factory=dict)  # rows added per table
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def publish(
+    project: Project,
+    warehouse: str | None = None,
+    uri: str | None = None,
+    progress: Progress | None = None,
+) -> Summary:
+    """Append what the warehouse does not have yet of this repository; return what was added."""
+    start = time.perf_counter()
+    say = progress or (lambda _: None)
+    opened = open_warehouse(project, warehouse, uri)
+    branch = stages.main_branch(project)
+    head = git.commit_of(project.root, branch)
+    if head is None:
+        raise StateError(f"the branch {branch} has no commits to publish",
+                         hint="commit a card first, or set promotion.main_branch")  # fmt: skip
+    identity = repository(project, branch, head)
+    summary = Summary(identity["repo_id"], identity["name"], opened.shown, branch, head)
+    say(f"publishing {summary.name} ({branch} at {head[:10]}) to {opened.shown}")
+    _publish(project, opened, identity, summary, say)
+    summary.seconds = round(time.perf_counter() - start, 3)
+    return summary
+
+
+def _publish(
+    project: Project, opened: Warehouse, identity: dict[str, Any], summary: Summary, say: Progress
+) -> None:
+    tables = opened.ensure()
+    target, repo_id = opened.target, summary.repo_id
+    catalog = project.catalog
+    published = iceberg.read_keys(tables["card_versions"], repo_id, ("commit", "path"))
+    in_branch = catalog.reachable([summary.branch])
+    new = in_branch - {commit for commit, _ in published}
+    versions, decided = tablerows.card_versions(catalog, repo_id, new)
+    count = len(versions["commit"])
+    summary.commits = len(set(versions["commit"]))
+    if count:
+        say(f"  {count} card versions of {summary.commits} commits")
+    summary.rows["card_versions"] = iceberg.append_new(
+        tables["card_versions"], target, versions, KEYS["card_versions"], repo_id, published
+    )
+    last = _published_row(opened, repo_id)
+    since = _since(project, last, in_branch)
+    if since != new:  # the last publish stopped half-way: look at every commit since it
+        decided = tablerows.card_versions(catalog, repo_id, since, decisions_only=True)[1]
+    summary.rows["decisions"] = summary.rows["stage_events"] = 0
+    if decided:
+        _publish_decisions(project, opened, summary, decided, in_branch, say)
+    unchanged = last is not None and all(
+        last.get(k) == v for k, v in identity.items() if k != "published_at"
+    )
+    if not unchanged:
+        iceberg.replace_rows(tables["repositories"], target, _one_row(identity))
+    summary.rows["repositories"] = 0 if unchanged else 1
+
+
+def _publish_decisions(
+    project: Project,
+    opened: Warehouse,
+    summary: Summary,
+    decided: list[tablerows.WithDecisions],
+    in_branch: set[str],
+    say: Progress,
+) -> None:
+    tables, target, repo_id = opened.tables(), opened.target, summary.repo_id
+    say(f"  replaying the stage history of {summary.branch}")
+    history = stages.decisions(project, summary.branch)
+    catalog = project.catalog
+    rows = tablerows.decision_rows(catalog, repo_id, decided, in_branch, history)
+    summary.rows["decisions"] = iceberg.append_new(
+        tables["decisions"], target, rows, KEYS["decisions"], repo_id
+    )
+    generations = tablerows.generations(catalog, (d.commit for d in history))
+    events = tablerows.stage_event_rows(repo_id, history, generations)
+    summary.rows["stage_events"] = iceberg.append_new(
+        tables["stage_events"], target, events, KEYS["stage_events"], repo_id
+    )
+
+
+def _published_row(opened: Warehouse, repo_id: str) -> dict[str, Any] | None:
+    """This repository's `repositories` row (written last by a complete publish), if any."""
+    table = opened.tables(["repositories"])["repositories"]
+    found = iceberg.scan_to_arrow(table, opened.target, equals={"repo_id": [repo_id]})
+    rows: list[dict[str, Any]] = found.to_pylist()
+    return rows[0] if rows else None
+
+
+def _since(project: Project, last: dict[str, Any] | None, in_branch: set[str]) -> set[str]:
+    """Commits of the branch the last complete publish did not cover (all if none did)."""
+    head = last.get("head") if last else None
+    if not head or head not in in_branch:
+        return in_branch
+    return in_branch - project.catalog.ancestors(head)
+
+
+# -- the repository itself ------------------------------------------------------------------
+
+_OWNER_NAME = re.compile(r"([^/:]+/[^/:]+?)(?:\.git)?/?$")
+
+
+def repository(project: Project, branch: str, head: str) -> dict[str, Any]:
+    """The `repositories` row: a stable id, a readable name, the origin without secrets."""
+    configured = project.config.catalog.repository
+    url = redaction.strip_credentials(git.remote_url(project.root))
+    named = _OWNER_NAME.search(url) if url else None
+    return {
+        "repo_id": configured or root_commit(project, head),
+        "name": configured or (named.group(1) if named else project.config.project),
+        "url": url,
+        "default_branch": branch,
+        "head": head,
+        "published_at": int(dt.datetime.now(dt.timezone.utc).timestamp() * 1_000_000),
+        "dvcckpt_version": _version(),
+        "project": project.config.project,
+    }
+
+
+def root_commit(project: Project, head: str) -> str:
+    """The root of the first-parent chain: merging another history never changes it."""
+    roots = git.run_git(project.root, "rev-list", "--first-parent", "--max-parents=0", head, "--")
+    return roots.split()[0]
+
+
+def _one_row(values: dict[str, Any]) -> dict[str, list[Any]]:
+    return {column: [value] for column, value in values.items()}
+
+
+def _version() -> str:
+    from dvcckpt import __version__
+
+    return __version__
