@@ -40,6 +40,10 @@ PARTITION_COLUMN = "repo_id"
 ATTEMPTS = 12  # commits tried before giving up on a busy catalog
 _BACKOFF = (0.05, 2.0)  # first and largest wait between attempts, seconds
 T = TypeVar("T")
+# A writer that lost a commit race must read the keys again before it appends: a blind
+# retry (pyiceberg's and Spark's default) could write a row twice. Table properties, so
+# every engine writing these tables learns it.
+PROPERTIES = {"commit.retry.num-retries": "0"}
 
 
 @dataclass(frozen=True)
@@ -93,13 +97,18 @@ def _load_or_create(catalog: SqlCatalog, identifier: str, columns: Sequence[Colu
         pass
     schema = iceberg_schema(columns)
     try:
-        return catalog.create_table(identifier, schema, partition_spec=_partitioning(schema))
+        return catalog.create_table(
+            identifier, schema, partition_spec=_partitioning(schema), properties=PROPERTIES
+        )
     except TableAlreadyExistsError:  # another publisher created it just now
         return catalog.load_table(identifier)
 
 
 def _evolved(table: Table, columns: Sequence[Column]) -> Table:
     def evolve() -> Table:
+        if any(table.properties.get(k) != v for k, v in PROPERTIES.items()):
+            with table.transaction() as change:
+                change.set_properties(PROPERTIES)
         known = set(table.schema().column_names)
         if all(name in known for name, _, _ in columns):
             return table
@@ -194,7 +203,11 @@ def replace_rows(table: Table, target: Target, rows: Mapping[str, list[Any]]) ->
     each repository is a partition, replaced whole without reading the others)."""
 
     def attempt() -> None:
-        table.dynamic_partition_overwrite(arrow_rows(table, rows))
+        import warnings
+
+        with warnings.catch_warnings():  # a repository's first publish replaces nothing
+            warnings.filterwarnings("ignore", "Delete operation did not match any records")
+            table.dynamic_partition_overwrite(arrow_rows(table, rows))
 
     with _translated(target, f"replace rows of {table.name()[-1]}"):
         _retrying(table, attempt)
