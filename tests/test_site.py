@@ -390,3 +390,31 @@ def test_a_build_killed_before_the_swap_leaves_the_old_site_and_is_swept(repo: P
     assert again.code == 0, again.err
     assert not any(p.name.startswith(".out.") for p in repo.iterdir())
     assert len(dict(pages(repo / "out"))) == len(old) - 1
+
+
+def test_model_cards_rendered_in_worker_processes_and_cached_by_blob(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dvcckpt.present import modelcard
+    from dvcckpt.project import Project
+    from dvcckpt.publish import sitecards
+
+    project = Project.discover()
+    cards = [(v.blob, v.card or {}) for v in project.catalog.find()]
+    monkeypatch.setattr(sitecards, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sitecards, "CHUNK", 2)
+    parallel = sitecards.ModelCards(project, modelcard.render, "v1")
+    parallel.prepare(cards)
+    assert {b: parallel.get(b, c) for b, c in cards} == {
+        b: (modelcard.render(c), None) for b, c in cards
+    }
+    parallel.save()
+
+    def refuse(card: Any) -> str:
+        raise AssertionError("a cached model card was rendered again")
+
+    cached = sitecards.ModelCards(project, refuse, "v1")
+    cached.prepare(cards)
+    assert cached.get(*cards[0])[0] == modelcard.render(cards[0][1])
+    other = sitecards.ModelCards(project, lambda card: "new renderer", "v2")
+    assert other.get(*cards[0]) == ("new renderer", None)

@@ -14,6 +14,7 @@ origin, no injected `<script>`, no event-handler attributes ever run.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import json
@@ -40,19 +41,24 @@ _TAG = re.compile(r"^[a-z][a-z0-9-]*$")
 _ATTR = re.compile(r"^[a-z][a-z0-9:-]*$")
 _VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "col", "wbr", "source"})
 _URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "poster"})
+_SPECIAL = re.compile("[&<>\"']")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 
 
 def clean(value: object) -> str:
     """`value` as text with the characters no HTML document may hold removed."""
-    return _BAD.sub("", str(value))
+    text = value if isinstance(value, str) else str(value)
+    # Every character _BAD matches is unprintable: most text skips the regex.
+    return text if text.isprintable() else _BAD.sub("", text)
 
 
 def esc(value: object) -> Markup:
     """Text escaped for element content and attribute values; Markup passes unchanged."""
     if isinstance(value, Markup):
         return value
-    return Markup(html.escape(clean(value), quote=True))
+    text = clean(value)
+    # Most values (numbers, names, dates) hold nothing to escape: skip the five replaces.
+    return Markup(html.escape(text, quote=True) if _SPECIAL.search(text) else text)
 
 
 def safe_href(url: object) -> str | None:
@@ -73,14 +79,37 @@ def safe_href(url: object) -> str | None:
     return url
 
 
-def _children(children: Iterable[Any]) -> Iterable[str]:
+def _children(children: Iterable[Any], out: list[str] | None = None) -> list[str]:
+    """The children as escaped strings, nested iterables flattened, None/False left out."""
+    out = [] if out is None else out
     for child in children:
-        if child is None or child is False:
+        kind = type(child)  # exact types first: this runs for every node of every page
+        if kind is Markup:
+            out.append(child)
+        elif kind is str:
+            out.append(esc(child))
+        elif child is None or child is False:
             continue
-        if isinstance(child, (str, int, float)):
-            yield esc(child)
+        elif isinstance(child, (str, int, float)):
+            out.append(esc(child))
         else:
-            yield from _children(child)
+            _children(child, out)
+    return out
+
+
+@functools.lru_cache(maxsize=512)
+def _attribute_name(key: str) -> str:
+    name = key.rstrip("_").replace("_", "-")
+    if not _ATTR.match(name) or name.startswith("on"):
+        raise ValueError(f"attribute name not allowed: {name!r}")
+    return name
+
+
+@functools.lru_cache(maxsize=256)
+def _tag_name(tag: str) -> str:
+    if not _TAG.match(tag) or tag in ("script", "style"):
+        raise ValueError(f"tag not allowed here: {tag!r}")  # scripts only via page()
+    return tag
 
 
 def attributes(attrs: dict[str, Any]) -> str:
@@ -88,9 +117,7 @@ def attributes(attrs: dict[str, Any]) -> str:
     None/False are left out, True is a boolean attribute, URL attributes must be safe."""
     out = []
     for key, value in attrs.items():
-        name = key.rstrip("_").replace("_", "-")
-        if not _ATTR.match(name) or name.startswith("on"):
-            raise ValueError(f"attribute name not allowed: {name!r}")
+        name = _attribute_name(key)
         if value is None or value is False:
             continue
         if value is True:
@@ -106,9 +133,8 @@ def attributes(attrs: dict[str, Any]) -> str:
 
 def element(tag: str, *children: Any, **attrs: Any) -> Markup:
     """`<tag attrs>children</tag>` with every str child and attribute value escaped."""
-    if not _TAG.match(tag) or tag in ("script", "style"):
-        raise ValueError(f"tag not allowed here: {tag!r}")  # scripts only via page()
-    opening = f"<{tag}{attributes(attrs)}>"
+    _tag_name(tag)
+    opening = f"<{tag}{attributes(attrs)}>" if attrs else f"<{tag}>"
     if tag in _VOID:
         return Markup(opening)
     return Markup(f"{opening}{''.join(_children(children))}</{tag}>")

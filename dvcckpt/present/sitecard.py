@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dvcckpt.core.fields import is_estimate, leaves
-from dvcckpt.present.html import Markup, dl, element, join, link, page, table
+from dvcckpt.present.html import Markup, dl, element, esc, join, link, page, table
 from dvcckpt.present.queries import value_cell
 from dvcckpt.present.sitemodel import person
 from dvcckpt.present.sitepage import Links, entries, footer, nav
@@ -201,7 +201,7 @@ def _value(value: Any) -> Markup:
     text = _cut(value_cell(value) if not isinstance(value, str) else value)
     if isinstance(value, str) and value.startswith(("http://", "https://")):
         return link(text, value)
-    return element("span", text)
+    return esc(text)
 
 
 def _model_card(checkpoint: Checkpoint) -> Markup:

@@ -8,14 +8,11 @@ default scope, or every ref with `all_refs`), each model's performance history
 lineage (`promotion.report.lineage`) and the model card text.
 
 The result is plain data (`Site`); `present.site` turns it into pages and
-`publish.sitefiles` writes them. Model cards cost a few milliseconds each (their
-YAML front matter is written and read back), so they are cached in the catalog
-by card blob, like the stage replay: a rebuild of the site renders only new cards.
+`publish.sitefiles` writes them; model cards come from `publish.sitecards`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -26,19 +23,18 @@ from dvcckpt.adapters import git
 from dvcckpt.core import gates
 from dvcckpt.core.fields import leaves
 from dvcckpt.core.fields import number as metric_number
-from dvcckpt.errors import ConfigError, DvcckptError, StateError
+from dvcckpt.errors import ConfigError, StateError
 from dvcckpt.project import Project, load_gates
 from dvcckpt.promotion import stages
 from dvcckpt.promotion.report import lineage
+from dvcckpt.publish.sitecards import ModelCard, ModelCards
 
 if TYPE_CHECKING:
     from dvcckpt.catalog import Version
     from dvcckpt.catalog.rows import Row
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
-ModelCard = Callable[[Mapping[str, Any]], str]  # card -> model card text (`present.modelcard`)
 PLOTTED_METRICS = 12  # metrics whose history is read per model (the primary metric first)
-_MODEL_CARD_CACHE = "site-modelcards-"
 
 
 @dataclass
@@ -105,7 +101,8 @@ def gather(
     by_model: dict[str, list[Version]] = {}
     for version in versions:
         by_model.setdefault(version.model or "?", []).append(version)
-    cards = _ModelCards(project, model_card, renderer_version)
+    cards = ModelCards(project, model_card, renderer_version)
+    cards.prepare([(v.blob, v.card or {}) for v in versions], progress=report)
     models = []
     done = 0
     for model in sorted(set(by_model) | {m for m, _ in holders}):
@@ -173,7 +170,7 @@ def _checkpoint(
     document: Mapping[str, Any] | None,
     baselines: Mapping[str, dict[str, Any] | None],
     holders: Mapping[tuple[str, str], stages.Decision],
-    cards: _ModelCards,
+    cards: ModelCards,
 ) -> Checkpoint:
     card = version.card or {}
     entry = Checkpoint(version, card)
@@ -235,37 +232,3 @@ def metric_names(cards: list[dict[str, Any]], primary: str | None = None) -> lis
                     counts[f"{split}.{name}"] += 1
     primary = (primary or "").removeprefix("metrics.")
     return sorted(counts, key=lambda m: (m != primary, -counts[m], m))
-
-
-class _ModelCards:
-    """Model card text per card blob, cached in the catalog between site builds."""
-
-    def __init__(self, project: Project, render: ModelCard, version: str) -> None:
-        self.catalog = project.catalog
-        self.render = render
-        self.key = f"{_MODEL_CARD_CACHE}{version}"
-        cached = self.catalog.meta(self.key)
-        try:
-            loaded = json.loads(cached) if cached else {}
-        except ValueError:
-            loaded = {}
-        self.cached: dict[str, str] = loaded if isinstance(loaded, dict) else {}
-        self.used: dict[str, str] = {}
-
-    def get(self, blob: str, card: Mapping[str, Any]) -> tuple[str | None, str | None]:
-        text = self.cached.get(blob)
-        if not isinstance(text, str):
-            try:
-                text = self.render(card)
-            except DvcckptError as exc:
-                return None, f"the model card cannot be rendered: {exc.message}"
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                return None, f"the model card cannot be rendered from this card ({exc!r})"
-        self.used[blob] = text
-        return text, None
-
-    def save(self) -> None:
-        """Keep only the cards this build used, so the cache follows the repository."""
-        if self.used != self.cached:
-            text = json.dumps(self.used, separators=(",", ":"))
-            self.catalog.set_meta(self.key, text, prefix=_MODEL_CARD_CACHE)
