@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from dvcckpt.core import naming
 from dvcckpt.present.html import script_hash
 from dvcckpt.present.sitepage import slug
 from tests.conftest import git, run_process, write_checkpoint
+from tests.test_trust import keygen
 
 GATES = """\
 version: 1
@@ -56,13 +56,6 @@ def run(*args: str) -> None:
 def commit(repo: Path, message: str) -> None:
     git(repo, "add", "--all")
     git(repo, "commit", "-q", "--no-verify", "-m", message)
-
-
-def keygen(folder: Path, who: str) -> Path:
-    key = folder / who
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(key)],
-                   check=True)  # fmt: skip
-    return key
 
 
 def add_sentiment(repo: Path) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dvcckpt.core.fields import is_estimate, leaves
+from dvcckpt.present import lineage as diagram
 from dvcckpt.present.html import Markup, dl, element, esc, join, link, page, table
 from dvcckpt.present.queries import value_cell
 from dvcckpt.present.sitemodel import person
@@ -182,12 +183,8 @@ def lineage(name: str, edges: list[tuple[str, str, str]], links: Links) -> Marku
             for child, relation, p in edges
         ],
     )
-    # CONTRACT B: `present.lineage.svg` (the report helper's) draws the diagram; the list
-    # below it links every checkpoint the site has a page for.
-    try:
-        from dvcckpt.present import lineage as diagram
-    except ImportError:  # pragma: no cover (until present/lineage.py lands)
-        return listed
+    # The diagram (`present.lineage`, shared with `report --format html`); the list below
+    # it links every checkpoint the site has a page for.
     return element("div", element("figure", diagram.svg(name, edges)), listed)
 
 
