@@ -102,7 +102,7 @@ def test_page_is_valid_html5_with_tables_lists_and_a_drawn_lineage(
     assert len(tree.findall(".//h:tr", NS)) == sum(len(t.findall(".//h:tr", NS)) for t in tables)
     gate_rows = tables[1].findall(".//h:tbody/h:tr", NS)
     assert [texts(td) for td in gate_rows[0]] == [
-        "✅ pass",
+        "✓ pass",
         "dev-f1",
         "metrics.dev.macro_f1 >= 0.8",
         "0.9",
