@@ -411,3 +411,20 @@ def test_model_cards_rendered_in_worker_processes_and_cached_by_blob(
     assert cached.get(*cards[0])[0] == modelcard.render(cards[0][1])
     other = sitecards.ModelCards(project, lambda card: "new renderer", "v2")
     assert other.get(*cards[0]) == ("new renderer", None)
+
+
+def test_a_long_checkpoint_table_keeps_the_newest_and_every_holder(
+    repo: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dvcckpt.present import sitemodel
+
+    monkeypatch.setattr(sitemodel, "MAX_TABLE_ROWS", 1)
+    git(repo, "checkout", "-q", "-b", "newer")
+    write_checkpoint(repo / "models/sentiment/step-400.pt", seed=400)
+    run("add", "models/sentiment/step-400.pt", "-m", "dev.macro_f1=0.7", "--run", RUN)
+    commit(repo, "a newer checkpoint")
+    site = Path(build(cli)["output"])
+    table = page_of(site, "models/sentiment").split('id="checkpoints"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + 2  # the newest (400) and the dev holder (300)
+    assert name(400) in table and name(300) in table and name(200) not in table
+    assert "2 older ones: dvcckpt find --model sentiment" in page_of(site, "models/sentiment")

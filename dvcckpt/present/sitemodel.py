@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 MAX_TABLE_METRICS = 6
 MAX_PLOTS = 12
 MAX_TAGS = 8
+MAX_TABLE_ROWS = 2500
 STYLE = (
     ".wide{overflow-x:auto}.wide td{white-space:nowrap}"
     ".plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:0 1.5em}"
@@ -62,12 +63,18 @@ def _checkpoints(model: Model, links: Links) -> list[Markup]:
     header = ["checkpoint", "phase", "step", "run", *metrics, "tags", "created", "commit", "holds"]
     rows, keys = [], []
     first_metric = 4
-    for checkpoint in model.checkpoints:
+    # The newest MAX_TABLE_ROWS (and every stage holder) keep the page under 2 MB.
+    listed = [c for i, c in enumerate(model.checkpoints) if i < MAX_TABLE_ROWS or c.holds]
+    for checkpoint in listed:
         row, key = _checkpoint_row(checkpoint, metrics, links)
         rows.append(row)
         keys.append(key)
     numeric = [2, *range(first_metric, first_metric + len(metrics))]
-    count = element("span", f"{len(rows)} checkpoints", id="checkpoint-count", class_="muted")
+    shown = f"{len(rows)} checkpoints"
+    if len(listed) < len(model.checkpoints):
+        left_out = len(model.checkpoints) - len(listed)
+        shown += f" (the newest; {left_out} older ones: dvcckpt find --model {model.name})"
+    count = element("span", shown, id="checkpoint-count", class_="muted")
     search = element(
         "input",
         type="search",
