@@ -1,0 +1,142 @@
+"""Organisation commands: org find, org log, org stages over every published repository."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from dvcckpt.cli.group import cli, emit_json
+
+
+@cli.group("org")
+def org_group() -> None:
+    """Query the organisation's catalog: every repository published with
+    `dvcckpt catalog publish`, read from its Apache Iceberg tables by DuckDB.
+
+    The query language is `find`'s; results name their repository.
+    """
+
+
+def _warehouse_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--catalog-uri",
+        metavar="URI",
+        help="The Iceberg SQL catalog's database (default: catalog.db in a local warehouse).",
+    )(command)
+    return click.option(
+        "--warehouse",
+        metavar="DIR|URI",
+        help="The organisation's warehouse: a folder, file:///PATH or s3://BUCKET/PREFIX"
+        " (default: catalog.warehouse from dvcckpt.yaml or ~/.config/dvcckpt/config.yaml).",
+    )(command)
+
+
+def _scope(warehouse: str | None, catalog_uri: str | None, repo: str | None) -> Any:
+    from dvcckpt.errors import StateError
+    from dvcckpt.project import Project
+    from dvcckpt.publish import org
+    from dvcckpt.publish.warehouse import open_warehouse
+
+    try:  # inside a repository its dvcckpt.yaml may name the warehouse
+        project = Project.discover(require_dvc=False)
+    except StateError:
+        project = None
+    return org.open_scope(open_warehouse(project, warehouse, catalog_uri), repo)
+
+
+_REPO = click.option("--repo", metavar="ID|NAME", help="Only this repository (its id or name).")
+
+
+@org_group.command("find")
+@click.option(
+    "--where",
+    metavar="EXPR",
+    help="Filter, as in find: 'test.macro_f1 >= 0.9 and data.dataset == \"tweets\"'.",
+)
+@click.option("--model", help="Only this model.")
+@click.option("--phase", help="Only this phase.")
+@click.option("--tag", help="Only cards with this tag.")
+@click.option("--stage", metavar="STAGE", help="Only checkpoints holding STAGE now.")
+@_REPO
+@click.option("--sort", metavar="FIELDS", help="Sort keys, `-` for descending: -dev.f1,step.")
+@click.option("--top", metavar="N|P%", help="Keep the best N, or the best P percent, by --by.")
+@click.option("--by", metavar="METRIC", help="Ranking field for --top (+FIELD: lower is better).")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most N rows.")
+@click.option("--json", "fmt", flag_value="json", help="Matches (with their cards) as JSON.")
+@click.option("--csv", "fmt", flag_value="csv", help="Rows as CSV.")
+@_warehouse_options
+def find_command(
+    warehouse: str | None, catalog_uri: str | None, repo: str | None, fmt: str | None,
+    **options: Any,
+) -> None:  # fmt: skip
+    """Find checkpoints across every published repository.
+
+    \b
+    Examples:
+      dvcckpt org find --stage production --where 'data.dataset == "tweets" and test.macro_f1 >= 0.9'
+      dvcckpt org find --model sentiment --by dev.macro_f1 --top 5
+    """
+    from dvcckpt.present import orgtables
+    from dvcckpt.publish import org
+
+    scope = _scope(warehouse, catalog_uri, repo)
+    columns = org.shown_columns(options.get("where"), options.get("by"), options.get("sort"))
+    found = org.find(scope, columns=columns, cards=fmt == "json", **options)
+    if fmt == "json":
+        emit_json([m.as_dict() for m in found])
+    else:
+        click.echo(orgtables.find_rows(found, columns, fmt), nl=fmt != "csv")
+
+
+@org_group.command("log")
+@click.argument("target", metavar="MODEL|NAME")
+@click.option("--metric", "metrics", multiple=True, metavar="SPLIT.METRIC",
+              help="Metric column (repeatable).")  # fmt: skip
+@_REPO
+@click.option("-n", "--limit", type=click.IntRange(min=1), help="Show the newest N rows only.")
+@click.option("--json", "fmt", flag_value="json", help="Rows as JSON.")
+@click.option("--csv", "fmt", flag_value="csv", help="Rows as CSV.")
+@_warehouse_options
+def log_command(
+    target: str, metrics: tuple[str, ...], repo: str | None, limit: int | None,
+    fmt: str | None, warehouse: str | None, catalog_uri: str | None,
+) -> None:  # fmt: skip
+    """Performance history of a model in every published repository, newest first.
+
+    Example: dvcckpt org log sentiment --metric dev.macro_f1 -n 20
+    """
+    from dvcckpt.present import orgtables
+    from dvcckpt.publish import orghistory
+
+    rows = orghistory.log(_scope(warehouse, catalog_uri, repo), target, list(metrics), limit)
+    if fmt == "json":
+        emit_json([r.as_dict() for r in rows])
+    else:
+        click.echo(orgtables.log_rows(rows, list(metrics), fmt), nl=fmt != "csv")
+
+
+@org_group.command("stages")
+@click.option("--model", help="Only this model (or checkpoint name).")
+@_REPO
+@click.option(
+    "--history", "show_history", is_flag=True, help="Also list every event, oldest first."
+)
+@click.option("--json", "as_json", is_flag=True, help="Holders and history as JSON.")
+@_warehouse_options
+def stages_command(
+    model: str | None, repo: str | None, show_history: bool, as_json: bool,
+    warehouse: str | None, catalog_uri: str | None,
+) -> None:  # fmt: skip
+    """Who holds each stage in every published repository (and, with --history, how)."""
+    from dvcckpt.present import orgtables
+    from dvcckpt.publish import orghistory
+
+    history = orghistory.stage_history(_scope(warehouse, catalog_uri, repo), model)
+    held = orghistory.holders(history)
+    if as_json:
+        emit_json({"holders": [h.as_dict() for h in held],
+                   "history": [e.as_dict() for e in history]})  # fmt: skip
+    else:
+        click.echo(orgtables.stage_rows(held, history if show_history else None, None))

@@ -1,0 +1,295 @@
+"""`dvcckpt org find`: the organisation's checkpoints, across every published repository.
+
+The warehouse's Iceberg tables (`publish.tables`) are scanned into DuckDB
+(`adapters.duckdbscan`: only the columns the query names; `--repo` and
+`--model` skip the data files of other repositories and models while the scan
+is planned) and the query runs there: each card's current version in its
+repository (the highest `generation` per `(repo_id, path)`; a deletion or an
+unreadable card removes it) is found over the narrow key columns first, the
+card's JSON is read for those versions only, and the `where` expression,
+compiled by `publish.orgsql`, filters them as `find` would in each repository.
+Stage holders come from `stage_events` (the last counted event per
+`(repo_id, model, stage)` names the holder).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dvcckpt.adapters import duckdbscan
+from dvcckpt.catalog import known
+from dvcckpt.catalog.rows import latest_evaluations
+from dvcckpt.catalog.where import Compare, Field, Literal, SortKey, parse, parse_top, sort_keys
+from dvcckpt.catalog.where import fields as where_fields
+from dvcckpt.core.fields import card_path, is_estimate, is_schema_field, leaves
+from dvcckpt.errors import UsageError
+from dvcckpt.publish.orgsql import Compiler
+
+if TYPE_CHECKING:
+    from dvcckpt.publish.warehouse import Warehouse
+
+# Columns of `card_versions` every listing reads (the card only when it is needed).
+LISTED = ("repo_id", "commit", "path", "generation", "committed_at", "status", "error", "name",
+          "model", "phase", "kind", "step", "created_at", "tags")  # fmt: skip
+EVENTS = ("repo_id", "commit", "generation", "seq", "model", "stage", "name", "action", "by",
+          "at", "reason", "counts", "verified", "problem", "holder")  # fmt: skip
+HINT_CARDS = 200  # newest cards whose fields the hint of an unknown field offers
+# The current version of each card path in each repository, over the key columns only.
+LATEST = """latest AS (
+    SELECT repo_id, "commit", path FROM card_versions
+    QUALIFY row_number() OVER (PARTITION BY repo_id, path
+        ORDER BY generation DESC, committed_at DESC NULLS LAST, "commit" DESC) = 1)"""
+# Who holds each stage now: the holder after the last counted event of (repo, model, stage).
+HELD = """holders AS (
+    SELECT repo_id, model, stage, holder FROM stage_events WHERE counts AND stage IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY repo_id, model, stage
+        ORDER BY generation DESC, seq DESC) = 1),
+held AS (
+    SELECT repo_id, model, holder AS name, string_agg(stage, ', ' ORDER BY stage) AS stages,
+           list(stage) AS stage_list
+    FROM holders WHERE holder IS NOT NULL GROUP BY ALL)"""
+
+
+@dataclass(frozen=True)
+class Match:
+    """One checkpoint of the organisation: its current card version in its repository."""
+
+    repo_id: str
+    repository: str
+    commit: str
+    path: str
+    name: str | None
+    model: str | None
+    phase: str | None
+    step: int | None
+    created_at: str | None
+    stages: str | None  # the stages it holds, "production, staging"
+    values: tuple[Any, ...]  # the requested columns, decoded
+    card: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"repo_id": self.repo_id, "repository": self.repository, "commit": self.commit,
+                "path": self.path, "name": self.name, "model": self.model, "stage": self.stages,
+                "card": self.card}  # fmt: skip
+
+
+@dataclass
+class Scope:
+    """An opened warehouse, the repositories a query reads and their names."""
+
+    warehouse: Warehouse
+    db: Any  # a DuckDB connection
+    names: dict[str, str]  # repo_id -> the name shown
+    chosen: list[str] | None  # repo ids `--repo` picked (None: every repository)
+
+    def equals(self, **more: Sequence[Any]) -> dict[str, Sequence[Any]]:
+        found: dict[str, Sequence[Any]] = {k: v for k, v in more.items() if v}
+        if self.chosen is not None:
+            found["repo_id"] = self.chosen
+        return found
+
+    def register(self, name: str, columns: Sequence[str], **equals: Sequence[Any]) -> None:
+        table = self.warehouse.tables([name])[name]
+        duckdbscan.register(self.db, name, table, self.warehouse.target, columns=columns,
+                            equals=self.equals(**equals))  # fmt: skip
+
+
+def open_scope(warehouse: Warehouse, repo: str | None) -> Scope:
+    """The repositories published to `warehouse`, narrowed to `repo` (an id or a name)."""
+    db = duckdbscan.connect()
+    scope = Scope(warehouse, db, {}, None)
+    scope.register("repositories", ("repo_id", "name"))
+    listed = duckdbscan.rows(db, "SELECT repo_id, name FROM repositories ORDER BY name, repo_id")
+    scope.names = {repo_id: name or repo_id[:12] for repo_id, name in listed}
+    if repo is not None:
+        scope.chosen = [r for r, name in listed if repo in (r, name)]
+        if not scope.chosen:
+            shown = ", ".join(sorted(scope.names.values())[:10]) or "none yet"
+            raise UsageError(f"--repo {repo!r}: no repository of that id or name is published",
+                             hint=f"published repositories: {shown}")  # fmt: skip
+    return scope
+
+
+def find(
+    scope: Scope,
+    *,
+    where: str | None = None,
+    model: str | None = None,
+    phase: str | None = None,
+    tag: str | None = None,
+    stage: str | None = None,
+    sort: str | None = None,
+    top: str | None = None,
+    by: str | None = None,
+    limit: int | None = None,
+    columns: Sequence[str] = (),
+    cards: bool = False,
+) -> list[Match]:
+    """Current checkpoints of every repository in scope matching the filters, best first by
+    `by`, then `sort`, then newest (`find`'s options and meaning, plus `--stage`)."""
+    tree = parse(where) if where else None
+    ranking, keys = _keys(top, by, sort)
+    sql = Compiler()
+    conditions = [sql.condition(tree)] if tree is not None else []
+    for name, value in (("model", model), ("phase", phase)):
+        if value is not None:
+            conditions.append(sql.condition(Compare("==", Field(name), Literal(value))))
+    if tag is not None:
+        conditions.append(sql.condition(Compare("in", Literal(tag), Field("tags"))))
+    if stage is not None:
+        conditions.append(f"coalesce(list_contains(stage_list, {sql.param(stage)}), false)")
+    if ranking is not None:
+        conditions.append(sql.present(ranking.field))
+    order = sql.order(keys)
+    shown = [Field(c) for c in columns]
+    values = [f"f{sql.value(f)}_r" for f in shown]
+    asked = [("--where", f) for f in (where_fields(tree) if tree is not None else [])]
+    asked += [("--by" if key is ranking else "--sort", key.field) for key in keys]
+    statement = _statement(sql, conditions, order, values, cards, _cut(sql, top, limit))
+    _register_listing(scope, model, with_card=bool(sql.paths) or cards)
+    found = duckdbscan.rows(scope.db, statement, sql.params)
+    require(scope, asked)
+    return [_match(scope, row, len(values), cards) for row in found]
+
+
+def _keys(
+    top: str | None, by: str | None, sort: str | None
+) -> tuple[SortKey | None, list[SortKey]]:
+    """The ranking key (`--by`: higher first unless `+FIELD`) and every sort key."""
+    if top and not by:
+        raise UsageError("--top needs --by METRIC", hint="for example --top 5 --by metrics.dev.f1")
+    ranking = sort_keys(by)[0] if by else None
+    if ranking is not None and not (by or "").startswith(("-", "+")):
+        ranking = SortKey(ranking.field, True)
+    return ranking, ([ranking] if ranking else []) + sort_keys(sort)
+
+
+def _cut(sql: Compiler, top: str | None, limit: int | None) -> str:
+    """Which ranked rows are kept: the best N or P% (`--top`), at most `limit`."""
+    count, percent = parse_top(top)
+    kept = "true"
+    if count is not None:
+        kept = f"position <= {sql.param(count)}"
+    elif percent is not None:
+        kept = f"position <= greatest(1, ceil(total * {sql.param(percent)} / 100.0))"
+    return kept + (
+        f" ORDER BY position LIMIT {sql.param(limit)}" if limit else " ORDER BY position"
+    )
+
+
+def _statement(
+    sql: Compiler, conditions: list[str], order: list[str], values: list[str], cards: bool, cut: str
+) -> str:
+    body = "card" if cards else "NULL::VARCHAR AS card"
+    filters = " AND ".join(f"({c})" for c in conditions) or "true"
+    newest = [*order, "generation DESC", "committed_at DESC NULLS LAST", '"commit" DESC', "repo_id"]
+    extraction = sql.extraction()
+    readable = "c.error IS NULL AND c.status != 'D'" + (" AND c.card IS NOT NULL" if extraction
+                                                         or cards else "")  # fmt: skip
+    extra = "".join(f", {v} AS x{i}" for i, v in enumerate(values))
+    computed = "".join(f", {column}" for column in sql.columns)
+    return f"""
+    WITH {LATEST}, {HELD},
+    live AS (
+        SELECT c.*, h.stages, h.stage_list {extraction}
+        FROM card_versions c JOIN latest l
+          ON c.repo_id = l.repo_id AND c."commit" = l."commit" AND c.path = l.path
+        LEFT JOIN held h ON h.repo_id = c.repo_id AND h.model = c.model AND h.name = c.name
+        WHERE {readable}),
+    valued AS (SELECT * {computed} FROM live),
+    ranked AS (
+        SELECT *, row_number() OVER (ORDER BY {", ".join(newest)}) AS position,
+               count(*) OVER () AS total
+        FROM valued WHERE {filters})
+    SELECT repo_id, "commit", path, name, model, phase, step, created_at, stages,
+           {body} {extra}
+    FROM ranked WHERE {cut}
+    """
+
+
+def _register_listing(scope: Scope, model: str | None, *, with_card: bool) -> None:
+    columns = LISTED + (("card",) if with_card else ())
+    scope.register("card_versions", columns, model=[model] if model is not None else [])
+    scope.register("stage_events", EVENTS)
+
+
+def _match(scope: Scope, row: tuple[Any, ...], extra: int, cards: bool) -> Match:
+    repo_id, commit, path, name, model, phase, step, created_at, held, card = row[:10]
+    decoded = tuple(_json(v) for v in row[10 : 10 + extra])
+    return Match(repo_id, scope.names.get(repo_id, repo_id[:12]), commit, path, name, model,
+                 phase, step, created_at, held, decoded,
+                 json.loads(card) if cards and card is not None else None)  # fmt: skip
+
+
+def _json(text: Any) -> Any:
+    return None if text is None else json.loads(text)
+
+
+# -- fields no card has ---------------------------------------------------------------------
+
+
+def require(scope: Scope, asked: list[tuple[str, Field]]) -> None:
+    """Refuse the first field (option, field) that no card version in scope has, with the
+    closest fields the newest cards do have (as `find` refuses it)."""
+    checked: set[str] = set()
+    for option, field in asked:
+        path = field.resolved()
+        if path in checked or is_schema_field(path):
+            continue
+        checked.add(path)
+        if not _exists(scope, field) and _exists(scope, None):
+            raise known.field_error(option, path, field.path, _newest_fields(scope),
+                                    "no checkpoint in scope", "no card in scope has fields",
+                                    bounded=field.bound() is not None)  # fmt: skip
+
+
+def _exists(scope: Scope, field: Field | None) -> bool:
+    sql = Compiler()
+    has = "true" if field is None else f"f{sql.value(field)}_r IS NOT NULL"
+    statement = f"""SELECT 1 FROM (SELECT * {", ".join(["", *sql.columns])} FROM (
+        SELECT card {sql.extraction()} FROM card_versions WHERE card IS NOT NULL))
+        WHERE {has} LIMIT 1"""
+    return bool(duckdbscan.rows(scope.db, statement, sql.params))
+
+
+def _newest_fields(scope: Scope) -> list[str]:
+    """Dotted fields of the newest cards (an estimate offers its bounds, not its keys;
+    `evaluations.SPLIT.METRIC` the metrics of each split's latest evaluation)."""
+    statement = """SELECT card FROM card_versions WHERE card IS NOT NULL
+        ORDER BY committed_at DESC NULLS LAST, generation DESC LIMIT $1"""
+    found: set[str] = set()
+    for (text,) in duckdbscan.rows(scope.db, statement, [HINT_CARDS]):
+        card = json.loads(text)
+        if not isinstance(card, dict):
+            continue
+        card["evaluations"] = latest_evaluations(card.get("evaluations"))
+        found.update(_paths(card))
+    return sorted(found)
+
+
+def _paths(card: Mapping[str, Any]) -> set[str]:
+    found = set()
+    for path, value in leaves(card):
+        found.add(path)
+        if is_estimate(value) and isinstance(value.get("ci"), list):
+            found.update({f"{path}.ci_low", f"{path}.ci_high"})
+    for path in list(found):  # every enclosing section is a field too
+        parts = path.split(".")
+        found.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    return found
+
+
+def shown_columns(where: str | None, by: str | None, sort: str | None) -> list[str]:
+    """The fields a listing shows beside name, model, stage, phase and step: those the
+    query names, each once however it is spelt."""
+    fields = [f.path for f in where_fields(parse(where))] if where else []
+    fields += [s.strip().lstrip("-+") for s in [by or "", *(sort or "").split(",")]]
+    columns: list[str] = []
+    listed = {"name", "model", "checkpoint.phase", "checkpoint.step"}
+    for spec in filter(None, fields):
+        if card_path(spec) not in listed | {card_path(c) for c in columns}:
+            columns.append(spec)
+    return columns

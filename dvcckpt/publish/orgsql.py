@@ -1,0 +1,247 @@
+"""The `find` query language (`catalog.where`) compiled to DuckDB SQL over the warehouse.
+
+`dvcckpt org find --where ...` means what `dvcckpt find --where ...` means in each
+repository: a metric is compared by its point value (an estimate's `value`),
+`FIELD.ci_low`/`.ci_high` are its interval's bounds, `evaluations.SPLIT.METRIC`
+is METRIC in the last listed evaluation of SPLIT, `not` of an unknown value is
+true, and a number compares only with numbers (a text metric never matches
+`>= 0.9`), text only with text.
+
+Every field is read once per row: the card's JSON (`card_versions.card`) is
+parsed by one `json_extract` of every path the query names, into the list `j`;
+each field then becomes three columns, `f<i>_r` (the JSON at its path), `f<i>_n`
+(its number, or null) and `f<i>_t` (its text, or null), that conditions and sort
+keys read. Text fields the table holds as columns (model, name, phase, kind,
+created_at) and `tags` are read there, with no JSON parsed. Values are always
+parameters (`$1`, `$2`...); identifiers only ever come from this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dvcckpt.catalog.where import Compare, Field, ListLiteral, Literal, Logical, Not, SortKey
+from dvcckpt.core.fields import is_schema_field
+from dvcckpt.errors import UsageError
+
+# Text fields `card_versions` holds as columns (the card's text, null for anything else).
+COLUMNS = {"model": "model", "name": "name", "checkpoint.phase": "phase",
+           "checkpoint.kind": "kind", "checkpoint.created_at": "created_at"}  # fmt: skip
+NUMERIC = "('BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN')"
+VALUE, EVALUATIONS = '."value"', '$."evaluations"'
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def numeric(fragment: str) -> str:
+    """A JSON value's number (true and false count 1 and 0, as SQLite compares them)."""
+    return f"CASE WHEN json_type({fragment}) IN {NUMERIC} THEN TRY_CAST({fragment} AS DOUBLE) END"
+
+
+def textual(fragment: str) -> str:
+    return (
+        f"CASE WHEN json_type({fragment}) = 'VARCHAR' THEN json_extract_string({fragment}, '$') END"
+    )
+
+
+@dataclass
+class Compiler:
+    """Parameters and card paths gathered while compiling one statement."""
+
+    params: list[Any] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # read from the card into `j`
+    fields: dict[str, int] = field(default_factory=dict)  # resolved path -> column number
+    columns: list[str] = field(default_factory=list)  # `f<i>_r, f<i>_n, f<i>_t` definitions
+
+    def param(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def slot(self, path: str) -> str:
+        """`j[k]`: the JSON at `path` in the card (each path read once)."""
+        if path not in self.paths:
+            self.paths.append(path)
+        return f"j[{self.paths.index(path) + 1}]"
+
+    def extraction(self) -> str:
+        """The column `j` (every path in one parse of the card), or nothing if none is read."""
+        if not self.paths:
+            return ""
+        return f", json_extract(card, {self.param(list(self.paths))}::VARCHAR[]) AS j"
+
+    def value(self, node: Field) -> int:
+        """The number of the columns holding a field's value (defined on first use)."""
+        key = node.resolved()
+        if key not in self.fields:
+            self.fields[key] = index = len(self.fields)
+            raw, number, text = self._read(node)
+            self.columns += [f"{raw} AS f{index}_r", f"{number} AS f{index}_n",
+                             f"{text} AS f{index}_t"]  # fmt: skip
+        return self.fields[key]
+
+    def _read(self, node: Field) -> tuple[str, str, str]:
+        path = node.resolved()
+        if path in COLUMNS:
+            return f"to_json({COLUMNS[path]})", "NULL::DOUBLE", COLUMNS[path]
+        raw, point = self._fragments(node)
+        if path.split(".")[0] in ("metrics", "evaluations"):  # numbers only, as find
+            return raw, numeric(point), "NULL::VARCHAR"
+        return raw, numeric(point), textual(point)
+
+    def _fragments(self, node: Field) -> tuple[str, str]:
+        """The JSON at the field's path, and its point value (an estimate's `value`)."""
+        parts = node.value_parts()
+        bound = node.bound()
+        suffix = "" if bound is None else f'."ci"[{bound}]'
+        if parts[0] == "evaluations" and len(parts) > 2:
+            entry = self._latest_evaluation(parts[1])
+            inner = '$."metrics"' + "".join(f'."{p}"' for p in parts[2:])
+            raw = f"json_extract({entry}, {self.param(inner + suffix)})"
+            point = f"json_extract({entry}, {self.param(inner + VALUE)})"
+        else:
+            raw = self.slot(node.json_path())
+            point = self.slot(node.point_path())
+        if bound is not None or is_schema_field(node.resolved()):
+            return raw, raw
+        return (
+            raw,
+            f"CASE json_type({raw}) WHEN 'OBJECT' THEN {point} WHEN 'ARRAY' THEN NULL ELSE {raw} END",
+        )
+
+    def _latest_evaluation(self, split: str) -> str:
+        """The last listed evaluation of `split` (what `catalog.rows.latest_evaluations` keeps)."""
+        entries = f"TRY_CAST({self.slot(EVALUATIONS)} AS JSON[])"
+        same = (
+            f"lambda e: json_type(e, '$.split') = 'VARCHAR'"
+            f" AND json_extract_string(e, '$.split') = {self.param(split)}"
+        )
+        return f"list_filter({entries}, {same})[-1]"
+
+    # -- conditions ----------------------------------------------------------------------
+
+    def condition(self, node: Any) -> str:
+        """A DuckDB boolean expression equivalent to the parsed query."""
+        if isinstance(node, Logical):
+            return f" {node.op.upper()} ".join(f"({self.condition(p)})" for p in node.parts)
+        if isinstance(node, Not):
+            return f"NOT coalesce(({self.condition(node.operand)}), false)"
+        if isinstance(node, Field):
+            return self._truthy(self.value(node))
+        if isinstance(node, Literal):
+            return "true" if node.value else "false"
+        if isinstance(node, Compare):
+            return self._compare(node)
+        raise AssertionError(f"unknown node {node!r}")
+
+    def _truthy(self, index: int) -> str:
+        """Present and not false, 0, "", [] or {} (a bare field, as find reads it)."""
+        value = f"coalesce(f{index}_n::VARCHAR, f{index}_t, f{index}_r::VARCHAR)"
+        falsy = "('0.0', '', '[]', '{}', 'null', 'false')"
+        return f"coalesce({value} NOT IN {falsy}, false)"
+
+    def _compare(self, node: Compare) -> str:
+        left, right, op = node.left, node.right, node.op
+        if op == "in":
+            return self._membership(left, right)
+        if isinstance(left, Literal) and isinstance(right, Field):
+            left, right, op = right, left, _FLIPPED[op]
+        operator = {"==": "=", "!=": "!="}.get(op, op)
+        if isinstance(left, Field) and isinstance(right, Literal):
+            index = self.value(left)
+            if right.value is None:
+                missing = f"(f{index}_r IS NULL OR json_type(f{index}_r) = 'NULL')"
+                return f"NOT {missing}" if op == "!=" else missing
+            column, value = _typed(index, right.value)
+            return f"{column} {operator} {self.param(value)}"
+        if isinstance(left, Field) and isinstance(right, Field):
+            a, b = self.value(left), self.value(right)
+            return f"(f{a}_n {operator} f{b}_n) OR (f{a}_t {operator} f{b}_t)"
+        if isinstance(left, Literal) and isinstance(right, Literal):
+            return self._constant(left.value, operator, right.value)
+        raise UsageError(
+            "--where: compare a field with a value, e.g. step >= 1000",
+            hint="parenthesised conditions combine with and/or, not with comparisons",
+        )
+
+    def _constant(self, a: Any, operator: str, b: Any) -> str:
+        """Two literals: compared when of one kind (numbers, texts), else never true."""
+        if a is None or b is None or _kind(a) != _kind(b):
+            return "false"
+        return f"{self.param(_plain(a))} {operator} {self.param(_plain(b))}"
+
+    def _membership(self, left: Any, right: Any) -> str:
+        if isinstance(right, ListLiteral):
+            if not isinstance(left, Field):
+                raise _bad_in()
+            index = self.value(left)
+            tests = []
+            for value in right.values:
+                if value is not None:  # SQL's IN never matches a null
+                    column, typed = _typed(index, value)
+                    tests.append(f"{column} = {self.param(typed)}")
+            return " OR ".join(f"({t})" for t in tests) or "false"
+        if not isinstance(right, Field):
+            raise _bad_in()
+        if isinstance(left, Literal) and isinstance(left.value, str) and right.resolved() == "tags":
+            return f"coalesce(list_contains(tags, {self.param(left.value)}), false)"
+        members = self.value(right)
+        items = (
+            f"CASE json_type(f{members}_r) WHEN 'ARRAY' THEN TRY_CAST(f{members}_r AS JSON[])"
+            f" WHEN 'OBJECT' THEN json_extract(f{members}_r, '$.*') ELSE [f{members}_r] END"
+        )
+        return f"coalesce(len(list_filter({items}, lambda m: {self._equal_to(left)})) > 0, false)"
+
+    def _equal_to(self, left: Any) -> str:
+        """`m` (a JSON member of a list) equals `left` (as json_each's values compare)."""
+        if isinstance(left, Literal):
+            if left.value is None:
+                return "false"
+            if _kind(left.value) == "number":
+                return f"{numeric('m')} = {self.param(_plain(left.value))}"
+            return f"{textual('m')} = {self.param(str(left.value))}"
+        if isinstance(left, Field):
+            index = self.value(left)
+            return f"({numeric('m')} = f{index}_n OR {textual('m')} = f{index}_t)"
+        raise _bad_in()
+
+    # -- ordering ------------------------------------------------------------------------
+
+    def order(self, keys: list[SortKey]) -> list[str]:
+        """ORDER BY terms: values first (absent last); ascending, numbers sort before text
+        (as SQLite sorts them), descending after it."""
+        terms = []
+        for key in keys:
+            index = self.value(key.field)
+            number, text = f"f{index}_n", f"f{index}_t"
+            terms.append(f"({number} IS NULL AND {text} IS NULL)")
+            if key.descending:
+                terms += [f"{text} IS NULL", f"{text} DESC", f"{number} DESC"]
+            else:
+                terms += [f"{number} IS NULL", f"{number} ASC", f"{text} ASC"]
+        return terms
+
+    def present(self, node: Field) -> str:
+        index = self.value(node)
+        return f"(f{index}_n IS NOT NULL OR f{index}_t IS NOT NULL)"
+
+
+def _typed(index: int, value: Any) -> tuple[str, Any]:
+    """The column a literal compares with (numbers with the number, the rest with text)."""
+    if _kind(value) == "number":
+        return f"f{index}_n", _plain(value)
+    return f"f{index}_t", str(value)
+
+
+def _kind(value: Any) -> str:
+    return "number" if isinstance(value, bool | int | float) else "text"
+
+
+def _plain(value: Any) -> Any:
+    return float(value) if isinstance(value, bool | int | float) else str(value)
+
+
+def _bad_in() -> UsageError:
+    return UsageError(
+        "--where: the right side of `in` must be a field or a [list]",
+        hint='for example "baseline" in tags, or phase in ["train", "finetune"]',
+    )
