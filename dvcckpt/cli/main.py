@@ -15,9 +15,7 @@ import traceback
 import click
 
 # Importing the command modules registers their commands on `cli` (click only).
-from dvcckpt.cli import cards, catalog, evaluations, promotion, storage  # noqa: F401
-from dvcckpt.cli import site  # noqa: F401  (dvcckpt site)
-from dvcckpt.cli import org  # noqa: F401  (dvcckpt org)
+from dvcckpt.cli import cards, catalog, evaluations, org, promotion, site, storage  # noqa: F401
 from dvcckpt.cli.group import cli
 from dvcckpt.errors import DvcckptError, environment_error
 
