@@ -286,7 +286,8 @@ def build_catalog(template: Path, root: Path) -> Catalog:
 
     repo = root / "repo"
     shutil.copytree(template, repo, symlinks=True)
-    with contextlib.chdir(repo):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(repo)
         (repo / "dvcckpt.yaml").write_text(SITE_CONFIG)
         (repo / "gates.yaml").write_text(SITE_GATES)
         names: dict[int, str] = {}
@@ -340,17 +341,22 @@ def catalog(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Ca
     return build_catalog(template_repo, tmp_path_factory.mktemp("catalog"))
 
 
-@pytest.fixture(scope="session")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    """One headless Chromium for the session. Without one the tests are skipped, unless
-    DVCCKPT_REQUIRE_BROWSER=1 (CI sets it): then they fail."""
+def required() -> str:
+    """Chromium's path; without one, skip the test, or fail it when DVCCKPT_REQUIRE_BROWSER=1."""
     binary = executable()
     if binary is None:
         reason = "no Chromium found (install Debian's chromium, or set DVCCKPT_CHROMIUM)"
         if os.environ.get("DVCCKPT_REQUIRE_BROWSER") == "1":
             pytest.fail(f"DVCCKPT_REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
-    started = Browser.start(binary, tmp_path_factory.mktemp("chromium") / "profile")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """One headless Chromium for the session. Without one the tests are skipped, unless
+    DVCCKPT_REQUIRE_BROWSER=1 (CI sets it): then they fail."""
+    started = Browser.start(required(), tmp_path_factory.mktemp("chromium") / "profile")
     try:
         yield started
     finally:

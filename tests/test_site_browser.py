@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import SENTIMENT_STEPS, Browser, Catalog, browser, catalog
+from tests.browser import SENTIMENT_STEPS, Browser, Catalog, browser, catalog, required
 
 __all__ = ["browser", "catalog"]  # session fixtures shared with tests/test_html_valid.py
 
@@ -131,11 +131,13 @@ def test_a_blocked_script_is_reported(browser: Browser, tmp_path: Path) -> None:
     assert browser.problems == ["console.error: boom"]
 
 
-@pytest.mark.parametrize("missing", ["/nonexistent/chromium"])
-def test_without_chromium_the_fixture_skips_or_fails_as_configured(
-    missing: str, monkeypatch: pytest.MonkeyPatch
+def test_without_chromium_the_tests_skip_unless_it_is_required(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from tests import browser as harness
-
-    monkeypatch.setenv("DVCCKPT_CHROMIUM", missing)
-    assert harness.executable() is None
+    monkeypatch.setenv("DVCCKPT_CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.delenv("DVCCKPT_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no Chromium found"):
+        required()
+    monkeypatch.setenv("DVCCKPT_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="DVCCKPT_REQUIRE_BROWSER=1"):
+        required()
