@@ -20,12 +20,13 @@ HOSTILE = [
     "\u202eevil\u200b name\nwith\tbreaks\x00",
     "]]><!-- -->&amp;",
 ]
-ALLOWED = {"svg", "title", "g", "rect", "text", "path", "polygon"}
+ALLOWED = {"svg", "title", "g", "rect", "text", "path", "polygon"}  # and `a` when linked
 
 
-def drawn(root: str, edges: list[tuple[str, str, str]]) -> Any:
+def drawn(root: str, edges: list[tuple[str, str, str]], links: dict[str, str] | None = None) -> Any:
     """The <svg> element as a browser would build it from the page."""
-    page = f"<!DOCTYPE html><html lang=en><title>t</title><body>{lineage.svg(root, edges)}"
+    picture = lineage.svg(root, edges, links)
+    page = f"<!DOCTYPE html><html lang=en><title>t</title><body>{picture}"
     tree = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(page)
     (svg,) = tree.findall(f".//{SVG}svg")
     return svg
@@ -112,3 +113,12 @@ def test_parents_are_ordered_by_their_children_and_output_is_deterministic() -> 
     assert at["a"][1] < at["b"][1] and at["y"][1] < at["x"][1]  # no crossing
     assert lineage.svg("r", edges) == lineage.svg("r", list(edges))
     assert "id=" not in lineage.svg("r", edges)  # several diagrams may share a page
+
+
+def test_boxes_link_to_the_pages_given_and_never_to_an_unsafe_url() -> None:
+    links = {"c": "../checkpoints/c-1.html", "b": "javascript:alert(1)", "a": "java\tscript:x"}
+    svg = drawn("c", [("c", "finetuned_from", "b"), ("b", "resumed_from", "a")], links)
+    anchors = list(svg.iter(f"{SVG}a"))
+    assert [a.get("href") for a in anchors] == ["../checkpoints/c-1.html"]
+    assert anchors[0].find(f"{SVG}g/{SVG}title").text == "c"
+    assert "javascript" not in lineage.svg("c", [("c", "x", "b")], links)

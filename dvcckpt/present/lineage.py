@@ -10,7 +10,7 @@ with the relation; one that does not go rightwards (a cycle) is drawn as an arc 
 Names and relations are card text: they are cleaned (control and invisible format
 characters such as bidi overrides dropped, white space collapsed), cut to fit their box
 in the middle (the step at the end of a name is kept) and escaped; the full name is the
-box's tooltip. No ids are written, so several diagrams can share a page. The drawing is
+box's tooltip; a box links to a page when the caller gives one. No ids are written, so several diagrams can share a page. The drawing is
 bounded: at most `MAX_NODES` boxes (`MAX_PER_COLUMN` per column) and `MAX_EDGES` edges,
 and it says how many ancestors were left out.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 
-from dvcckpt.present.html import Markup, esc
+from dvcckpt.present.html import Markup, esc, safe_href
 
 MAX_NODES = 40
 MAX_PER_COLUMN = 10
@@ -39,8 +39,15 @@ _DROPPED = {"Cf", "Co", "Cs", "Cn"}  # format (bidi, zero-width), private use, u
 _SPACES = {"Cc", "Zl", "Zp", "Zs"}
 
 
-def svg(root: str, edges: Sequence[tuple[str, str, str]]) -> Markup:
-    """The lineage of `root` as an `<svg>` element (one box alone when there are no edges)."""
+def svg(
+    root: str,
+    edges: Sequence[tuple[str, str, str]],
+    links: Mapping[str, str] | None = None,
+) -> Markup:
+    """The lineage of `root` as an `<svg>` element (one box alone when there are no edges).
+
+    `links` maps a name to the page to open when its box is clicked (e.g. the site's
+    checkpoint pages); only links `present.html.safe_href` accepts are made."""
     kept_edges = _unique(edges, root)
     column = _columns(root, kept_edges)
     shown, left_out = _bounded(root, column)
@@ -60,7 +67,11 @@ def svg(root: str, edges: Sequence[tuple[str, str, str]]) -> Markup:
         _edge(place[c], place[p], rel, bottom if column[p] <= column[c] else None)
         for c, rel, p in drawn
     ]
-    parts += [_box(name, place[name], name == root) for row in rows for name in row]
+    for row in rows:
+        for name in row:
+            box = _box(name, place[name], name == root)
+            target = safe_href((links or {}).get(name))
+            parts.append(f'<a href="{esc(target)}">{box}</a>' if target else box)
     if note:
         parts.append(_text(PAD, height - PAD + 2, note, fill="#5b6475", anchor="start"))
     label = esc(f"Lineage of {_clean(root)[:TOOLTIP_CHARS]}")
