@@ -91,37 +91,30 @@ def gather(
     catalog = project.catalog
     versions = [v for v in catalog.find(all_refs=all_refs) if v.card is not None]
     branch = stages.main_branch(project)
-    stage_problem = None
-    try:
-        history = stages.decisions(project, branch)
-    except StateError as exc:
-        history, stage_problem = [], exc.message
+    history, stage_problem = _stage_history(project, branch)
     holders = stages.holders(history)
     document, gates_problem, has_gates = _gates(project)
+    cards = ModelCards(project, model_card, renderer_version)
+    cards.prepare([(v.blob, v.card or {}) for v in versions], progress=report)
     by_model: dict[str, list[Version]] = {}
     for version in versions:
         by_model.setdefault(version.model or "?", []).append(version)
-    cards = ModelCards(project, model_card, renderer_version)
-    cards.prepare([(v.blob, v.card or {}) for v in versions], progress=report)
     models = []
-    done = 0
     for model in sorted(set(by_model) | {m for m, _ in holders}):
         members = sorted(by_model.get(model, []), key=_newest_first)
         baselines = _holder_cards(project, branch, model, project.config.stages, holders)
-        checkpoints = []
-        for version in members:
-            checkpoints.append(_checkpoint(project, version, document, baselines, holders, cards))
-            done += 1
-            if done % 50 == 0 or done == len(versions):
-                report("checkpoints", done, len(versions))
+        checkpoints = [
+            _checkpoint(project, version, document, baselines, holders, cards)
+            for version in members
+        ]
         models.append(_model(project, model, checkpoints, history, holders, all_refs))
+        report("checkpoints", sum(len(m.checkpoints) for m in models), len(versions))
     cards.save()
-    head = git.head_commit(project.root)
     return Site(
         title=project.config.project,
         scope="all refs" if all_refs else "HEAD",
         branch=branch,
-        head=head,
+        head=git.head_commit(project.root),
         generated_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         stages=project.config.stages,
         models=models,
@@ -130,6 +123,14 @@ def gather(
         unreadable=[(p.path, p.message) for p in catalog.index_problems()],
         stage_problem=stage_problem,
     )
+
+
+def _stage_history(project: Project, branch: str) -> tuple[list[stages.Decision], str | None]:
+    """The main branch's decisions, or none and why (a site is still worth writing)."""
+    try:
+        return stages.decisions(project, branch), None
+    except StateError as exc:
+        return [], exc.message
 
 
 def _newest_first(version: Version) -> tuple[int, int, str]:
