@@ -225,6 +225,8 @@ def test_index_model_and_checkpoint_pages_show_the_registry(repo: Path, cli) -> 
     first = page_of(site, f"checkpoints/{name(100)}")
     assert "production: 1 of 2 gate(s) pass" in first and "✘ fail" in first  # test 0.83
     assert "resumed_from" in checkpoint and "<svg" in checkpoint.split("Lineage")[1]
+    diagram = checkpoint.split('class="lineage"')[1].split("</svg>")[0]
+    assert diagram.count('<a href="../checkpoints/') == 2  # the parents' boxes open their pages
     assert "model-index:" in checkpoint  # the model card
     assert f'href="../checkpoints/{slug(name(200), "models/sentiment/step-200.pt.ckpt.yaml")}' in (
         checkpoint

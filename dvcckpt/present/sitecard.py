@@ -185,7 +185,9 @@ def lineage(name: str, edges: list[tuple[str, str, str]], links: Links) -> Marku
     )
     # The diagram (`present.lineage`, shared with `report --format html`); the list below
     # it links every checkpoint the site has a page for.
-    return element("div", element("figure", diagram.svg(name, edges)), listed)
+    pages = {n: "../" + links.names[n] for edge in edges for n in (edge[0], edge[2])
+             if n in links.names and n != name}  # fmt: skip
+    return element("div", element("figure", diagram.svg(name, edges, pages)), listed)
 
 
 def mapping(section: Mapping[str, Any]) -> Markup:
