@@ -31,7 +31,11 @@ from dvcckpt.present.text import number
 if TYPE_CHECKING:
     from dvcckpt.promotion.report import DecisionStatus, Entry, Report
 
-STYLE = "section.card h2{margin-top:.6em}ul.decisions>li{margin-bottom:.4em}"
+# A long lineage scrolls sideways rather than shrinking its labels out of legibility.
+STYLE = (
+    "section.card h2{margin-top:.6em}ul.decisions>li{margin-bottom:.4em}"
+    "figure.lineage{overflow-x:auto}figure.lineage svg{max-width:none}"
+)
 
 
 def render(report: Report) -> str:
@@ -126,7 +130,7 @@ def _entry(report: Report, entry: Entry) -> Markup:
     if shows_lineage(entry):
         parts += [
             element("h3", "Lineage"),
-            element("figure", lineage.svg(entry.name, entry.lineage)),
+            element("figure", lineage.svg(entry.name, entry.lineage), class_="lineage"),
         ]
     return element("section", parts, class_="card")
 
