@@ -1,9 +1,9 @@
 """`dvcckpt org find`: the organisation's checkpoints, across every published repository.
 
 The warehouse's Iceberg tables (`publish.tables`) are scanned into DuckDB
-(`adapters.duckdbscan`: only the columns the query names; `--repo` and
-`--model` skip the data files of other repositories and models while the scan
-is planned) and the query runs there: each card's current version in its
+(`adapters.duckdbscan`: only the columns the query names; `--repo` skips
+the data files of other repositories while the scan is planned: the tables are
+partitioned by repository) and the query runs there: each card's current version in its
 repository (the highest `generation` per `(repo_id, path)`; a deletion or an
 unreadable card removes it) is found over the narrow key columns first, the
 card's JSON is read for those versions only, and the `where` expression,
@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 from dvcckpt.adapters import duckdbscan
 from dvcckpt.catalog import known
 from dvcckpt.catalog.rows import latest_evaluations
-from dvcckpt.catalog.where import Compare, Field, Literal, SortKey, parse, parse_top, sort_keys
+from dvcckpt.catalog.where import (
+    Compare,
+    Field,
+    Literal,
+    Logical,
+    SortKey,
+    parse,
+    parse_top,
+    sort_keys,
+)
 from dvcckpt.catalog.where import fields as where_fields
 from dvcckpt.core.fields import card_path, is_estimate, is_schema_field, leaves
 from dvcckpt.errors import UsageError
@@ -133,7 +142,8 @@ def find(
     tree = parse(where) if where else None
     ranking, keys = _keys(top, by, sort)
     sql = Compiler()
-    conditions = [sql.condition(tree)] if tree is not None else []
+    parts = tree.parts if isinstance(tree, Logical) and tree.op == "and" else (tree,)
+    conditions = [sql.condition(part) for part in parts if part is not None]
     for name, value in (("model", model), ("phase", phase)):
         if value is not None:
             conditions.append(sql.condition(Compare("==", Field(name), Literal(value))))
@@ -149,7 +159,7 @@ def find(
     asked = [("--where", f) for f in (where_fields(tree) if tree is not None else [])]
     asked += [("--by" if key is ranking else "--sort", key.field) for key in keys]
     statement = _statement(sql, conditions, order, values, cards, _cut(sql, top, limit))
-    _register_listing(scope, model, with_card=bool(sql.paths) or cards)
+    _register_listing(scope, with_card=bool(sql.paths) or cards)
     found = duckdbscan.rows(scope.db, statement, sql.params)
     require(scope, asked)
     return [_match(scope, row, len(values), cards) for row in found]
@@ -184,22 +194,28 @@ def _statement(
     sql: Compiler, conditions: list[str], order: list[str], values: list[str], cards: bool, cut: str
 ) -> str:
     body = "card" if cards else "NULL::VARCHAR AS card"
-    filters = " AND ".join(f"({c})" for c in conditions) or "true"
+    # Conditions on table columns (model, stage, tags...) first: the card's JSON is then
+    # parsed only for the cards they keep.
+    cheap = " AND ".join(f"({c})" for c in conditions if not sql.reads_json(c)) or "true"
+    filters = " AND ".join(f"({c})" for c in conditions if sql.reads_json(c)) or "true"
     newest = [*order, "generation DESC", "committed_at DESC NULLS LAST", '"commit" DESC', "repo_id"]
     extraction = sql.extraction()
     readable = "c.error IS NULL AND c.status != 'D'" + (" AND c.card IS NOT NULL" if extraction
                                                          or cards else "")  # fmt: skip
     extra = "".join(f", {v} AS x{i}" for i, v in enumerate(values))
     computed = "".join(f", {column}" for column in sql.columns)
+    named = "".join(f", {column}" for column in sql.native)
     return f"""
     WITH {LATEST}, {HELD},
     live AS (
-        SELECT c.*, h.stages, h.stage_list {extraction}
+        SELECT c.*, h.stages, h.stage_list
         FROM card_versions c JOIN latest l
           ON c.repo_id = l.repo_id AND c."commit" = l."commit" AND c.path = l.path
         LEFT JOIN held h ON h.repo_id = c.repo_id AND h.model = c.model AND h.name = c.name
         WHERE {readable}),
-    valued AS (SELECT * {computed} FROM live),
+    named AS (SELECT * {named} FROM live),
+    kept AS (SELECT * {extraction} FROM named WHERE {cheap}),
+    valued AS (SELECT * {computed} FROM kept),
     ranked AS (
         SELECT *, row_number() OVER (ORDER BY {", ".join(newest)}) AS position,
                count(*) OVER () AS total
@@ -210,9 +226,12 @@ def _statement(
     """
 
 
-def _register_listing(scope: Scope, model: str | None, *, with_card: bool) -> None:
+def _register_listing(scope: Scope, *, with_card: bool) -> None:
+    """The tables a listing reads. Only `--repo` narrows the scan: the current version of a
+    card is chosen among all of its versions (a deletion has no model, and a card may change
+    model), so a `model` filter must wait until that choice is made."""
     columns = LISTED + (("card",) if with_card else ())
-    scope.register("card_versions", columns, model=[model] if model is not None else [])
+    scope.register("card_versions", columns)
     scope.register("stage_events", EVENTS)
 
 
@@ -265,7 +284,9 @@ def _newest_fields(scope: Scope) -> list[str]:
         card = json.loads(text)
         if not isinstance(card, dict):
             continue
-        card["evaluations"] = latest_evaluations(card.get("evaluations"))
+        evaluated = latest_evaluations(card.pop("evaluations", None))
+        if evaluated:  # as the catalog's hot copy holds them: {split: metrics}
+            card["evaluations"] = evaluated
         found.update(_paths(card))
     return sorted(found)
 

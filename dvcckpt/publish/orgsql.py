@@ -18,6 +18,7 @@ parameters (`$1`, `$2`...); identifiers only ever come from this module.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,8 @@ class Compiler:
     params: list[Any] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)  # read from the card into `j`
     fields: dict[str, int] = field(default_factory=dict)  # resolved path -> column number
-    columns: list[str] = field(default_factory=list)  # `f<i>_r, f<i>_n, f<i>_t` definitions
+    columns: list[str] = field(default_factory=list)  # `f<i>_r, f<i>_n, f<i>_t` from JSON
+    native: list[str] = field(default_factory=list)  # those of fields the table holds
 
     def param(self, value: Any) -> str:
         self.params.append(value)
@@ -75,8 +77,9 @@ class Compiler:
         if key not in self.fields:
             self.fields[key] = index = len(self.fields)
             raw, number, text = self._read(node)
-            self.columns += [f"{raw} AS f{index}_r", f"{number} AS f{index}_n",
-                             f"{text} AS f{index}_t"]  # fmt: skip
+            defined = self.native if key in COLUMNS else self.columns
+            defined += [f"{raw} AS f{index}_r", f"{number} AS f{index}_n",
+                        f"{text} AS f{index}_t"]  # fmt: skip
         return self.fields[key]
 
     def _read(self, node: Field) -> tuple[str, str, str]:
@@ -116,6 +119,11 @@ class Compiler:
             f" AND json_extract_string(e, '$.split') = {self.param(split)}"
         )
         return f"list_filter({entries}, {same})[-1]"
+
+    def reads_json(self, sql: str) -> bool:
+        """Whether an expression reads a field from the card's JSON (not a table column)."""
+        native = {int(c.split(" AS f")[1].split("_")[0]) for c in self.native}
+        return any(int(i) not in native for i in re.findall(r"\bf(\d+)_[rnt]\b", sql))
 
     # -- conditions ----------------------------------------------------------------------
 
