@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import resource
 import statistics
@@ -180,6 +181,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="Reuse/keep the warehouse here.")
     args = parse_args(parser, {"repos": 3, "versions": 60, "runs": 1})
     folder = args.keep or scratch() / "warehouse"
+    os.environ.setdefault("XDG_CACHE_HOME", str(folder.parent / f"{folder.name}-cache"))
     if not (folder / "catalog.db").exists():
         write(folder, args.repos, args.versions)
     rows = args.repos * args.versions

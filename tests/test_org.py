@@ -9,6 +9,7 @@ warehouse (SQLite catalog); each test queries it with DuckDB through the CLI.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import yaml
 
 from dvcckpt.cli import main
 from tests.conftest import git, write_checkpoint
+from tests.s3server import BUCKET, SECRET_KEY, S3Server
+from tests.test_storage import configure, s3_server  # noqa: F401 (the fixture)
 
 GATES = """\
 version: 1
@@ -152,6 +155,17 @@ def build_beta(root: Path) -> None:
     make_hostile(root / "models/sentiment/step-500.pt.ckpt.yaml")
     commit(root, "checkpoints")
     promote(root, "models/sentiment/step-300.pt", "best on reviews")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def own_cache(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warehouse cache (scan plans, slim copies of data files) in a folder of this module."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
 
 
 @pytest.fixture(scope="module")
@@ -376,3 +390,68 @@ def test_stages_list_every_repositorys_holders_and_history(
     text = org(cli, published, "stages", "--history", "--repo", "acme/beta").out
     assert "best on reviews" in text and "acme/alpha" not in text
     assert "no stage holders" in org(cli, published, "stages", "--model", "ner").out
+
+
+def table_rows(text: str) -> list[tuple[str, str, str]]:
+    """(repository, checkpoint, commit) of each row of `org find --csv`."""
+    lines = text.splitlines()[1:]
+    return [(cells[0], cells[1], cells[6]) for cells in (line.split(",") for line in lines)]
+
+
+@pytest.mark.parametrize("query", EQUIVALENT[:11], ids=lambda q: " ".join(q) or "everything")
+def test_the_slim_copies_answer_as_the_whole_cards_do(
+    cli: Any, published: dict[str, Path], elsewhere: Path, query: tuple[str, ...]
+) -> None:
+    """A listing reads only the cached `hot` sections; --json reads whole cards: same rows."""
+    whole = [
+        (m["repository"], m["name"], m["commit"][:8]) for m in org_json(cli, published, *query)
+    ]
+    assert table_rows(org(cli, published, "find", "--csv", *query).out) == whole
+
+
+def test_the_cache_holds_slim_copies_and_an_unwritable_one_only_costs_time(
+    cli: Any, published: dict[str, Path], elsewhere: Path, cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    expected = org(cli, published, "find", "--csv", "--where", "test.macro_f1 >= 0.9").out
+    copies = list((cache / "dvcckpt" / "warehouse" / "files").glob("*.parquet"))
+    data = list(published["warehouse"].glob("dvcckpt/card_versions/data/*/*.parquet"))
+    assert copies and len(copies) == len(data)
+    assert sum(c.stat().st_size for c in copies) < sum(d.stat().st_size for d in data)
+    blocked = elsewhere / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    again = org(cli, published, "find", "--csv", "--where", "test.macro_f1 >= 0.9")
+    assert again.out == expected
+
+
+def test_a_warehouse_on_s3_is_read_through_pyiceberg(
+    repo: Path,
+    cli: Any,
+    s3_server: S3Server,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(variable)
+    prefix = configure(cli, s3_server)  # endpoint in .dvc/config, keys in .dvc/config.local
+    (repo / "gates.yaml").write_text(GATES)
+    (repo / "dvcckpt.yaml").write_text(config("gamma"))
+    add(repo, "models/sentiment/step-100.pt", "dev.macro_f1=0.8:0.78:0.82", "test.macro_f1=0.9",
+        run_name="demo_tweets_sentiment_s3_2026-01-09", dataset="tweets")  # fmt: skip
+    commit(repo, "a checkpoint")
+    options = (
+        "--warehouse",
+        f"s3://{BUCKET}/{prefix}-lake",
+        "--catalog-uri",
+        str(tmp_path / "c.db"),
+    )
+    assert cli("catalog", "publish", *options).code == 0
+    result = cli("org", "find", "--where", "dev.macro_f1.ci_low >= 0.78", "--csv", *options)
+    assert result.code == 0, result.err
+    assert [row[:2] for row in table_rows(result.out)] == [
+        ("acme/gamma", card_name(repo, "models/sentiment/step-100.pt"))
+    ]
+    log = cli("org", "log", "sentiment", "--metric", "dev.macro_f1", "--json", *options)
+    assert json.loads(log.out)[0]["intervals"]["dev.macro_f1"] == [0.78, 0.82]
+    assert SECRET_KEY not in result.out + result.err + log.out

@@ -18,7 +18,8 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dvcckpt.adapters import iceberg
+from dvcckpt.adapters import duckdbcache, iceberg
+from dvcckpt.adapters.duckdbcache import Derived
 from dvcckpt.errors import StateError
 
 if TYPE_CHECKING:
@@ -48,29 +49,59 @@ def register(
     *,
     columns: Sequence[str],
     equals: Mapping[str, Sequence[Any]] | None = None,
+    derived: Derived | None = None,
+    planned_by: Sequence[str] | None = None,
 ) -> None:
     """`table`'s rows matching `equals` (column -> accepted values) as the view `name`,
-    with the given columns (those the table lacks read null)."""
+    with the given columns (those the table lacks read null). `derived`: read each data
+    file's slim copy from the local cache (`adapters.duckdbcache`), made on first use.
+    `planned_by`: the columns of `equals` that planning uses to skip files (default all;
+    a long list of names prunes nothing and costs planning time)."""
     present = {field.name: field for field in table.schema().fields}
     wanted = {k: tuple(v) for k, v in (equals or {}).items() if k in present}
-    files = _local_files(table, target, wanted)
+    planned = {k: v for k, v in wanted.items() if planned_by is None or k in planned_by}
+    files = _local_files(table, target, planned)
     with translated(f"read {name}"):
         if files is None:  # S3, or delete files: pyiceberg reads
-            arrow = iceberg.scan_to_arrow(
-                table, target, equals=wanted, columns=[c for c in columns if c in present]
+            needed = {c for c in columns if c in present} | (
+                set(derived.drop) if derived else set()
             )
-            relation = db.from_arrow(arrow)
+            arrow = iceberg.scan_to_arrow(table, target, equals=wanted, columns=sorted(needed))
+            relation = _with_derived(db.from_arrow(arrow), derived)
         elif files:
-            relation = _filtered(_parquet(db, files, table), wanted)
+            slim = duckdbcache.derived_files(db, files, derived) if derived else None
+            if slim is not None and not _globbed(files + slim):
+                relation = _filtered(db.read_parquet(slim, union_by_name=True), wanted)
+            else:
+                relation = _with_derived(_filtered(_parquet(db, files, table), wanted), derived)
         else:
             relation = db.sql("SELECT 1 AS _empty WHERE false")
         relation.select(*_projection(relation.columns, columns, table)).create_view(name)
 
 
+def _with_derived(relation: Any, derived: Derived | None) -> Any:
+    """The derived columns computed while reading (when no cached copy can be used)."""
+    import duckdb
+
+    if derived is None:
+        return relation
+    added = [duckdb.SQLExpression(sql).alias(name) for name, sql in derived.add.items()]
+    return relation.select(duckdb.StarExpression(), *added)
+
+
+def _globbed(paths: Sequence[str]) -> bool:
+    return any(char in path for path in paths for char in _GLOB)
+
+
 def _local_files(
     table: Table, target: iceberg.Target, equals: Mapping[str, tuple[Any, ...]]
 ) -> list[str] | None:
-    """The data files the scan needs, as local paths; None when DuckDB cannot read them."""
+    """The data files the scan needs, as local paths; None when DuckDB cannot read them.
+    A plan is cached per table commit (its metadata file), so it is made once."""
+    metadata = str(getattr(table, "metadata_location", "") or "")
+    scan_text = repr(sorted(equals.items()))
+    if metadata and (known := duckdbcache.cached_plan(metadata, scan_text)) is not None:
+        return known
     with translated(f"plan the scan of {table.name()[-1]}", target):
         scan = table.scan(row_filter=row_filter(equals))
         tasks = list(scan.plan_files())
@@ -83,13 +114,15 @@ def _local_files(
         if scheme not in ("", "file"):
             return None
         paths.append(location.removeprefix("file://"))  # kept as written (`%2F` is literal)
+    if metadata:
+        duckdbcache.store_plan(metadata, scan_text, paths)
     return paths
 
 
 def _parquet(db: duckdb.DuckDBPyConnection, files: list[str], table: Table) -> Any:
     """The files as one relation. DuckDB's reader takes each path as a glob pattern, so a
     path with a pattern character (a partition value may hold one) is read by pyarrow."""
-    if not any(char in path for path in files for char in _GLOB):
+    if not _globbed(files):
         return db.read_parquet(files, union_by_name=True)
     import pyarrow.dataset  # type: ignore[import-untyped]
 

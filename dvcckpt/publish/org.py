@@ -1,9 +1,11 @@
 """`dvcckpt org find`: the organisation's checkpoints, across every published repository.
 
 The warehouse's Iceberg tables (`publish.tables`) are scanned into DuckDB
-(`adapters.duckdbscan`: only the columns the query names; `--repo` skips
-the data files of other repositories while the scan is planned: the tables are
-partitioned by repository) and the query runs there: each card's current version in its
+(`adapters.duckdbscan`: only the columns the query names, from the slim copy
+of each data file when the query reads only the `hot` card sections; `--repo`
+skips the data files of other repositories while the scan is planned, the
+tables being partitioned by repository; `--model` and `--stage` narrow the rows
+read, the current version being chosen from `card_keys`, every version's keys) and the query runs there: each card's current version in its
 repository (the highest `generation` per `(repo_id, path)`; a deletion or an
 unreadable card removes it) is found over the narrow key columns first, the
 card's JSON is read for those versions only, and the `where` expression,
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dvcckpt.adapters import duckdbscan
+from dvcckpt.adapters.duckdbcache import Derived
 from dvcckpt.catalog import known
 from dvcckpt.catalog.rows import latest_evaluations
 from dvcckpt.catalog.where import (
@@ -35,7 +38,7 @@ from dvcckpt.catalog.where import (
 from dvcckpt.catalog.where import fields as where_fields
 from dvcckpt.core.fields import card_path, is_estimate, is_schema_field, leaves
 from dvcckpt.errors import UsageError
-from dvcckpt.publish.orgsql import Compiler
+from dvcckpt.publish.orgsql import HOT_SQL, Compiler
 
 if TYPE_CHECKING:
     from dvcckpt.publish.warehouse import Warehouse
@@ -45,12 +48,15 @@ LISTED = ("repo_id", "commit", "path", "generation", "committed_at", "status", "
           "model", "phase", "kind", "step", "created_at", "tags")  # fmt: skip
 EVENTS = ("repo_id", "commit", "generation", "seq", "model", "stage", "name", "action", "by",
           "at", "reason", "counts", "verified", "problem", "holder")  # fmt: skip
+# Each data file's slim copy, kept in the local cache: the card's `hot` sections only.
+HOT_RECIPE = Derived("hot-2", drop=("card",), add={"hot": HOT_SQL})
 HINT_CARDS = 200  # newest cards whose fields the hint of an unknown field offers
 # The current version of each card path in each repository, over the key columns only.
+KEYS = ("repo_id", "commit", "path", "generation", "committed_at")
 LATEST = """latest AS (
-    SELECT repo_id, "commit", path FROM card_versions
-    QUALIFY row_number() OVER (PARTITION BY repo_id, path
-        ORDER BY generation DESC, committed_at DESC NULLS LAST, "commit" DESC) = 1)"""
+    SELECT repo_id, path, arg_max("commit", (generation,
+           coalesce(committed_at, TIMESTAMPTZ '0001-01-01 00:00:00+00'), "commit")) AS "commit"
+    FROM card_keys GROUP BY repo_id, path)"""
 # Who holds each stage now: the holder after the last counted event of (repo, model, stage).
 HELD = """holders AS (
     SELECT repo_id, model, stage, holder FROM stage_events WHERE counts AND stage IS NOT NULL
@@ -93,6 +99,7 @@ class Scope:
     db: Any  # a DuckDB connection
     names: dict[str, str]  # repo_id -> the name shown
     chosen: list[str] | None  # repo ids `--repo` picked (None: every repository)
+    body: str = "card"  # the JSON column `card_versions` was registered with (card or hot)
 
     def equals(self, **more: Sequence[Any]) -> dict[str, Sequence[Any]]:
         found: dict[str, Sequence[Any]] = {k: v for k, v in more.items() if v}
@@ -100,10 +107,25 @@ class Scope:
             found["repo_id"] = self.chosen
         return found
 
-    def register(self, name: str, columns: Sequence[str], **equals: Sequence[Any]) -> None:
-        table = self.warehouse.tables([name])[name]
-        duckdbscan.register(self.db, name, table, self.warehouse.target, columns=columns,
-                            equals=self.equals(**equals))  # fmt: skip
+    def register(
+        self, view: str, columns: Sequence[str], slim: bool = False, table: str | None = None,
+        /, **equals: Sequence[Any],
+    ) -> None:  # fmt: skip
+        """Table `table` (default: `view`) as the view `view`; `slim`: read from the cached
+        slim copies of its data files; `equals`: only rows whose column holds a value listed."""
+        found = self.warehouse.tables([table or view])[table or view]
+        duckdbscan.register(self.db, view, found, self.warehouse.target, columns=columns,
+                            equals=self.equals(**equals), derived=HOT_RECIPE if slim else None,
+                            planned_by=("repo_id",))  # fmt: skip
+
+    def versions(self, columns: Sequence[str], body: str, **equals: Sequence[Any]) -> None:
+        """`card_versions` with `columns` and one JSON column, the card or its hot sections
+        (only rows whose columns hold one of the `equals` values), and `card_keys`: the
+        key columns of every version, for choosing each card's current version."""
+        self.body = body
+        slim = body == "hot"
+        self.register("card_versions", (*columns, body), slim, **equals)
+        self.register("card_keys", KEYS, slim, "card_versions")
 
 
 def open_scope(warehouse: Warehouse, repo: str | None) -> Scope:
@@ -158,9 +180,17 @@ def find(
     values = [f"f{sql.value(f)}_r" for f in shown]
     asked = [("--where", f) for f in (where_fields(tree) if tree is not None else [])]
     asked += [("--by" if key is ranking else "--sort", key.field) for key in keys]
+    if sql.slim() and not cards:
+        sql.source = "hot"
     statement = _statement(sql, conditions, order, values, cards, _cut(sql, top, limit))
-    _register_listing(scope, with_card=bool(sql.paths) or cards)
+    scope.register("stage_events", EVENTS)
+    narrowed = {"model": [model] if model is not None else []}
+    if stage is not None:
+        narrowed["name"] = _holders(scope, stage) or [""]  # no holder: the join keeps nothing
+    scope.versions(LISTED, sql.source, **narrowed)
     found = duckdbscan.rows(scope.db, statement, sql.params)
+    if any(narrowed.values()):  # unknown fields are looked for among every card
+        scope.versions(LISTED, sql.source)
     require(scope, asked)
     return [_match(scope, row, len(values), cards) for row in found]
 
@@ -200,8 +230,7 @@ def _statement(
     filters = " AND ".join(f"({c})" for c in conditions if sql.reads_json(c)) or "true"
     newest = [*order, "generation DESC", "committed_at DESC NULLS LAST", '"commit" DESC', "repo_id"]
     extraction = sql.extraction()
-    readable = "c.error IS NULL AND c.status != 'D'" + (" AND c.card IS NOT NULL" if extraction
-                                                         or cards else "")  # fmt: skip
+    readable = f"c.error IS NULL AND c.status != 'D' AND c.{sql.source} IS NOT NULL"
     extra = "".join(f", {v} AS x{i}" for i, v in enumerate(values))
     computed = "".join(f", {column}" for column in sql.columns)
     named = "".join(f", {column}" for column in sql.native)
@@ -226,13 +255,11 @@ def _statement(
     """
 
 
-def _register_listing(scope: Scope, *, with_card: bool) -> None:
-    """The tables a listing reads. Only `--repo` narrows the scan: the current version of a
-    card is chosen among all of its versions (a deletion has no model, and a card may change
-    model), so a `model` filter must wait until that choice is made."""
-    columns = LISTED + (("card",) if with_card else ())
-    scope.register("card_versions", columns)
-    scope.register("stage_events", EVENTS)
+def _holders(scope: Scope, stage: str) -> list[str]:
+    """The names holding `stage` in some repository (the scan then reads only their rows; the
+    query still matches each by repository and model)."""
+    statement = f"WITH {HELD} SELECT DISTINCT name FROM held WHERE list_contains(stage_list, $1)"
+    return [name for (name,) in duckdbscan.rows(scope.db, statement, [stage])]
 
 
 def _match(scope: Scope, row: tuple[Any, ...], extra: int, cards: bool) -> Match:
@@ -266,10 +293,10 @@ def require(scope: Scope, asked: list[tuple[str, Field]]) -> None:
 
 
 def _exists(scope: Scope, field: Field | None) -> bool:
-    sql = Compiler()
+    sql = Compiler(source=scope.body)
     has = "true" if field is None else f"f{sql.value(field)}_r IS NOT NULL"
     statement = f"""SELECT 1 FROM (SELECT * {", ".join(["", *sql.columns])} FROM (
-        SELECT card {sql.extraction()} FROM card_versions WHERE card IS NOT NULL))
+        SELECT {sql.source} {sql.extraction()} FROM card_versions WHERE {sql.source} IS NOT NULL))
         WHERE {has} LIMIT 1"""
     return bool(duckdbscan.rows(scope.db, statement, sql.params))
 
@@ -277,6 +304,8 @@ def _exists(scope: Scope, field: Field | None) -> bool:
 def _newest_fields(scope: Scope) -> list[str]:
     """Dotted fields of the newest cards (an estimate offers its bounds, not its keys;
     `evaluations.SPLIT.METRIC` the metrics of each split's latest evaluation)."""
+    if scope.body != "card":
+        scope.versions(("committed_at", "generation"), "card")
     statement = """SELECT card FROM card_versions WHERE card IS NOT NULL
         ORDER BY committed_at DESC NULLS LAST, generation DESC LIMIT $1"""
     found: set[str] = set()

@@ -22,7 +22,7 @@ from dvcckpt.publish.org import EVENTS, Scope, require
 from dvcckpt.publish.orgsql import Compiler
 
 HISTORY = ("repo_id", "commit", "path", "generation", "committed_at", "status", "error", "author",
-           "name", "model", "step", "run_id", "run_name", "card")  # fmt: skip
+           "name", "model", "step", "run_id", "run_name")  # fmt: skip
 Interval = tuple[float, float]
 
 
@@ -62,15 +62,16 @@ def log(
     for metric in fields:
         bounds = (Field(f"{metric.path}.ci_low"), Field(f"{metric.path}.ci_high"))
         values += [f"f{sql.value(f)}_n" for f in (metric, *bounds)]
+    sql.source = "hot" if sql.slim() else "card"
     extraction = sql.extraction()
     computed = "".join(f", {column}" for column in sql.columns)
-    scope.register("card_versions", HISTORY)
+    scope.versions(HISTORY, sql.source)
     statement = f"""
         SELECT repo_id, "commit", committed_at, author, name, model, step, run_name, run_id,
                path {"".join(f", {v}" for v in values)}
         FROM (SELECT * {computed} FROM (
             SELECT * {extraction} FROM card_versions
-            WHERE status != 'D' AND error IS NULL AND card IS NOT NULL AND {picked}))
+            WHERE status != 'D' AND error IS NULL AND {sql.source} IS NOT NULL AND {picked}))
         ORDER BY repo_id, generation, committed_at NULLS FIRST, "commit", step IS NULL, step,
                  path"""
     found = duckdbscan.rows(scope.db, statement, sql.params)
