@@ -66,9 +66,18 @@ def resolve(project: Project, reference: str) -> Card:
 
 
 def select(
-    project: Project, refs: tuple[str, ...] | list[str], everything: bool, stage: str | None = None
+    project: Project,
+    refs: tuple[str, ...] | list[str],
+    everything: bool,
+    stage: str | None = None,
+    *,
+    tombstones: bool = False,
 ) -> list[Checkpoint]:
-    """The checkpoints a command works on, in the order given, without duplicates."""
+    """The checkpoints a command works on, in the order given, without duplicates.
+
+    A named retired or pruned checkpoint is refused (`live`) unless `tombstones`: `verify`
+    lists those with their reason instead of moving data that is not kept.
+    """
     if everything and (refs or stage):
         raise UsageError("--all cannot be combined with names or --stage", hint="pick one")
     if everything:
@@ -77,7 +86,8 @@ def select(
         models = list(refs) or sorted({c.model for c in _work_tree_cards(project)})
         cards = _stage_holders(project, models, stage, strict=bool(refs))
     elif refs:
-        cards = [live(resolve(project, ref)) for ref in refs]
+        cards = [resolve(project, ref) for ref in refs]
+        cards = cards if tombstones else [live(card) for card in cards]
     else:
         raise UsageError("name at least one checkpoint", hint="pass NAME... or --all (see --help)")
     # Keyed by path, not name: two cards sharing a name are still two checkpoints to move.

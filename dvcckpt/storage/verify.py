@@ -192,7 +192,7 @@ def verify_references(
     if everything and not refs:
         chosen, stones = _all_checkpoints(project)
     else:
-        chosen = select(project, refs, everything)
+        chosen = select(project, refs, everything, tombstones=True)
         stones = _tombstones(project, chosen)
     live = [ckpt for ckpt in chosen if ckpt not in stones]
     verdicts = iter(verify(project, live, remote=remote, check_remote=check_remote))
