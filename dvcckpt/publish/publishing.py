@@ -173,6 +173,8 @@ def _one_row(values: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def _version() -> str:
-    from dvcckpt import __version__
+    # The installed distribution's version: the package root is the public API, above
+    # this layer.
+    from importlib.metadata import version
 
-    return __version__
+    return version("dvcckpt")
