@@ -228,7 +228,10 @@ def _statement(
     # parsed only for the cards they keep.
     cheap = " AND ".join(f"({c})" for c in conditions if not sql.reads_json(c)) or "true"
     filters = " AND ".join(f"({c})" for c in conditions if sql.reads_json(c)) or "true"
-    newest = [*order, "generation DESC", "committed_at DESC NULLS LAST", '"commit" DESC', "repo_id"]
+    # A total order (path breaks ties within a commit, as `find` does): a listing and
+    # its --json twin never differ by the plan DuckDB picks.
+    newest = [*order, "generation DESC", "committed_at DESC NULLS LAST", '"commit" DESC',
+              "path DESC", "repo_id"]  # fmt: skip
     extraction = sql.extraction()
     readable = f"c.error IS NULL AND c.status != 'D' AND c.{sql.source} IS NOT NULL"
     extra = "".join(f", {v} AS x{i}" for i, v in enumerate(values))
