@@ -44,8 +44,11 @@ def commits(
     commit_ids = _lookup(db, "commits", "sha", "id", {c.sha for c in walked})
     path_ids = _lookup(db, "paths", "path", "id", {c[1] for c in changes})
     card_ids = _lookup(db, "cards", "blob", "id", {c[2] for c in changes})
+    # Each version carries its card's model and run (NULL for a deletion), read from the
+    # `cards` row by its primary key: `log MODEL` walks them through an index.
     db.executemany(
-        "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO versions SELECT ?, ?, ?, ?, ?, ?, k.model, k.run_name, k.run_id"
+        " FROM (SELECT ? AS id) o LEFT JOIN cards k ON k.id = o.id",
         (
             (
                 commit_ids[c.sha],
@@ -54,6 +57,7 @@ def commits(
                 status,
                 generations[c.sha],
                 c.committed,
+                card_ids.get(blob),
             )
             for c, path, blob, status in changes
         ),
@@ -76,8 +80,8 @@ def _parse_new_blobs(db: sqlite3.Connection, root: Path, blobs: set[str]) -> int
         else:
             row, body, hot = rows.card_row(blob, contents.get(blob))
         cursor = db.execute(
-            "INSERT INTO cards (blob, name, model, phase, kind, step, created_at, error, hot)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO cards (blob, name, model, phase, kind, step, created_at, error, hot,"
+            " run_name, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
         if body is not None:

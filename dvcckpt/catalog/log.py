@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dvcckpt.catalog import known, latest
+from dvcckpt.catalog import known, latest, newest
 from dvcckpt.catalog.find import field_sql
 from dvcckpt.catalog.index import Index
 from dvcckpt.catalog.rows import Row, Run
@@ -106,9 +106,10 @@ def _source(catalog: Index, rev: str | None, all_refs: bool) -> tuple[str, str]:
 # and sha (the catalog's commit order), then step (none last), then path. Values are
 # extracted in SQLite (point value and interval bounds of each metric), so no card
 # is decoded in Python.
+COLUMNS = """c.sha, c.author, {date} AS date, p.path, k.name, k.model, k.step,
+       k.run_name, k.run_id, v.generation, v.committed {values}"""
 VERSIONS = """
-SELECT c.sha, c.author, {date} AS date, p.path, k.name, k.model, k.step,
-       {run_name} AS run_name, {run_id} AS run_id, v.generation, v.committed {values}
+SELECT {columns}
 FROM {versions} JOIN commits c ON c.id = v.commit_id JOIN paths p ON p.id = v.path_id
 JOIN cards k ON k.id = v.card_id {bodies}
 WHERE {in_scope} AND v.status != 'D' AND k.error IS NULL AND ({restrict})
@@ -117,13 +118,6 @@ WHERE {in_scope} AND v.status != 'D' AND k.error IS NULL AND ({restrict})
 _ORDER = ("generation", "committed", "sha", "step IS NULL", "step", "path")
 # The author date as `log` prints it (UTC); `@SECONDS` beyond what a date can show.
 DATE = "coalesce(strftime('%Y-%m-%d %H:%M', c.authored, 'unixepoch'), '@' || c.authored)"
-
-
-def _text_sql(source: str, path: str) -> str:
-    """A text field, or NULL when it holds anything else."""
-    return (
-        f"CASE json_type({source}, '{path}') WHEN 'text' THEN json_extract({source}, '{path}') END"
-    )
 
 
 # The newest `limit` rows of VERSIONS, each with its metrics' values in the previous
@@ -144,6 +138,13 @@ def _newest_rows(
     fields: list[Field],
     limit: int,
 ) -> list[Row]:
+    join = newest.scope_join(source)
+    if restrict is not None and restrict[0] == "k.model = ?" and join is not None:
+        values, params = _values_sql(fields)
+        select = COLUMNS.format(date=DATE, values=values)
+        if "b.card" not in select:  # the card is never read: one index walk
+            found = newest.rows(catalog, join, restrict[1][0], select, params, limit)
+            return [_with_deltas(record, specs) for record in found]
     statement, params = _versions_statement(source, restrict, fields)
     previous = ", ".join(f"LAG(m_{i}) OVER run AS p_{i}" for i in range(len(fields)))
     statement = NEWEST.format(
@@ -152,19 +153,20 @@ def _newest_rows(
         order=", ".join(_ORDER),
         newest=", ".join(f"{column} DESC" for column in _ORDER),
     )
-    rows = []
-    for record in catalog.sql(statement, [*params, limit]):
-        row = _row(record, specs)
-        row.deltas = {
-            spec: _delta(row.values[spec], number(record[f"p_{i}"])) for i, spec in enumerate(specs)
-        }
-        rows.append(row)
-    return rows
+    return [_with_deltas(record, specs) for record in catalog.sql(statement, [*params, limit])]
 
 
-def _versions_statement(
-    source: tuple[str, str], restrict: known.Restriction | None, fields: list[Field]
-) -> tuple[str, list[Any]]:
+def _with_deltas(record: Any, specs: list[str]) -> Row:
+    """A row whose record has each metric's value in the run's previous row (`p_I`)."""
+    row = _row(record, specs)
+    row.deltas = {
+        spec: _delta(row.values[spec], number(record[f"p_{i}"])) for i, spec in enumerate(specs)
+    }
+    return row
+
+
+def _values_sql(fields: list[Field]) -> tuple[str, list[Any]]:
+    """Each metric's point value and interval bounds, as `m_I`, `lo_I`, `hi_I`."""
     values, params = "", []
     for index, metric in enumerate(fields):
         point, point_params = field_sql(metric)
@@ -174,12 +176,16 @@ def _versions_statement(
             f", json_extract({known.column(high)}, ?) AS hi_{index}"
         )
         params += [*point_params, low.json_path(), high.json_path()]
+    return values, params
+
+
+def _versions_statement(
+    source: tuple[str, str], restrict: known.Restriction | None, fields: list[Field]
+) -> tuple[str, list[Any]]:
+    values, params = _values_sql(fields)
     condition, restrict_params = restrict or ("1", [])
     return VERSIONS.format(
-        date=DATE,
-        run_name=_text_sql("k.hot", "$.run.name"),
-        run_id=_text_sql("k.hot", "$.run.id"),
-        values=values,
+        columns=COLUMNS.format(date=DATE, values=values),
         versions=source[0],
         in_scope=source[1],
         bodies="JOIN bodies b ON b.id = k.id" if "b.card" in values else "",

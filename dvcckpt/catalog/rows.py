@@ -13,10 +13,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvcckpt.adapters import yamldoc
 from dvcckpt.catalog import latest, numbers
 from dvcckpt.core.fields import is_estimate, number
-from dvcckpt.core.limits import HARD_MAX_BYTES
 from dvcckpt.errors import CardError
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
@@ -26,7 +24,9 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 #    each split's latest evaluation.
 # 5: a split's latest evaluation is the last one listed, not the latest `at`.
 # 6: every number of metrics and latest evaluations indexed (`catalog.numbers`).
-FORMAT_VERSION = "6"
+# 7: each version carries its card's model and run (`catalog.newest`: `log MODEL`
+#    reads the newest rows and each run's previous row through an index).
+FORMAT_VERSION = "7"
 SCHEMA = (
     """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,13 +37,16 @@ CREATE TABLE commits (
 CREATE TABLE paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
 CREATE TABLE cards (
     id INTEGER PRIMARY KEY, blob TEXT NOT NULL UNIQUE, name TEXT, model TEXT, phase TEXT,
-    kind TEXT, step INTEGER, created_at TEXT, error TEXT, hot TEXT);
+    kind TEXT, step INTEGER, created_at TEXT, error TEXT, hot TEXT, run_name TEXT, run_id TEXT);
 CREATE TABLE bodies (id INTEGER PRIMARY KEY, card TEXT NOT NULL);
 CREATE TABLE versions (
     commit_id INTEGER NOT NULL, path_id INTEGER NOT NULL, card_id INTEGER,
     status TEXT NOT NULL, generation INTEGER NOT NULL, committed INTEGER NOT NULL,
+    model TEXT, run_name TEXT, run_id TEXT,
     PRIMARY KEY (commit_id, path_id));
 CREATE INDEX versions_path ON versions (path_id, generation);
+CREATE INDEX versions_model ON versions (model, generation, committed);
+CREATE INDEX versions_run ON versions (model, run_id, run_name, generation, committed);
 CREATE INDEX versions_card ON versions (card_id);
 CREATE INDEX cards_model ON cards (model);
 CREATE INDEX cards_name ON cards (name);
@@ -248,6 +251,7 @@ def card_row(
     except Exception as exc:  # untrusted history: record why, index the rest
         return error_row(blob, f"cannot index: {type(exc).__name__}: {exc}"[:2000]), None, {}
     meta: dict[str, Any] = card["checkpoint"] if isinstance(card.get("checkpoint"), dict) else {}
+    run: dict[str, Any] = card["run"] if isinstance(card.get("run"), dict) else {}
     step = meta.get("step")
     fits = isinstance(step, int) and not isinstance(step, bool) and _INT64[0] <= step <= _INT64[1]
     row = (
@@ -260,6 +264,8 @@ def card_row(
         _text(meta.get("created_at")),
         None,
         hot_json,
+        _text(run.get("name")),
+        _text(run.get("id")),
     )
     return row, body, hot
 
@@ -275,6 +281,9 @@ def read_card(blob: str, content: bytes | None) -> dict[str, Any] | None:
 def _document(blob: str, content: bytes | None) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
     """The card, its JSON, the JSON of its hot sections and those sections; CardError
     if not indexable."""
+    from dvcckpt.adapters import yamldoc  # only when indexing: queries never parse YAML
+    from dvcckpt.core.limits import HARD_MAX_BYTES
+
     if content is None:
         raise CardError("blob missing from the repository", hint="run `git fsck`")
     try:
@@ -319,7 +328,7 @@ def _without_source(message: str, blob: str) -> str:
 
 
 def error_row(blob: str, message: str) -> tuple[Any, ...]:
-    return (blob, None, None, None, None, None, None, message, None)
+    return (blob, None, None, None, None, None, None, message, None, None, None)
 
 
 def as_json(value: Any) -> str:
