@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from dvcckpt.catalog import known, latest, numbers, where
+from dvcckpt.catalog import known, latest, numbers, ranked, where
 from dvcckpt.catalog.index import Index
 from dvcckpt.catalog.known import column
 from dvcckpt.catalog.rows import VERSION_ROWS, Version
@@ -149,13 +149,13 @@ class Plan:
     percent: float | None  # --top N%
 
     def statement(
-        self, select: str, joins: str = "", order_by: str | None = None
+        self, select: str, joins: str = "", order_by: str | None = None, driver: str = ""
     ) -> tuple[str, list[Any]]:
-        """SELECT `select` over every match (no body read), in `order_by` or best first."""
+        """SELECT `select` over every match (no body read), in `order_by` or best first;
+        `driver`: a table `w` of card ids (`card_id`) the query reads the cards from."""
         bodies = "b.card" in select
-        return _statement(
-            self.conditions, self.keys, self.source, self.by_card, select, joins, bodies, order_by
-        )
+        return _statement(self.conditions, self.keys, self.source, self.by_card, select,
+                          joins, bodies, order_by, driver)  # fmt: skip
 
 
 def run(
@@ -176,11 +176,13 @@ def run(
     fields = [Field(c) for c in (columns or [])]
     if query.count is None and query.percent is None:  # every match is kept: one pass
         return _listing(catalog, query, fields, cards)
-    found = _select(catalog, query)
-    if query.count is not None:
-        found = found[: query.count]
-    elif query.percent is not None:
-        found = found[: max(1, math.ceil(len(found) * query.percent / 100))] if found else []
+    if query.count is not None:  # the best N: from the top of the ranked metric's index
+        best = ranked.best(catalog, query, query.count)
+        found = _select(catalog, query, query.count) if best is None else best
+    else:  # --top N%: of every match
+        found = _select(catalog, query)
+        share = math.ceil(len(found) * (query.percent or 0) / 100)
+        found = found[: max(1, share)] if found else []
     return _with_cards(catalog, found, fields, cards)
 
 
@@ -272,15 +274,16 @@ def _day_after(day: str) -> str:
     return (moment.date() + dt.timedelta(days=1)).isoformat()
 
 
-def _select(catalog: Index, query: Plan) -> list[tuple[int, int]]:
-    """(commit id, path id) of matches in order; cards are fetched for what is kept.
+def _select(catalog: Index, query: Plan, limit: int = -1) -> list[tuple[int, int]]:
+    """(commit id, path id) of the first `limit` matches (-1: all) in order; cards are
+    fetched for what is kept.
 
     `by_card`: the filter names a model or checkpoint, so the matching cards are found
     through their index first and their versions looked up (SQLite would otherwise
     walk every version in scope, not knowing how few cards a model has).
     """
     statement, params = query.statement("v.commit_id, v.path_id")
-    return [(row[0], row[1]) for row in catalog.sql(statement, params)]
+    return [(row[0], row[1]) for row in catalog.sql(f"{statement} LIMIT ?", [*params, limit])]
 
 
 def _listing(catalog: Index, query: Plan, columns: list[Field], decoded: bool) -> list[Version]:
@@ -329,11 +332,13 @@ def _statement(
     joins: str = "",
     bodies: bool = False,
     order_by: str | None = None,
+    driver: str = "",
 ) -> tuple[str, list[Any]]:
     """The query selecting `select` for every match, best first by `keys`, then newest
-    (or in `order_by`)."""
+    (or in `order_by`); cards read from `driver`'s card ids when given."""
     params: list[Any] = []
     sort_columns = ""
+    keys = keys if order_by is None else []  # another order: no sort key is read
     for index, key in enumerate(keys):
         sql, key_params = field_sql(key.field)
         sort_columns += f", {sql} AS s_{index}"
@@ -347,6 +352,8 @@ def _statement(
     )
     versions, in_scope = source
     tables = f"cards k CROSS JOIN {versions}" if by_card else f"{versions} JOIN cards k"
+    if driver:  # walked in its order: each card's versions in scope looked up
+        tables = f"{driver} CROSS JOIN cards k ON k.id = w.card_id CROSS JOIN {versions}"
     if bodies or "b.card" in where + sort_columns:
         joins += " LEFT JOIN bodies b ON b.id = k.id"
     statement = f"""
@@ -354,9 +361,17 @@ def _statement(
         FROM {tables} {joins}
         WHERE k.id = v.card_id AND {in_scope} AND v.status != 'D' AND k.error IS NULL
           AND {where}
-        {_order_clause(order_by, f"{order}v.generation DESC, v.committed DESC, v.commit_id DESC")}
+        {_order_clause(order_by, f"{order}{_NEWEST}")}
     """
     return statement, params
+
+
+# Newest first, then by path within a commit (the order is total: a tie never depends
+# on the plan SQLite picks).
+_NEWEST = (
+    "v.generation DESC, v.committed DESC, v.commit_id DESC,"
+    " (SELECT path FROM paths WHERE id = v.path_id) DESC"
+)
 
 
 def _order_clause(order_by: str | None, best_first: str) -> str:

@@ -79,8 +79,18 @@ def value_sql(field: str) -> tuple[str, list[Any]]:
     return "(SELECT value FROM metric_values WHERE field = ? AND card_id = k.id)", [field]
 
 
+_LISTED = "k.id IN (SELECT card_id FROM metric_values WHERE field = ? AND value "
+_PER_CARD = "EXISTS (SELECT 1 FROM metric_values WHERE field = ? AND card_id = k.id AND value "
+
+
 def compare_sql(field: str, operator: str, number: float) -> tuple[str, list[Any]]:
     """Cards whose `field` compares to `number`, found through the value index."""
     assert operator in OPERATORS
-    sql = f"k.id IN (SELECT card_id FROM metric_values WHERE field = ? AND value {operator} ?)"
-    return sql, [field, number]
+    return f"{_LISTED}{operator} ?)", [field, number]
+
+
+def per_card(statement: str) -> str:
+    """`statement` with each comparison of `compare_sql` checked per card (one primary-key
+    lookup) instead of through the list of every qualifying card: for a query that
+    reads few cards, that list would cost more than the query (same parameters)."""
+    return statement.replace(_LISTED, _PER_CARD)
