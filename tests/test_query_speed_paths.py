@@ -11,15 +11,18 @@ card and an unreadable one.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dvcckpt.catalog import Catalog, ranked
+from dvcckpt.catalog.rows import FORMAT_VERSION
 from tests.conftest import git
 from tests.test_catalog import card_text
 
@@ -166,3 +169,30 @@ def test_listing_order_is_total_within_a_commit(history: Path) -> None:
     tied = [(a, b) for a, b in pairs if a.sha == b.sha and a.values == b.values]
     assert tied, "no tie within a commit: the history tests nothing"
     assert all(a.path > b.path for a, b in tied)
+
+
+def test_a_catalog_of_the_previous_format_is_rebuilt_not_misread(
+    history: Path, tmp_path: Path
+) -> None:
+    """A catalog written before versions carried their card's model and run (format 6:
+    no such columns, no such indexes) is rebuilt on the next query: the fast `log`
+    path never runs on a table that lacks what it reads."""
+    repo = tmp_path / "repo"
+    shutil.copytree(history, repo, symlinks=True)
+    catalog = Catalog(repo)
+    expected = [row.as_dict() for row in catalog.log("clf", metrics=METRICS, limit=6)]
+    catalog.close()
+    with contextlib.closing(sqlite3.connect(catalog.path)) as db:
+        db.executescript(
+            """DROP INDEX versions_model; DROP INDEX versions_run;
+            ALTER TABLE versions DROP COLUMN model; ALTER TABLE versions DROP COLUMN run_name;
+            ALTER TABLE versions DROP COLUMN run_id; ALTER TABLE cards DROP COLUMN run_name;
+            ALTER TABLE cards DROP COLUMN run_id; UPDATE meta SET value = '6' WHERE key = 'format';"""
+        )
+    again = Catalog(repo)
+    assert [row.as_dict() for row in again.log("clf", metrics=METRICS, limit=6)] == expected
+    with contextlib.closing(sqlite3.connect(again.path)) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() == (
+            FORMAT_VERSION,
+        )
+        assert db.execute("SELECT count(*) FROM versions WHERE model = 'clf'").fetchone()[0]
