@@ -98,8 +98,8 @@ def main() -> None:
     print(f"site of {cards} checkpoints: {written['count']} pages, {written['bytes'] / 1e6:.1f} MB")
     for label, figure in (("cold (no catalog)", cold), ("first site", first), ("warm", warm)):
         ok = figure.seconds <= TARGET_SECONDS or label.startswith("cold")
-        print(f"  {label:<18} {figure.seconds:6.2f} s wall  {figure.cpu_seconds:6.2f} s CPU  "
-              f"{figure.rss_mb:5.0f} MB  ({figure.runs()})  "
+        print(f"  {label:<18} median {figure.seconds:.2f} s wall, {figure.cpu_seconds:.2f} s CPU, "
+              f"peak RSS {figure.rss_mb:.0f} MB ({figure.runs()})  "
               f"{'' if label.startswith('cold') else verdict(ok)}")  # fmt: skip
     page_ok = largest["bytes"] < TARGET_PAGE_BYTES
     print(f"  largest page       {largest['bytes'] / 1024:6.0f} KiB ({largest['page']})  "
