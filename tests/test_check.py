@@ -211,6 +211,7 @@ def test_init_scaffolds_idempotently_and_merges_pre_commit_config(tmp_path: Path
         ".git": "initialised", ".dvc": "initialised", "dvcckpt.yaml": "created",
         "gates.yaml": "created", ".github/workflows/dvcckpt.yml": "created",
         ".github/workflows/dvcckpt-comment.yml": "created",
+        ".github/workflows/dvcckpt-publish.yml": "created",
         ".github/pull_request_template.md": "created", ".pre-commit-config.yaml": "merged",
         ".github/CODEOWNERS": "created",
     }  # fmt: skip

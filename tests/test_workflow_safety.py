@@ -20,10 +20,15 @@ import yaml
 from dvcckpt.errors import StateError, UsageError
 from dvcckpt.present.report import MARKER
 from dvcckpt.setup import pinning, scaffold
+from tests.conftest import git
 from tests.corpus import assert_user_error, changed, snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOWS = (".github/workflows/dvcckpt.yml", ".github/workflows/dvcckpt-comment.yml")
+WORKFLOWS = (
+    ".github/workflows/dvcckpt.yml",
+    ".github/workflows/dvcckpt-comment.yml",
+    ".github/workflows/dvcckpt-publish.yml",
+)
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 USES = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
 
@@ -94,7 +99,7 @@ def test_pull_requests_run_with_a_read_only_token_and_no_pull_request_target(
 
 
 def test_the_comment_is_posted_by_a_workflow_run_follow_up(generated: Path) -> None:
-    checks, comment = (load(generated / name) for name in WORKFLOWS)
+    checks, comment = (load(generated / name) for name in WORKFLOWS[:2])
     assert comment["on"] == {
         "workflow_run": {"workflows": [checks["name"]], "types": ["completed"]}
     }
@@ -106,6 +111,26 @@ def test_the_comment_is_posted_by_a_workflow_run_follow_up(generated: Path) -> N
     [download] = [s for s in job["steps"] if "download-artifact@" in s.get("uses", "")]
     assert download["with"]["name"] == "dvcckpt-report"
     assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+
+
+def test_only_pushes_to_the_branch_publish_and_only_that_step_holds_secrets(
+    generated: Path,
+) -> None:
+    """The publish workflow never runs for a pull request (its code is unreviewed), is
+    idle until the warehouse variable is set, and hands secrets to one step's env."""
+    text = (generated / WORKFLOWS[2]).read_text()
+    publish = load(generated / WORKFLOWS[2])
+    branch = git(generated, "symbolic-ref", "--short", "HEAD").strip()
+    assert publish["on"] == {"push": {"branches": [branch]}}
+    assert publish["permissions"] == {"contents": "read"}
+    [job] = publish["jobs"].values()
+    assert job["if"] == "vars.DVCCKPT_WAREHOUSE != ''" and "permissions" not in job
+    holders = [s for s in job["steps"] if "secrets." in json.dumps(s)]
+    assert [s["run"] for s in holders] == ["dvcckpt catalog publish"]
+    assert text.count("secrets.") == 3 and "github.token" not in text
+    [install] = [s for s in job["steps"] if "DVCCKPT_REQUIREMENT" in s.get("env", {})]
+    version = metadata.version("dvcckpt")
+    assert install["env"]["DVCCKPT_REQUIREMENT"] == f"dvcckpt[org]=={version}"
 
 
 def install_step(root: Path) -> dict[str, Any]:
@@ -139,6 +164,13 @@ def test_the_workflow_installs_exactly_the_running_dvcckpt(generated: Path) -> N
 def test_a_chosen_source_is_pinned(tmp_path: Path, source: str, requirement: str) -> None:
     scaffold.init(tmp_path / "p", install_source=source)
     assert install_step(tmp_path / "p")["env"]["DVCCKPT_REQUIREMENT"] == requirement
+    publish = steps(load(tmp_path / "p" / WORKFLOWS[2]))
+    [pinned] = [
+        s["env"]["DVCCKPT_REQUIREMENT"]
+        for s in publish
+        if "DVCCKPT_REQUIREMENT" in s.get("env", {})
+    ]
+    assert pinned == requirement.replace("dvcckpt", "dvcckpt[org]", 1)
 
 
 @pytest.mark.parametrize(

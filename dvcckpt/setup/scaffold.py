@@ -46,6 +46,7 @@ FILES = (
     ("gates.yaml", "gates.yaml"),
     ("github/workflows/dvcckpt.yml", ".github/workflows/dvcckpt.yml"),
     ("github/workflows/dvcckpt-comment.yml", ".github/workflows/dvcckpt-comment.yml"),
+    ("github/workflows/dvcckpt-publish.yml", ".github/workflows/dvcckpt-publish.yml"),
     ("github/pull_request_template.md", ".github/pull_request_template.md"),
 )
 # Copied as they are: their scripts use `${...}` of their own.
@@ -134,7 +135,9 @@ def init(
     fill = {
         "project": project_name or config.default_project_name(root),
         "dvcckpt_requirement": json.dumps(source.requirement),
+        "dvcckpt_org_requirement": json.dumps(_with_extra(source.requirement, "org")),
         "dvcckpt_source": source.describes,
+        "default_branch": json.dumps(_current_branch(root)),
     }
     signing_settings = string.Template(SIGNED if signer else UNSIGNED).substitute(
         signers=ALLOWED_SIGNERS,
@@ -231,6 +234,18 @@ def _preflight(root: Path) -> None:
                 f"cannot create {target}: {folder} is not writable",
                 hint=f"make {folder} writable (chmod u+w), then re-run `dvcckpt init`",
             )
+
+
+def _with_extra(requirement: str, extra: str) -> str:
+    """`dvcckpt==X` -> `dvcckpt[extra]==X` (the same pin, with an optional extra)."""
+    name = "dvcckpt"
+    return f"{name}[{extra}]{requirement.removeprefix(name)}"
+
+
+def _current_branch(root: Path) -> str:
+    """The branch the repository is on (the one publishing follows), else `main`."""
+    branch = git.run_git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return branch.strip() or "main"
 
 
 def _write_missing(
