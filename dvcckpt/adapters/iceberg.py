@@ -66,8 +66,10 @@ def open_catalog(target: Target) -> SqlCatalog:
             Path(target.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         if target.warehouse.startswith("file://"):
             Path(target.warehouse.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-        return SqlCatalog(
-            CATALOG_NAME, uri=target.uri, warehouse=target.warehouse, **target.properties
+        return _first_use(
+            lambda: SqlCatalog(
+                CATALOG_NAME, uri=target.uri, warehouse=target.warehouse, **target.properties
+            )
         )
 
 
@@ -80,12 +82,28 @@ def ensure_tables(
     null); columns only the table has (a newer dvcckpt wrote them) are kept.
     """
     with _translated(target, "prepare the tables"):
-        catalog.create_namespace_if_not_exists(namespace)
+        _first_use(lambda: catalog.create_namespace_if_not_exists(namespace))
         found = {}
         for name, columns in tables.items():
             table = _load_or_create(catalog, f"{namespace}.{name}", columns)
             found[name] = _evolved(table, columns)
         return found
+
+
+def _first_use(create: Callable[[], T]) -> T:
+    """`create()`, again when another process created the same thing at the same moment
+    (the catalog's own tables or the namespace, on a new database)."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for number in range(ATTEMPTS):
+        try:
+            return create()
+        except (IntegrityError, ProgrammingError) as exc:
+            racing = isinstance(exc, IntegrityError) or "already exists" in str(exc)
+            if not racing or number == ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, _BACKOFF[0] * 2))
+    raise AssertionError("unreachable")
 
 
 def _load_or_create(catalog: SqlCatalog, identifier: str, columns: Sequence[Column]) -> Table:
@@ -372,6 +390,8 @@ def _hint_for(exc: BaseException) -> str:
     name = type(exc).__name__
     if name == "CommitFailedException":
         return "other publishers kept committing to the same table: run it again"
+    if "AWS Error" in str(exc) or "S3" in name:
+        return "check the S3 endpoint and keys (AWS_* or the DVC remote's .dvc/config.local)"
     if name in ("OperationalError", "InterfaceError"):
         return "check that the catalog database is reachable and the URI is right (--catalog-uri)"
     return "check the warehouse and catalog settings (--warehouse, --catalog-uri)"
