@@ -89,7 +89,9 @@ def test_concurrent_publishers_on_postgresql_lose_nothing_and_write_nothing_twic
     added: dict[str, int] = {}
     for _, out, _ in results:
         summary = json.loads(out)
-        added[summary["repo_id"]] = added.get(summary["repo_id"], 0) + summary["rows"]["card_versions"]
+        added[summary["repo_id"]] = (
+            added.get(summary["repo_id"], 0) + summary["rows"]["card_versions"]
+        )
     assert added == expected
     opened = open_warehouse(None, str(warehouse), uri)
     db = opened.duckdb(["card_versions", "repositories"])
@@ -149,7 +151,9 @@ def test_s3_warehouse_with_credentials_from_dvc_local_config(
     client = s3_server.client()
     listed = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}-lake/")["Contents"]
     keys = [o["Key"] for o in listed]
-    assert any(k.endswith(".parquet") for k in keys) and any(k.endswith(".metadata.json") for k in keys)
+    assert any(k.endswith(".parquet") for k in keys) and any(
+        k.endswith(".metadata.json") for k in keys
+    )
     written = b"".join(client.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in keys)
     assert SECRET_KEY.encode() not in written + database.read_bytes()
     assert ACCESS_KEY.encode() not in written + database.read_bytes()
