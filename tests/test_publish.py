@@ -191,3 +191,24 @@ def test_a_commit_lost_to_another_writer_is_retried_without_duplicates(tmp_path:
     added = iceberg.append_new(stale, opened.target, rows(["b", "c"]), key, "r", known=set())
     assert added == 1
     assert sorted(iceberg.read_keys(stale, "r", ["commit"])) == [("a",), ("b",), ("c",)]
+
+
+def test_the_readmes_duckdb_example_answers_from_the_published_tables(
+    repo: Path, cli: Any, tmp_path: Path
+) -> None:
+    """The README's direct query runs as written (only its paths replaced), on the tables
+    `publish` wrote: each card's current version, deletions left out, best F1 first."""
+    for step, f1 in ((1, 0.70), (2, 0.91), (3, 0.85)):
+        commit_card(repo, "m", step, {"test": {"macro_f1": f1}})
+    git(repo, "rm", "-q", "models/m/step-3.pt.ckpt.yaml")
+    git(repo, "commit", "-qm", "drop step 3", "--no-verify")
+    lake = tmp_path / "lake"
+    publish(cli, "--warehouse", str(lake))
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [code] = [block for block in readme.split("```python\n")[1:] if "to_duckdb" in block]
+    code = code.split("```")[0].replace("/data/lake", str(lake)).replace(".show()", "")
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)  # the README's own example, as written
+    rows = scope["db"].sql(code.split('db.sql("""')[1].split('""")')[0]).fetchall()
+    assert [(row[1], row[2]) for row in rows] == [
+        ("m-train-full-step000002", 0.91), ("m-train-full-step000001", 0.70)]  # fmt: skip
