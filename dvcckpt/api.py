@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -233,8 +234,8 @@ def save(
     prints a `warning:` line on stderr naming them: the commit fails until they are given.
 
     `background=True` returns a `concurrent.futures.Future` of the card at once (argument
-    types are still checked at once); copying, hashing and writing run in one worker
-    thread, in submission order, and `wait()` (or process exit) flushes. A save without
+    types are still checked at once); copying, hashing and writing run in a helper
+    process (`DVCCKPT_SAVE_WORKER=thread`: a worker thread), in submission order, and `wait()` (or process exit) flushes. A save without
     it waits for the background saves still pending, so cards always land in call order.
     """
     _check_arguments(locals())
@@ -262,17 +263,6 @@ def save(
         from_running_program=True,
     )
 
-    def register() -> Card:
-        return checkpoint.add(
-            path,
-            fragments.prune(fragment),
-            provenance=provenance,
-            force=force,
-            stage=stage,
-            draft=draft,
-            warn=_warn,
-        )
-
     if not isinstance(path, str | os.PathLike):  # checked now, also for a background save
         raise SaveArgumentError(
             f"save(): path {_short(path)} is a {type(path).__name__}, not a path",
@@ -280,12 +270,27 @@ def save(
         )
     label = os.fspath(path)
     if background:
-        # `register` reads these when it runs: the loop may change its dicts (or its working
+        # The job reads these when it runs: the loop may change its dicts (or its working
         # folder) after save() returns, and the worker must see them as they were given.
-        fragment = copy.deepcopy(fragment)
-        path = os.path.abspath(path)
-        return background_jobs.submit(register, label)
-    return background_jobs.in_order(register, label)  # after any background save pending
+        # A module function and plain values: it runs in the registration process.
+        job = partial(_register, os.path.abspath(path), copy.deepcopy(fragment), provenance,
+                      (force, stage, draft))  # fmt: skip
+        return background_jobs.submit(job, label, isolated=True)
+    job = partial(_register, path, fragment, provenance, (force, stage, draft))
+    return background_jobs.in_order(job, label)  # after any background save pending
+
+
+def _register(
+    path: str | os.PathLike[str],
+    fragment: dict[str, Any],
+    provenance: checkpoint.Provenance,
+    flags: tuple[bool, bool, bool],
+) -> Card:
+    force, stage, draft = flags
+    return checkpoint.add(
+        path, fragments.prune(fragment), provenance=provenance, force=force, stage=stage,
+        draft=draft, warn=_warn,
+    )  # fmt: skip
 
 
 def wait() -> list[Card]:

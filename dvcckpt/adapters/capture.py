@@ -97,13 +97,7 @@ def user(root: Path) -> dict[str, str | None]:
 
 
 def environment() -> dict[str, Any]:
-    from importlib import metadata
-
-    installed: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            installed[_canonical(name)] = dist.version
+    installed = installed_packages()
     listing = "".join(f"{name}=={installed[name]}\n" for name in sorted(installed))
     section: dict[str, Any] = {
         "python": platform.python_version(),
@@ -120,6 +114,40 @@ def environment() -> dict[str, Any]:
     return section
 
 
+# The installed packages, read once per process and again only when an import folder
+# changed: reading every distribution's metadata costs ~90 ms of Python per save, which a
+# background save would spend holding the GIL beside the training loop.
+_installed: tuple[tuple[object, ...], dict[str, str]] | None = None
+
+
+def installed_packages() -> dict[str, str]:
+    """Canonical distribution name -> version of everything importable (`sys.path`)."""
+    global _installed
+    key = _import_folders_state()
+    if _installed is None or _installed[0] != key:
+        from importlib import metadata
+
+        found: dict[str, str] = {}
+        for dist in metadata.distributions():
+            name = dist.metadata["Name"]
+            if name:
+                found[_canonical(name)] = dist.version
+        _installed = (key, found)
+    return dict(_installed[1])
+
+
+def _import_folders_state() -> tuple[object, ...]:
+    """`sys.path` and each folder's modification time: installing or removing a package
+    adds or removes a `*.dist-info` folder there, which changes the time."""
+    state: list[object] = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except (OSError, ValueError):
+            state.append((entry, None))
+    return tuple(state)
+
+
 def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -134,12 +162,19 @@ _TORCH_PROBE = (
 )
 
 
+# What the training program's torch reported (`from_torch`), set in the background
+# registration process, which registers for that program without importing torch.
+reported_accelerators: dict[str, Any] | None = None
+
+
 def accelerators(torch_installed: bool) -> dict[str, Any]:
     """CUDA, cuDNN and GPUs; absent hardware is recorded as none, never an error."""
     found = dict(_NO_ACCELERATOR)
     torch = sys.modules.get("torch")
     if torch is not None:
         found.update(from_torch(torch))
+    elif reported_accelerators is not None:
+        found.update(reported_accelerators)
     elif torch_installed and not _gpu_driver():
         found.update(_torch_build())  # no driver: no GPU torch could use, nothing to ask it
     elif torch_installed:

@@ -2,7 +2,8 @@
 
 One worker thread runs the registrations one at a time, in submission order, so two
 never race for the git index or a `.gitignore`, and the cards land in the order the
-training loop saved them. A failed registration never stops the next one: its error
+training loop saved them; a save's registration it hands to the helper process of
+`cards.saveprocess` (off the loop's GIL) and waits for. A failed registration never stops the next one: its error
 is kept and raised by `wait()` (all failures since the last `wait()` at once), and at
 process exit the pending ones are finished and the failures printed as `error:` lines.
 
@@ -23,9 +24,11 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from dvcckpt.adapters import hashing
+from dvcckpt.cards import saveprocess
 from dvcckpt.errors import BackgroundSaveError, describe
 
 T = TypeVar("T")
@@ -53,9 +56,15 @@ class _State:
 _state = _State()
 
 
-def submit(register: Callable[[], T], label: str) -> Future[T]:
-    """Queue `register` behind every earlier one; the Future holds its result or error."""
-    return _enqueue(register, label, tracked=True)
+def submit(register: Callable[[], T], label: str, *, isolated: bool = False) -> Future[T]:
+    """Queue `register` behind every earlier one; the Future holds its result or error.
+
+    `isolated`: run it in the registration process (`cards.saveprocess`), off this
+    process's GIL; it must then be picklable (a module function and its arguments), or
+    it runs in the worker thread as any other job.
+    """
+    run = partial(saveprocess.run, register, _here) if isolated else partial(_here, register)
+    return _enqueue(run, label, tracked=True)
 
 
 def in_order(register: Callable[[], T], label: str) -> T:
@@ -67,7 +76,7 @@ def in_order(register: Callable[[], T], label: str) -> T:
         busy = _state.pending > 0
     if not busy:
         return register()
-    return _enqueue(register, label, tracked=False).result()
+    return _enqueue(partial(_here, register), label, tracked=False).result()
 
 
 def pending() -> int:
@@ -109,8 +118,7 @@ def _work() -> None:
     while True:
         job = _state.jobs.get()
         try:
-            with hashing.on_one_core(), _quick_handover():
-                job.future.set_result(job.run())
+            job.future.set_result(job.run())
         except BaseException as exc:  # kept for wait(): the worker must outlive any failure
             job.future.set_exception(exc)
         with _state.idle:
@@ -118,6 +126,12 @@ def _work() -> None:
                 _state.finished.append(job)
             _state.pending -= 1
             _state.idle.notify_all()
+
+
+def _here(register: Callable[[], T]) -> T:
+    """Run a registration in the worker thread, beside the training loop."""
+    with hashing.on_one_core(), _quick_handover():
+        return register()
 
 
 @contextlib.contextmanager
@@ -148,9 +162,11 @@ def _flush_at_exit() -> None:
             message, hint = describe(error)
             _say(f"error: background save of {label}: {message}")
             _say(f"hint: {hint}")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the helper ends after its job, when this process has
         _say(f"error: interrupted with {pending()} checkpoint registration(s) unfinished")
         _say("hint: re-run `dvcckpt add` for the checkpoints that have no card")
+        return
+    saveprocess.close()
 
 
 def _say(line: str) -> None:

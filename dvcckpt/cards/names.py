@@ -126,7 +126,7 @@ def _run_id(
         return naming.short_run_id(str(run["id"]))
     name = str(run.get("name") or "")
     if running_program:
-        derived = naming.derived_run_id(name, _process_token())
+        derived = naming.derived_run_id(name, process_token())
     else:
         derived = naming.derived_run_id(name) if name else secrets.token_hex(3)
     run["id"] = derived
@@ -136,11 +136,17 @@ def _run_id(
 _PROCESS_TOKEN: list[str] = []
 
 
-def _process_token() -> str:
+def process_token() -> str:
     """Random once per process: what tells one training process's run from another's."""
     if not _PROCESS_TOKEN:
         _PROCESS_TOKEN.append(secrets.token_hex(8))
     return _PROCESS_TOKEN[0]
+
+
+def adopt_process_token(token: str) -> None:
+    """Name runs as the process whose `process_token` this is (the background
+    registration process registers for the training program)."""
+    _PROCESS_TOKEN[:] = [token]
 
 
 def _checkpoint_name(config: ProjectConfig, values: dict[str, Any], run: dict[str, Any]) -> str:
