@@ -16,23 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dvcckpt.adapters import yamlstrict
+from dvcckpt.adapters import yamlfast, yamlstrict
 from dvcckpt.core import limits
 from dvcckpt.core.limits import DEFAULT_MAX_BYTES
 from dvcckpt.errors import CardError
-
-# Strings that YAML 1.1 readers would turn into booleans or numbers.
-_YAML11_AMBIGUOUS = re.compile(
-    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF"
-    r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"
-    r"|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
-    r"|[-+]?[0-9][0-9_]*)$"
-)
 
 
 def _yaml() -> Any:
@@ -88,19 +79,11 @@ def _represent_none(representer: Any, _data: None) -> Any:
 
 
 def _represent_float(representer: Any, data: float) -> Any:
-    text = repr(data)
-    if "e" in text and "." not in text.split("e")[0]:
-        mantissa, exponent = text.split("e")
-        text = f"{mantissa}.0e{exponent if exponent[0] in '+-' else '+' + exponent}"
-    return representer.represent_scalar("tag:yaml.org,2002:float", text)
+    return representer.represent_scalar("tag:yaml.org,2002:float", yamlfast.float_text(data))
 
 
 def _represent_str(representer: Any, data: str) -> Any:
-    if yamlstrict.needs_escapes(data):  # double quotes: the emitter escapes them
-        return representer.represent_scalar("tag:yaml.org,2002:str", data, style='"')
-    ambiguous = _YAML11_AMBIGUOUS.match(data) or yamlstrict.is_disputed(data)
-    style = "'" if ambiguous else None
-    return representer.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+    return representer.represent_scalar("tag:yaml.org,2002:str", data, style=yamlfast.quoting(data))
 
 
 def load_untrusted(
@@ -157,9 +140,11 @@ def dump(
     """
     _refuse_limits(document, f"cannot write {source}", "")  # before the recursive to_plain
     plain = to_plain(document)
-    stream = io.StringIO()
-    _yaml().dump(document, stream)
-    body = stream.getvalue()
+    body = yamlfast.emit(document) if type(document) is dict else None
+    if body is None:  # round-trip data (comments kept) or a value ruamel must judge
+        stream = io.StringIO()
+        _yaml().dump(document, stream)
+        body = stream.getvalue()
     text = f"{header}\n{body}" if header and not body.startswith(header) else body
     _check_size(len(text.encode("utf-8")), f"cannot write {source}", max_bytes)
     where = _difference(plain, load_fast(text, source, max_bytes))
