@@ -69,6 +69,13 @@ def test_text_is_escaped_and_markup_is_not_escaped_twice() -> None:
     assert element("a", "x", href="javascript:alert(1)") == "<a>x</a>"
 
 
+def test_bidirectional_controls_are_shown_never_obeyed() -> None:
+    """A name holding RIGHT-TO-LEFT OVERRIDE would read reversed: it shows U+FFFD instead."""
+    for control in ("\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u061c"):
+        assert esc(f"good{control}dab-step1") == "good\ufffddab-step1"
+    assert esc("plain café ✓") == "plain café ✓"
+
+
 @pytest.mark.parametrize("attribute", ["onload", "onclick", "onerror"])
 def test_event_handler_attributes_are_refused(attribute: str) -> None:
     with pytest.raises(ValueError):

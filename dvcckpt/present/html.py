@@ -45,11 +45,17 @@ _SPECIAL = re.compile("[&<>\"']")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 
 
+# Bidirectional controls reorder what a reader sees (a name shown reversed, "Trojan
+# Source"): card text shows them as U+FFFD, so a reviewer sees that something is there.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def clean(value: object) -> str:
-    """`value` as text with the characters no HTML document may hold removed."""
+    """`value` as text with the characters no HTML document may hold removed, and
+    bidirectional controls made visible."""
     text = value if isinstance(value, str) else str(value)
-    # Every character _BAD matches is unprintable: most text skips the regex.
-    return text if text.isprintable() else _BAD.sub("", text)
+    # Every character _BAD and _BIDI match is unprintable: most text skips the regexes.
+    return text if text.isprintable() else _BIDI.sub("\ufffd", _BAD.sub("", text))
 
 
 def esc(value: object) -> Markup:
