@@ -211,6 +211,19 @@ def test_rerun_into_the_same_folder_registers_a_new_card(hooked: Path, cli) -> N
     assert shown.code == 0 and json.loads(shown.out)["run"]["id"] == "runB"
 
 
+def test_diff_by_checkpoint_path_compares_the_card_live_at_each_revision(hooked: Path, cli) -> None:
+    """After a re-run, `out/checkpoint-100` is run B's card at HEAD and run A's before."""
+    overwrite_and_rerun(hooked, cli)
+    assert commit(hooked, "run B").code == 0
+    compared = cli("diff", "out/checkpoint-100@HEAD~1", "out/checkpoint-100", "--field",
+                   "run.id", "--json")  # fmt: skip
+    assert compared.code == 0, compared.err
+    [change] = json.loads(compared.out)[0]["changes"]
+    assert (change["a"], change["b"]) == ("runA", "runB"), change
+    shown = json.loads(cli("show", "out/checkpoint-100@HEAD~1", "--json").out)
+    assert shown["run"]["id"] == "runA"
+
+
 def test_a_pointer_is_checked_against_the_live_card(hooked: Path, cli) -> None:
     overwrite_and_rerun(hooked, cli)
     assert commit(hooked, "run B").code == 0

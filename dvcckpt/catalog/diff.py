@@ -18,28 +18,45 @@ def resolve(catalog: Index, reference: str) -> Version:
     """`NAME`, `NAME@REV` or a checkpoint/card path (optionally `@REV`) -> that card version."""
     name, _, rev = reference.partition("@")
     if not catalog.versions(name=name):
-        by_path = _versions_at(catalog, name)
-        if not by_path or by_path[-1].name is None:
-            raise StateError(
-                f"no checkpoint named {reference!r}",
-                hint="use a checkpoint name, NAME@REV, or two revisions",
-            )
-        name = by_path[-1].name
+        name = _name_at(catalog, name, rev or None)
     return catalog.get(name, rev or None)
 
 
+def _name_at(catalog: Index, path: str, rev: str | None) -> str:
+    """The checkpoint a path names at `rev`: a card path's own card; for a checkpoint path,
+    its live card there (a later run's card once it replaced the first run's)."""
+    commits = catalog.reachable([rev or "HEAD"])
+    found = [v for v in _versions_at(catalog, path) if v.sha in commits]
+    last = {v.path: v for v in found}  # oldest first: each card file's version at `rev`
+    live = [v for v in last.values() if v.status != "D" and not (v.card or {}).get("tombstone")]
+    chosen = max(live or last.values(), key=lambda v: v.generation, default=None)
+    if chosen is None or chosen.name is None:
+        raise StateError(
+            f"no checkpoint named {path!r}" + (f" at {rev}" if rev else ""),
+            hint="use a checkpoint name, NAME@REV, or two revisions",
+        )
+    return chosen.name
+
+
 def _versions_at(catalog: Index, path: str) -> list[Version]:
-    """A card path's versions, or those of a checkpoint path's card (a `.ckpt` file's card
-    is `x.ckpt.yaml`, or `x.ckpt.ckpt.yaml` when written before)."""
+    """A card path's versions, or those of every card of a checkpoint path (`x.ckpt.yaml`,
+    `x.ckpt.ckpt.yaml`, a re-run's `x.<run>.ckpt.yaml`): each card's `checkpoint.path`
+    says whose it is."""
     if layout.is_card(path):
         return catalog.versions(path=path)
     folder, _, name = path.rpartition("/")
-    for card_name in layout.card_names(name):
-        found = catalog.versions(path=f"{folder}/{card_name}" if folder else card_name)
-        found = [v for v in found if (v.card or {}).get("checkpoint", {}).get("path") == path]
-        if found:  # `x.ckpt.yaml` may be the card of `x`, not of `x.ckpt`
-            return found
-    return []
+    stem = f"{folder}/{name.removesuffix('.ckpt') or name}" if folder else name
+    # Card files named after the checkpoint: `stem.` up to (not including) `stem/`.
+    rows = catalog.sql("SELECT path FROM paths WHERE path >= ? AND path < ?",
+                       [f"{stem}.", f"{stem}/"])  # fmt: skip
+    found = [
+        v
+        for row in rows
+        if layout.could_be_card_of(row[0], path)
+        for v in catalog.versions(path=row[0])
+        if (v.card or {}).get("checkpoint", {}).get("path") == path
+    ]
+    return sorted(found, key=lambda v: v.generation)
 
 
 def compare(
