@@ -140,20 +140,27 @@ def dump(
     """
     _refuse_limits(document, f"cannot write {source}", "")  # before the recursive to_plain
     plain = to_plain(document)
-    body = yamlfast.emit(document) if type(document) is dict else None
-    if body is None:  # round-trip data (comments kept) or a value ruamel must judge
-        stream = io.StringIO()
-        _yaml().dump(document, stream)
-        body = stream.getvalue()
+    fast = yamlfast.emit(document) if type(document) is dict else None
+    body = fast if fast is not None else _ruamel_text(document)
     text = f"{header}\n{body}" if header and not body.startswith(header) else body
     _check_size(len(text.encode("utf-8")), f"cannot write {source}", max_bytes)
-    where = _difference(plain, load_fast(text, source, max_bytes))
+    # The fast emitter's text holds only plain words, simple quotes, numbers and empty
+    # collections of data within the limits: yaml-rs alone reads it back.
+    back = _load_simple(text, source) if fast is not None else load_fast(text, source, max_bytes)
+    where = _difference(plain, back)
     if where is not None:
         raise CardError(
             f"cannot write {source}: {where} would not read back as written",
             hint="report this as a dvcckpt bug, with the value",
         )
     return text
+
+
+def _ruamel_text(document: Any) -> str:
+    """Round-trip data (comments kept), or a value only ruamel can judge."""
+    stream = io.StringIO()
+    _yaml().dump(document, stream)
+    return stream.getvalue()
 
 
 def load_fast(

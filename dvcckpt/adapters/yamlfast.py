@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 from dvcckpt.adapters import yamlstrict
@@ -135,15 +136,23 @@ def _float(value: float) -> str:
 
 
 def _string(value: str) -> str:
-    """Plain text only where ruamel would write it plain too (it still decides on
-    anything less simple)."""
-    if len(value) > _LONGEST:
+    text = _string_text(value)
+    if text is None:
         raise _Unsure
+    return text
+
+
+@lru_cache(maxsize=4096)  # keys, metric names and types repeat from card to card
+def _string_text(value: str) -> str | None:
+    """Plain text only where ruamel would write it plain too (it still decides on
+    anything less simple); None: unsure."""
+    if len(value) > _LONGEST:
+        return None
     style = quoting(value)
     if style == "'" and _QUOTABLE.fullmatch(value):
         return f"'{value}'"
     if style is not None or value.lower() in _RESERVED:
-        raise _Unsure
+        return None
     if _WORDS.fullmatch(value) or _DIGEST.fullmatch(value) or _VERSION.fullmatch(value):
         return value
-    raise _Unsure
+    return None

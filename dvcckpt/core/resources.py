@@ -14,6 +14,7 @@ from typing import Any
 _PACKAGE = Path(__file__).resolve().parents[1]  # the dvcckpt package
 
 
+@cache  # the installation does not move while dvcckpt runs
 def _shipped_dir(name: str) -> Path:
     for candidate in (_PACKAGE / name, _PACKAGE.parent / name):
         if candidate.is_dir():
