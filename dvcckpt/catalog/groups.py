@@ -141,16 +141,16 @@ def summarise(
     statement, params = find.plan(catalog, **options).statement(select, joins, order)
     require_field(catalog, group_by, all_refs=bool(options.get("all_refs")))
     found = catalog.sql(statement, paths + params)
-    decode = json.JSONDecoder().raw_decode  # SQLite wrote the text: no padding to check
-    rows = (
-        _checkpoint(decode(x)[0], name, sha, step, path) for x, name, sha, step, path, *_ in found
-    )
+    # Each row's columns are one JSON array written by SQLite: all decoded in one call.
+    decoded = json.loads(f"[{','.join([row[0] for row in found])}]")
     # Tens of thousands of small objects, none of them garbage: the collector's passes
     # over them would cost a tenth of the aggregation and free nothing.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _grouping(rows, group_by, metric, higher_is_better, per_run)
+        return _grouping(
+            zip(decoded, found, strict=True), group_by, metric, higher_is_better, per_run
+        )
     finally:
         if collecting:
             gc.enable()
@@ -161,33 +161,16 @@ def _check_per_run(per_run: str) -> None:
         raise ValueError(f"per_run must be one of {PER_RUN}, not {per_run!r}")
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, per checkpoint
-class _Checkpoint:
-    """One found checkpoint with the columns aggregation reads (`columns` order)."""
-
-    key: Any
-    value: Any  # as recorded: a number, or an estimate {value, ci, method}
-    point: float | None
-    name: Any
-    run_id: Any
-    seed: Any
-    label: str  # its name, else its path
-    sha: str
-    step: int | None
-    path: str
-
-    def member(self) -> Member:
-        return Member(self.label, self.sha, self.step, self.value, self.point)
+# One found checkpoint as aggregation keeps it (a plain tuple, the cheapest object
+# to make once per checkpoint), indexed by the names below: its value as recorded (a
+# number, or an estimate {value, ci, method}), its point value (float or None), its
+# name (else its path), commit, step, run name, run id and seed.
+_Checkpoint = tuple[Any, ...]
+_VALUE, _POINT, _LABEL, _SHA, _STEP, _NAME, _RUN_ID, _SEED = range(8)
 
 
-def _checkpoint(
-    values: Sequence[Any], label: str, sha: str, step: int | None, path: str
-) -> _Checkpoint:
-    key, value, name, run_id, seed = values[:5]  # decoded: an estimate is a dict
-    point = float(value) if type(value) in (float, int) else number(value)
-    if point is not None and not math.isfinite(point):
-        point = None
-    return _Checkpoint(key, value, point, name, run_id, seed, label, sha, step, path)
+def _member(row: _Checkpoint) -> Member:
+    return Member(row[_LABEL], row[_SHA], row[_STEP], row[_VALUE], row[_POINT])
 
 
 @dataclass(slots=True)
@@ -209,36 +192,47 @@ class _GroupSoFar:
 
 
 def _grouping(
-    rows: Iterable[_Checkpoint], group_by: str, metric: str, higher: bool, per_run: str
+    rows: Iterable[tuple[Sequence[Any], Sequence[Any]]],
+    group_by: str,
+    metric: str,
+    higher: bool,
+    per_run: str,
 ) -> Grouping:
-    """One pass over checkpoints in history order: a run's best is the first to reach
-    the best value, its last the highest step (a final model after all; on a tie the
-    later one), a group's last the last in history."""
+    """One pass over checkpoints in history order (each its `columns` values and its
+    name, else path, commit, step and path): a run's best is the first to reach the
+    best value, its last the highest step (a final model after all; on a tie the later
+    one), a group's last the last in history."""
     by_key: dict[Any, _GroupSoFar] = {}
     run_identity = group_by.strip() == "run"
-    for row in rows:
-        name, run_id = _text(row.name), _text(row.run_id)
+    isfinite = math.isfinite
+    for values, (_, label, sha, step, path, *_) in rows:
+        key, value, name, run_id, seed = values[:5]  # decoded: an estimate is a dict
+        point = float(value) if type(value) in (float, int) else number(value)
+        if point is not None and not isfinite(point):
+            point = None
+        row = (value, point, label, sha, step, name, run_id, seed)
+        name, run_id = _text(name), _text(run_id)
         if run_identity:  # a run is its (name, id): two runs sharing a name are two groups
             grouped: Any = ("run", name, run_id)
-            shown = row.name if row.name is not None else row.run_id
+            shown = row[_NAME] if row[_NAME] is not None else row[_RUN_ID]
         else:
-            grouped, shown = _as_key(row.key), row.key
+            grouped, shown = _as_key(key), key
         group = by_key.get(grouped)
         if group is None:
             group = by_key[grouped] = _GroupSoFar(shown)
         group.checkpoints += 1
         group.last = row
-        identity = (name, run_id) if name or run_id else (None, None, row.path)
+        identity = (name, run_id) if name or run_id else (None, None, path)
         run = group.runs.get(identity)
         if run is None:
             run = group.runs[identity] = _RunSoFar()
         run.checkpoints += 1
-        point = row.point
+        best = run.best
         if point is not None and (
-            run.best is None or (point > run.best.point if higher else point < run.best.point)  # type: ignore[operator]
+            best is None or (point > best[_POINT] if higher else point < best[_POINT])
         ):
             run.best = row
-        last_key = (row.step is None, row.step or 0)
+        last_key = (step is None, step or 0)
         if run.last is None or last_key >= run.last_key:
             run.last, run.last_key = row, last_key
     groups = [_group(group, higher, per_run) for group in by_key.values()]
@@ -256,7 +250,7 @@ def _group(group: _GroupSoFar, higher: bool, per_run: str) -> Group:
         checkpoints=group.checkpoints,
         runs=runs,
         best=_best(bests, higher),
-        last=group.last.member(),
+        last=_member(group.last),
         mean=statistics.fmean(values) if values else None,
         std=statistics.stdev(values) if len(values) > 1 else None,
     )
@@ -267,13 +261,13 @@ def _run(run: _RunSoFar, per_run: str) -> RunSummary:
     chosen = run.best if per_run == "best" else run.last
     shown = chosen or run.last
     return RunSummary(
-        run=_text(shown.name),
-        run_id=_text(shown.run_id),
-        seed=shown.seed,
+        run=_text(shown[_NAME]),
+        run_id=_text(shown[_RUN_ID]),
+        seed=shown[_SEED],
         checkpoints=run.checkpoints,
-        best=run.best.member() if run.best else None,
-        last=run.last.member(),
-        contributed=chosen.point if chosen else None,
+        best=_member(run.best) if run.best else None,
+        last=_member(run.last),
+        contributed=chosen[_POINT] if chosen else None,
     )
 
 
