@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -423,6 +424,26 @@ def test_the_cache_holds_slim_copies_and_an_unwritable_one_only_costs_time(
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
     again = org(cli, published, "find", "--csv", "--where", "test.macro_f1 >= 0.9")
     assert again.out == expected
+
+
+def test_the_cache_keeps_to_its_limit_removing_what_was_used_least_recently(
+    cli: Any, published: dict[str, Path], elsewhere: Path, cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    everything = org(cli, published, "find", "--csv").out
+    alpha = org(cli, published, "find", "--csv", "--repo", "acme/alpha").out
+    copies = cache / "dvcckpt" / "warehouse" / "files"
+    made = sorted(copies.glob("*.parquet"))
+    hours_ago = time.time() - 2 * 3600
+    for copy in made:
+        os.utime(copy, (hours_ago, hours_ago))
+    monkeypatch.setenv("DVCCKPT_WAREHOUSE_CACHE_MB", "0")
+    # Only alpha's data files are read: beta's copies are the least recently used.
+    assert org(cli, published, "find", "--csv", "--repo", "acme/alpha").out == alpha
+    kept = sorted(copies.glob("*.parquet"))
+    assert 0 < len(kept) < len(made) and all(c.stat().st_mtime > hours_ago + 3600 for c in kept)
+    assert org(cli, published, "find", "--csv").out == everything  # made again as needed
+    assert len(list(copies.glob("*.parquet"))) == len(made)  # all in use within the hour
 
 
 def test_a_warehouse_on_s3_is_read_through_pyiceberg(

@@ -10,7 +10,10 @@ Both are keyed by what makes them immutable, so they are never stale:
   by the data file's path: Iceberg never rewrites a data file in place.
 
 The cache lives in `$XDG_CACHE_HOME/dvcckpt/warehouse` (`~/.cache` by default);
-deleting it only costs the next query the time to rebuild what it needs.
+deleting it only costs the next query the time to rebuild what it needs. It stays
+bounded: slim copies beyond `DVCCKPT_WAREHOUSE_CACHE_MB` (default 2048) go least
+recently used first (never one used in the last hour: another query may be reading
+it), and plans beyond `MAX_PLANS` oldest first.
 Files are written to a temporary name and moved into place, so a reader never
 sees half of one, and two processes building the same file both succeed.
 """
@@ -30,6 +33,10 @@ if TYPE_CHECKING:
     import duckdb
 
 CACHE_ENV = "XDG_CACHE_HOME"
+LIMIT_ENV = "DVCCKPT_WAREHOUSE_CACHE_MB"
+DEFAULT_LIMIT_MB = 2048
+MAX_PLANS = 2000  # plan files kept (each names the data files of one table commit)
+IN_USE_SECONDS = 3600  # a slim copy used this recently is never removed
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ def cached_plan(metadata: str, scan: str) -> list[str] | None:
 def store_plan(metadata: str, scan: str, files: Sequence[str]) -> None:
     text = json.dumps({"metadata": metadata, "files": list(files)})
     _write(folder() / "plans" / f"{_key(scan, metadata)}.json", text.encode())
+    _prune(folder() / "plans", ".json", count=MAX_PLANS)
 
 
 def derived_files(
@@ -81,13 +89,57 @@ def derived_files(
     made = []
     for source in files:
         target = folder() / "files" / f"{_key(recipe.version, source)}.parquet"
-        if not target.exists():
+        if target.exists():
+            _touch(target)  # recently used: pruned last
+        else:
             try:
                 _derive(db, source, target, recipe)
             except OSError:
                 return None
         made.append(str(target))
+    _prune(folder() / "files", ".parquet", size=_limit_bytes())  # a scan of one folder
     return made
+
+
+def _limit_bytes() -> int:
+    try:
+        megabytes = float(os.environ.get(LIMIT_ENV) or DEFAULT_LIMIT_MB)
+    except ValueError:
+        megabytes = DEFAULT_LIMIT_MB
+    return max(0, int(megabytes * 1024 * 1024))
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        return
+
+
+def _prune(base: Path, suffix: str, *, size: int | None = None, count: int | None = None) -> None:
+    """Remove the least recently used files of `base` until they fit `size` bytes and
+    `count` files (best effort; a file used within IN_USE_SECONDS is kept)."""
+    import time
+
+    try:
+        entries = []
+        for entry in os.scandir(base):
+            if entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
+                info = entry.stat(follow_symlinks=False)
+                entries.append((info.st_mtime, info.st_size, entry.path))
+    except OSError:
+        return
+    total, number = sum(e[1] for e in entries), len(entries)
+    recent = time.time() - IN_USE_SECONDS
+    for mtime, bytes_, path in sorted(entries):  # oldest first
+        over = (size is not None and total > size) or (count is not None and number > count)
+        if not over or (size is not None and mtime > recent):
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        total, number = total - bytes_, number - 1
 
 
 def _derive(db: duckdb.DuckDBPyConnection, source: str, target: Path, recipe: Derived) -> None:
