@@ -330,6 +330,28 @@ def test_an_empty_repository_gets_a_clear_page(
     assert "No checkpoint cards in this repository yet" in index
 
 
+def test_the_index_lists_unreadable_cards_that_head_still_holds(
+    template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    """A card broken once and fixed since is history, not a problem of the site's scope."""
+    root = tmp_path / "broken"
+    shutil.copytree(template_repo, root, symlinks=True)
+    monkeypatch.chdir(root)
+    (root / "models").mkdir()
+    (root / "models/fixed.pt.ckpt.yaml").write_text("name: [unclosed\n")
+    (root / "models/still.pt.ckpt.yaml").write_text("name: {also: [unclosed\n")
+    commit(root, "two broken cards")
+    (root / "models/fixed.pt.ckpt.yaml").unlink()
+    commit(root, "remove the first")
+    build(cli)
+    index = (root / "site/index.html").read_text()
+    assert "1 card version(s) cannot be read" in index
+    assert "models/still.pt.ckpt.yaml" in index and "models/fixed.pt.ckpt.yaml" not in index
+    build(cli, "--all")
+    index = (root / "site/index.html").read_text()
+    assert "2 card version(s) cannot be read" in index and "models/fixed.pt.ckpt.yaml" in index
+
+
 @pytest.mark.parametrize(
     ("output", "message"),
     [

@@ -120,9 +120,25 @@ def gather(
         models=models,
         gates_problem=gates_problem,
         has_gates=has_gates,
-        unreadable=[(p.path, p.message) for p in catalog.index_problems()],
+        unreadable=_unreadable(project, all_refs),
         stage_problem=stage_problem,
     )
+
+
+def _unreadable(project: Project, all_refs: bool) -> list[tuple[str, str]]:
+    """(path, why) of the card files in scope the catalog could not read: at HEAD, those
+    HEAD holds as they are (a card fixed since is no problem); with --all, each once."""
+    problems = {(p.path, p.blob): p.message for p in project.catalog.index_problems()}
+    if not all_refs and problems:
+        paths = sorted({path for path, _ in problems})
+        listing = git.run_git(project.root, "ls-tree", "-z", "HEAD", "--", *paths, check=False)
+        at_head = set()
+        for entry in listing.split("\0"):
+            meta, _, path = entry.partition("\t")
+            if meta:
+                at_head.add((path, meta.split()[-1]))
+        problems = {key: why for key, why in problems.items() if key in at_head}
+    return [(path, why) for (path, _), why in problems.items()]
 
 
 def _stage_history(project: Project, branch: str) -> tuple[list[stages.Decision], str | None]:
