@@ -110,6 +110,23 @@ def test_thread_mode_registers_in_the_program(repo: Path, monkeypatch: pytest.Mo
     assert saveprocess.ran["helper"] == before["helper"]
 
 
+def test_a_helper_that_cannot_start_leaves_the_saves_to_the_program(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saveprocess.close()
+    # An interpreter started with this environment finds no standard library and exits.
+    monkeypatch.setenv("PYTHONHOME", str(repo / "no-python-here"))
+    before = saveprocess.ran.copy()
+    try:
+        path = write_checkpoint(repo / "models/fallback.pt")
+        card = dvcckpt.save(path, model="m", step=4, background=True).result()
+        assert dvcckpt.load_card(path).data == card.data
+        assert saveprocess.ran["here"] == before["here"] + 1
+        assert saveprocess.helper_pid() is None
+    finally:
+        saveprocess._unavailable = False  # the next tests may start one again
+
+
 class Local:
     """A class of the program's own: the helper must not import its module to rebuild it."""
 
