@@ -199,7 +199,10 @@ def target_of(
     if warehouse.startswith("s3://"):
         properties = s3_properties(warehouse, environ, project)
         secrets += tuple(v for k, v in properties.items() if "key" in k or "token" in k)
-    shown = f"{warehouse} (catalog {redact_url(url)})"
+    # Shown without its query (`?password=...`, `sslpassword=...`) and any secret in it.
+    shown = f"{warehouse} (catalog {redact_url(url).split('?', 1)[0]})"
+    for secret in secrets:
+        shown = shown.replace(secret, "***")
     return iceberg.Target(url, warehouse, shown, properties, secrets)
 
 
