@@ -190,7 +190,23 @@ def test_a_commit_lost_to_another_writer_is_retried_without_duplicates(tmp_path:
     # reads the keys again and appends only what is still new.
     added = iceberg.append_new(stale, opened.target, rows(["b", "c"]), key, "r", known=set())
     assert added == 1
-    assert sorted(iceberg.read_keys(stale, "r", ["commit"])) == [("a",), ("b",), ("c",)]
+    assert sorted(iceberg.read_keys(stale, opened.target, "r", ["commit"])) == [
+        ("a",), ("b",), ("c",)]  # fmt: skip
+
+
+def test_a_warehouse_missing_its_data_files_is_an_error_not_a_crash(
+    repo: Path, cli: Any, tmp_path: Path
+) -> None:
+    commit_card(repo, "m", 1, {"dev": {"f1": 0.5}})
+    lake = tmp_path / "lake"
+    publish(cli, "--warehouse", str(lake))
+    for data in lake.glob("dvcckpt/card_versions/data/**/*.parquet"):
+        data.unlink()
+    commit_card(repo, "m", 2, {"dev": {"f1": 0.6}})
+    again = cli("catalog", "publish", "--warehouse", str(lake))
+    assert again.code == 4, again.err
+    assert "\nerror: cannot read the keys of card_versions in file://" in again.err
+    assert "\nhint: " in again.err and "Traceback" not in again.err
 
 
 def test_the_readmes_duckdb_example_answers_from_the_published_tables(

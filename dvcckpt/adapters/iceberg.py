@@ -177,12 +177,15 @@ def _partitioning(schema: Schema) -> Any:
 # -- writing -------------------------------------------------------------------------------
 
 
-def read_keys(table: Table, repo_id: str, columns: Sequence[str]) -> set[tuple[Any, ...]]:
+def read_keys(
+    table: Table, target: Target, repo_id: str, columns: Sequence[str]
+) -> set[tuple[Any, ...]]:
     """The values of `columns` in every row of one repository (the keys already written)."""
-    found = table.scan(
-        row_filter=_filter({PARTITION_COLUMN: [repo_id]}), selected_fields=tuple(columns)
-    )
-    arrow = found.to_arrow()
+    with _translated(target, f"read the keys of {table.name()[-1]}"):
+        found = table.scan(
+            row_filter=_filter({PARTITION_COLUMN: [repo_id]}), selected_fields=tuple(columns)
+        )
+        arrow = found.to_arrow()
     return set(zip(*(arrow.column(name).to_pylist() for name in columns), strict=True))
 
 
@@ -204,7 +207,9 @@ def append_new(
 
     def attempt() -> int:
         if state["known"] is None:
-            state["known"] = read_keys(table, repo_id, [k for k in key if k != PARTITION_COLUMN])
+            state["known"] = read_keys(
+                table, target, repo_id, [k for k in key if k != PARTITION_COLUMN]
+            )
         fresh = _new_rows(rows, key, state["known"] or set())
         state["known"] = None  # a retry reads them again
         if not fresh or not next(iter(fresh.values())):

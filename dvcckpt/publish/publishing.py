@@ -75,7 +75,7 @@ def _publish(
     tables = opened.ensure()
     target, repo_id = opened.target, summary.repo_id
     catalog = project.catalog
-    published = iceberg.read_keys(tables["card_versions"], repo_id, ("commit", "path"))
+    published = iceberg.read_keys(tables["card_versions"], target, repo_id, ("commit", "path"))
     in_branch = catalog.reachable([summary.branch])
     new = in_branch - {commit for commit, _ in published}
     versions, decided = tablerows.card_versions(catalog, repo_id, new)
