@@ -476,3 +476,41 @@ def test_a_warehouse_on_s3_is_read_through_pyiceberg(
     log = cli("org", "log", "sentiment", "--metric", "dev.macro_f1", "--json", *options)
     assert json.loads(log.out)[0]["intervals"]["dev.macro_f1"] == [0.78, 0.82]
     assert SECRET_KEY not in result.out + result.err + log.out
+
+
+def test_a_publishers_broken_rows_never_break_the_others_answers(
+    repo: Path, cli: Any, tmp_path: Path
+) -> None:
+    """Rows another publisher wrote are untrusted: JSON that does not parse, nests beyond
+    any stack or holds numbers beyond a double is left out, never an error for everyone."""
+    from dvcckpt.adapters import iceberg
+    from dvcckpt.publish.warehouse import open_warehouse
+
+    (repo / "dvcckpt.yaml").write_text(config("gamma"))
+    add(repo, "models/sentiment/step-100.pt", "test.macro_f1=0.9",
+        run_name="demo_tweets_sentiment_x_2026-01-09", dataset="tweets")  # fmt: skip
+    commit(repo, "a checkpoint")
+    lake = tmp_path / "lake"
+    assert cli("catalog", "publish", "--warehouse", str(lake)).code == 0
+    hostile = ['{"name": "evil", "metrics": {"test": {"macro_f1": 0.7}}',  # cut short
+               "[" * 100_000 + "]" * 100_000,
+               '{"name": "huge", "model": "sentiment", "metrics": {"test": {"macro_f1": 1e999}}}']  # fmt: skip
+    table = open_warehouse(None, str(lake)).ensure()["card_versions"]
+    count = len(hostile)
+    table.append(iceberg.arrow_rows(table, {
+        "repo_id": ["evil"] * count, "commit": [f"{i:040d}" for i in range(count)],
+        "blob": ["0" * 40] * count, "path": [f"p{i}.ckpt.yaml" for i in range(count)],
+        "status": ["A"] * count, "generation": [1] * count, "name": ["evil", "deep", "huge"],
+        "model": ["sentiment"] * count, "card": hostile}))  # fmt: skip
+    options = ("--warehouse", str(lake))
+    listed = cli("org", "find", "--where", "test.macro_f1 >= 0.5", "--csv", *options)
+    assert listed.code == 0, listed.err
+    names = [line.split(",")[1] for line in listed.out.splitlines()[1:]]
+    assert names == [card_name(repo, "models/sentiment/step-100.pt")]
+    everything = cli("org", "find", "--json", *options)
+    assert everything.code == 0, everything.err
+    found = {m["name"]: m["card"] for m in json.loads(everything.out)}  # strict JSON
+    assert "evil" not in found and "deep" not in found
+    assert found["huge"]["metrics"]["test"]["macro_f1"] is None  # 1e999 is no number
+    logged = cli("org", "log", "sentiment", "--metric", "test.macro_f1", "--json", *options)
+    assert logged.code == 0, logged.err

@@ -17,6 +17,7 @@ Stage holders come from `stage_events` (the last counted event per
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ from dvcckpt.catalog.where import (
 from dvcckpt.catalog.where import fields as where_fields
 from dvcckpt.core.fields import card_path, is_estimate, is_schema_field, leaves
 from dvcckpt.errors import UsageError
-from dvcckpt.publish.orgsql import HOT_SQL, Compiler
+from dvcckpt.publish.orgsql import HOT_SQL, Compiler, card_object
 
 if TYPE_CHECKING:
     from dvcckpt.publish.warehouse import Warehouse
@@ -49,7 +50,7 @@ LISTED = ("repo_id", "commit", "path", "generation", "committed_at", "status", "
 EVENTS = ("repo_id", "commit", "generation", "seq", "model", "stage", "name", "action", "by",
           "at", "reason", "counts", "verified", "problem", "holder")  # fmt: skip
 # Each data file's slim copy, kept in the local cache: the card's `hot` sections only.
-HOT_RECIPE = Derived("hot-2", drop=("card",), add={"hot": HOT_SQL})
+HOT_RECIPE = Derived("hot-3", drop=("card",), add={"hot": HOT_SQL})
 HINT_CARDS = 200  # newest cards whose fields the hint of an unknown field offers
 # The current version of each card path in each repository, over the key columns only.
 KEYS = ("repo_id", "commit", "path", "generation", "committed_at")
@@ -233,7 +234,7 @@ def _statement(
     newest = [*order, "generation DESC", "committed_at DESC NULLS LAST", '"commit" DESC',
               "path DESC", "repo_id"]  # fmt: skip
     extraction = sql.extraction()
-    readable = f"c.error IS NULL AND c.status != 'D' AND c.{sql.source} IS NOT NULL"
+    readable = f"c.error IS NULL AND c.status != 'D' AND {card_object(f'c.{sql.source}')}"
     extra = "".join(f", {v} AS x{i}" for i, v in enumerate(values))
     computed = "".join(f", {column}" for column in sql.columns)
     named = "".join(f", {column}" for column in sql.native)
@@ -270,11 +271,24 @@ def _match(scope: Scope, row: tuple[Any, ...], extra: int, cards: bool) -> Match
     decoded = tuple(_json(v) for v in row[10 : 10 + extra])
     return Match(repo_id, scope.names.get(repo_id, repo_id[:12]), commit, path, name, model,
                  phase, step, created_at, held, decoded,
-                 json.loads(card) if cards and card is not None else None)  # fmt: skip
+                 _json(card) if cards else None)  # fmt: skip
 
 
 def _json(text: Any) -> Any:
-    return None if text is None else json.loads(text)
+    """JSON another publisher wrote, as plain data: what does not decode, or nests beyond
+    Python's stack, is None; numbers beyond a double (`1e999`, `Infinity`) are null, so
+    `--json` prints valid JSON."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text, parse_constant=lambda _: None, parse_float=_finite)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _finite(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
 
 
 # -- fields no card has ---------------------------------------------------------------------
@@ -299,7 +313,8 @@ def _exists(scope: Scope, field: Field | None) -> bool:
     sql = Compiler(source=scope.body)
     has = "true" if field is None else f"f{sql.value(field)}_r IS NOT NULL"
     statement = f"""SELECT 1 FROM (SELECT * {", ".join(["", *sql.columns])} FROM (
-        SELECT {sql.source} {sql.extraction()} FROM card_versions WHERE {sql.source} IS NOT NULL))
+        SELECT {sql.source} {sql.extraction()} FROM card_versions
+        WHERE {card_object(sql.source)}))
         WHERE {has} LIMIT 1"""
     return bool(duckdbscan.rows(scope.db, statement, sql.params))
 
@@ -309,11 +324,11 @@ def _newest_fields(scope: Scope) -> list[str]:
     `evaluations.SPLIT.METRIC` the metrics of each split's latest evaluation)."""
     if scope.body != "card":
         scope.versions(("committed_at", "generation"), "card")
-    statement = """SELECT card FROM card_versions WHERE card IS NOT NULL
+    statement = f"""SELECT card FROM card_versions WHERE {card_object("card")}
         ORDER BY committed_at DESC NULLS LAST, generation DESC LIMIT $1"""
     found: set[str] = set()
     for (text,) in duckdbscan.rows(scope.db, statement, [HINT_CARDS]):
-        card = json.loads(text)
+        card = _json(text)
         if not isinstance(card, dict):
             continue
         evaluated = latest_evaluations(card.pop("evaluations", None))

@@ -19,7 +19,7 @@ from dvcckpt.catalog.log import metric_path
 from dvcckpt.catalog.where import Field
 from dvcckpt.errors import StateError
 from dvcckpt.publish.org import EVENTS, Scope, require
-from dvcckpt.publish.orgsql import Compiler
+from dvcckpt.publish.orgsql import Compiler, card_object
 
 HISTORY = ("repo_id", "commit", "path", "generation", "committed_at", "status", "error", "author",
            "name", "model", "step", "run_id", "run_name")  # fmt: skip
@@ -71,7 +71,7 @@ def log(
                path {"".join(f", {v}" for v in values)}
         FROM (SELECT * {computed} FROM (
             SELECT * {extraction} FROM card_versions
-            WHERE status != 'D' AND error IS NULL AND {sql.source} IS NOT NULL AND {picked}))
+            WHERE status != 'D' AND error IS NULL AND {card_object(sql.source)} AND {picked}))
         ORDER BY repo_id, generation, committed_at NULLS FIRST, "commit", step IS NULL, step,
                  path"""
     found = duckdbscan.rows(scope.db, statement, sql.params)

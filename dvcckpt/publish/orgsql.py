@@ -52,7 +52,7 @@ def _hot_sql() -> str:
             parts.append(f"'{top}', json_object({nested})")
     body = f"json_object({', '.join(parts)})"
     made = f"list_transform([json_extract(card, [{paths}])], lambda j: {body})[1]"
-    return f"CASE WHEN card IS NOT NULL THEN {made} END"
+    return f"CASE WHEN json_valid(card) THEN {made} END"  # another publisher's text
 
 
 HOT_SQL = _hot_sql()
@@ -67,9 +67,18 @@ VALUE, EVALUATIONS = '."value"', '$."evaluations"'
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
+def card_object(column: str) -> str:
+    """Whether a row's card text is a JSON object: rows come from every publisher, and
+    text that does not parse (or is no object) counts as unreadable, never as an error
+    (CASE: the type is asked only of valid JSON)."""
+    return f"CASE WHEN json_valid({column}) THEN json_type({column}) = 'OBJECT' ELSE false END"
+
+
 def numeric(fragment: str) -> str:
-    """A JSON value's number (true and false count 1 and 0, as SQLite compares them)."""
-    return f"CASE WHEN json_type({fragment}) IN {NUMERIC} THEN TRY_CAST({fragment} AS DOUBLE) END"
+    """A JSON value's number (true and false count 1 and 0, as SQLite compares them); a
+    number beyond a double (`1e999`, which no card dvcckpt reads can hold) is none."""
+    number = f"TRY_CAST({fragment} AS DOUBLE)"
+    return f"CASE WHEN json_type({fragment}) IN {NUMERIC} AND isfinite({number}) THEN {number} END"
 
 
 def textual(fragment: str) -> str:
