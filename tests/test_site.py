@@ -26,6 +26,7 @@ from dvcckpt.core import naming
 from dvcckpt.present.html import script_hash
 from dvcckpt.present.sitepage import slug
 from tests.conftest import git, run_process, write_checkpoint
+from tests.test_catalog import card_text
 from tests.test_trust import keygen
 
 GATES = """\
@@ -452,3 +453,73 @@ def test_a_long_checkpoint_table_keeps_the_newest_and_every_holder(
     assert table.count("<tr>") == 1 + 2  # the newest (400) and the dev holder (300)
     assert name(400) in table and name(300) in table and name(200) not in table
     assert "2 older ones: dvcckpt find --model sentiment" in page_of(site, "models/sentiment")
+
+
+# -- cards the site must not trust -------------------------------------------------------
+
+
+def card_repo(template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "cards"
+    shutil.copytree(template_repo, root, symlinks=True)
+    monkeypatch.chdir(root)
+    (root / "gates.yaml").write_text("version: 1\ngates: []\n")
+    (root / "models/sentiment").mkdir(parents=True)
+    return root
+
+
+def test_a_rerun_writing_where_the_holder_was_does_not_inherit_its_stage(
+    template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    """The holder is the card the decision names and binds (name, sha256), never whatever
+    card now sits at its path; a holder whose card is gone or retired is shown as such."""
+    root = card_repo(template_repo, tmp_path, monkeypatch)
+    path = root / "models/sentiment/step-100.pt.ckpt.yaml"
+    path.write_text(card_text("sentiment-old-step100", "sentiment", 100, {"test": {"f1": 0.9}}))
+    commit(root, "a card")
+    run("promote", "sentiment-old-step100", "--to", "production", "--rationale", "best")
+    commit(root, "promote")
+    promoted = yaml.safe_load(path.read_text())
+    rerun = yaml.safe_load(
+        card_text("sentiment-new-step100", "sentiment", 100, {"test": {"f1": 0.1}})
+    )
+    rerun["checkpoint"]["sha256"] = "c" * 64
+    path.write_text(yaml.safe_dump(rerun))
+    commit(root, "a re-run into the same folder")
+    site = Path(build(cli)["output"])
+    new = page_of(site, "checkpoints/sentiment-new-step100")
+    assert "<dt>holds</dt><dd>no stage</dd>" in new
+    held = page_of(site, "models/sentiment").split("<dl>")[1].split("</dl>")[0]
+    assert "sentiment-old-step100" in held and "not in this site" in held and "href" not in held
+    index = (site / "index.html").read_text()
+    assert "sentiment-new-step100" not in index and "not in this site" in index
+
+    # The old card back (retired), the re-run's card beside it: the holder is the old one.
+    old = {**promoted, "tombstone": {"reason": "superseded by a re-run", "at": "2026-01-06"}}
+    path.with_name("step-100.pt.rerun.ckpt.yaml").write_text(yaml.safe_dump(rerun))
+    path.write_text(yaml.safe_dump(old))
+    commit(root, "retire the old card, keep the re-run's")
+    site = Path(build(cli)["output"])
+    held = page_of(site, "models/sentiment").split("<dl>")[1].split("</dl>")[0]
+    assert "sentiment-old-step100</a>" in held and "(retired)" in held
+    assert "<dt>holds</dt><dd>production</dd>" in page_of(site, "checkpoints/sentiment-old-step100")
+    assert "<dt>holds</dt><dd>no stage</dd>" in page_of(site, "checkpoints/sentiment-new-step100")
+
+
+@pytest.mark.parametrize("model", ["", "model: {a: 1}\n", "model: [x]\n", "model: 7\n"])
+def test_a_card_without_a_model_name_gets_its_own_section(
+    template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli, model: str
+) -> None:
+    root = card_repo(template_repo, tmp_path, monkeypatch)
+    (root / "models/sentiment/step-1.pt.ckpt.yaml").write_text(
+        card_text("sentiment-step1", "sentiment", 1, {"test": {"f1": 0.8}})
+    )
+    (root / "models/nomodel.pt.ckpt.yaml").write_text(
+        f"name: nomodel\n{model}checkpoint: {{step: 1}}\nmetrics: {{test: {{f1: 0.3}}}}\n"
+    )
+    commit(root, "two cards, one without a model name")
+    site = Path(build(cli)["output"])
+    index = (site / "index.html").read_text()
+    assert "(no model)" in index and "sentiment" in index
+    assert "nomodel" in page_of(site, "checkpoints/nomodel")
+    for _, text in pages(site):
+        parse(text)

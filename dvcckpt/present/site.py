@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from dvcckpt.present import sitecard, sitemodel
 from dvcckpt.present.html import Markup, element, link, page, table
-from dvcckpt.present.sitepage import SCRIPT, Links, date, footer, holder_link
+from dvcckpt.present.sitepage import SCRIPT, Links, date, footer, holder_link, holder_of
 
 if TYPE_CHECKING:
     from dvcckpt.publish.site import Model, Site
@@ -61,7 +61,7 @@ def index_page(site: Site, links: Links) -> str:
         ]
         for stage in held:
             decision = model.holders.get(stage)
-            cells.append(_holder_cell(model, decision.name if decision else None, links))
+            cells.append(_holder_cell(model, stage, decision.name if decision else None, links))
         cells.append(date(model.last_activity))
         rows.append(cells)
     body.append(table(header, rows, sortable=True, id="models", numeric=[1]))
@@ -79,11 +79,10 @@ def index_page(site: Site, links: Links) -> str:
     return page(f"{site.title}: catalog", body, scripts=[SCRIPT])
 
 
-def _holder_cell(model: Model, name: str | None, links: Links) -> Markup:
+def _holder_cell(model: Model, stage: str, name: str | None, links: Links) -> Markup:
     if name is None:
         return element("span", "—", class_="muted")
-    found = next((c for c in model.checkpoints if c.version.name == name), None)
-    return holder_link(found, name, links, "")
+    return holder_link(holder_of(model, stage), name, links, "")
 
 
 def _problems(site: Site) -> list[Markup]:

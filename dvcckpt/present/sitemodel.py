@@ -11,7 +11,16 @@ from dvcckpt.present import svgplot
 from dvcckpt.present.html import Markup, dl, element, join, page, table
 from dvcckpt.present.plot import run_of
 from dvcckpt.present.queries import value_cell
-from dvcckpt.present.sitepage import SCRIPT, Links, entries, footer, holder_link, nav, section
+from dvcckpt.present.sitepage import (
+    SCRIPT,
+    Links,
+    entries,
+    footer,
+    holder_link,
+    holder_of,
+    nav,
+    section,
+)
 
 if TYPE_CHECKING:
     from dvcckpt.catalog.rows import Row
@@ -51,7 +60,7 @@ def _holders(site: Site, model: Model, links: Links) -> Markup:
         decision = model.holders.get(stage)
         if decision is None:
             continue
-        found = next((c for c in model.checkpoints if c.version.path == decision.path), None)
+        found = holder_of(model, stage)
         pairs.append((stage, holder_link(found, decision.name, links, "../")))
     return dl(pairs)
 

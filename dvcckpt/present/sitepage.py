@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dvcckpt.present.html import Markup, element, link
 
 if TYPE_CHECKING:
-    from dvcckpt.publish.site import Checkpoint, Site
+    from dvcckpt.publish.site import Checkpoint, Model, Site
 
 SLUG_TEXT = 48  # characters of the readable part of a slug
 
@@ -164,7 +164,18 @@ def date(timestamp: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(timestamp)) if timestamp else ""
 
 
+def holder_of(model: Model, stage: str) -> Checkpoint | None:
+    """The checkpoint in scope that holds `stage` (`publish.site.is_holder`), if any."""
+    return next((c for c in model.checkpoints if stage in c.holds), None)
+
+
 def holder_link(checkpoint: Checkpoint | None, name: str, links: Links, prefix: str) -> Markup:
-    if checkpoint is not None:
-        return link(name, prefix + links.paths[checkpoint.version.path])
-    return links.checkpoint(name, prefix)
+    """The holder linked to its page; when its card is retired or not in the site's scope
+    (pruned, or replaced by a re-run's card), the page says so and links nothing."""
+    if checkpoint is None:
+        note = " (its card is not in this site: pruned or replaced)"
+        return element("span", element("span", name), element("span", note, class_="warn"))
+    linked = link(name, prefix + links.paths[checkpoint.version.path])
+    if checkpoint.card.get("tombstone") is not None:
+        return element("span", linked, element("span", " (retired)", class_="warn"))
+    return linked

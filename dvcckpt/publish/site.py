@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 PLOTTED_METRICS = 12  # metrics whose history is read per model (the primary metric first)
+NO_MODEL = "(no model)"  # the group of cards whose `model` is not a name
 
 
 @dataclass
@@ -98,7 +99,7 @@ def gather(
     cards.prepare([(v.blob, v.card or {}) for v in versions], progress=report)
     by_model: dict[str, list[Version]] = {}
     for version in versions:
-        by_model.setdefault(version.model or "?", []).append(version)
+        by_model.setdefault(model_of(version), []).append(version)
     models = []
     for model in sorted(set(by_model) | {m for m, _ in holders}):
         members = sorted(by_model.get(model, []), key=_newest_first)
@@ -123,6 +124,13 @@ def gather(
         unreadable=_unreadable(project, all_refs),
         stage_problem=stage_problem,
     )
+
+
+def model_of(version: Version) -> str:
+    """The card's model name, or `NO_MODEL` when its `model` is missing or not a string
+    (the catalog keeps every card that parses, valid or not)."""
+    model = (version.card or {}).get("model")
+    return model if isinstance(model, str) and model and version.model == model else NO_MODEL
 
 
 def _unreadable(project: Project, all_refs: bool) -> list[tuple[str, str]]:
@@ -194,7 +202,7 @@ def _checkpoint(
     entry.holds = [
         stage
         for (model, stage), decision in holders.items()
-        if model == version.model and decision.path == version.path
+        if model == version.model and is_holder(decision, version)
     ]
     if document is not None:
         for stage in project.config.stages:
@@ -209,6 +217,19 @@ def _checkpoint(
     return entry
 
 
+def is_holder(decision: stages.Decision, version: Version) -> bool:
+    """Whether `version` is the card `decision` promoted: the same name and, when the
+    decision bound one, the same checkpoint sha256. Never by path: a re-run may write
+    a new card where the holder's was."""
+    if version.name != decision.name:
+        return False
+    bound = decision.binding.get("sha256") if isinstance(decision.binding, Mapping) else None
+    if not bound or bound == "None":
+        return True
+    meta = (version.card or {}).get("checkpoint")
+    return isinstance(meta, Mapping) and str(meta.get("sha256")) == str(bound)
+
+
 def _model(
     project: Project,
     model: str,
@@ -219,7 +240,7 @@ def _model(
 ) -> Model:
     metrics = metric_names([c.card for c in checkpoints], project.config.primary_metric)
     rows: list[Row] = []
-    if checkpoints:
+    if checkpoints and model != NO_MODEL:  # the catalog has no history of "no model"
         plotted = metrics[:PLOTTED_METRICS]
         rows = project.catalog.log(model, metrics=plotted, all_refs=all_refs, check_metrics=False)
     return Model(
