@@ -228,3 +228,39 @@ def test_the_readmes_duckdb_example_answers_from_the_published_tables(
     rows = scope["db"].sql(code.split('db.sql("""')[1].split('""")')[0]).fetchall()
     assert [(row[1], row[2]) for row in rows] == [
         ("m-train-full-step000002", 0.91), ("m-train-full-step000001", 0.70)]  # fmt: skip
+
+
+def test_a_fork_publishing_under_the_originals_id_is_refused(
+    repo: Path, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork shares the root commit (the default id): it must not replace the original's
+    cards; its own catalog.repository publishes it beside, --moved accepts a new address."""
+    git(repo, "remote", "add", "origin", "https://github.com/acme/upstream.git")
+    commit_card(repo, "m", 1, {"dev": {"f1": 0.5}})
+    lake = tmp_path / "lake"
+    original = publish(cli, "--warehouse", str(lake))
+    fork = tmp_path / "fork"
+    git(tmp_path, "clone", "-q", str(repo), str(fork))
+    git(fork, "remote", "set-url", "origin", "https://github.com/someone/fork.git")
+    commit_card(fork, "m", 2, {"dev": {"f1": 0.2}})
+    monkeypatch.chdir(fork)
+    refused = cli("catalog", "publish", "--warehouse", str(lake))
+    assert refused.code == 4, refused.err
+    assert f"repository id {original['repo_id']} is already published from" in refused.err
+    assert "https://github.com/acme/upstream.git" in refused.err and "--moved" in refused.err
+    assert query(lake, "SELECT count(*) FROM card_versions") == [(1,)]  # nothing written
+    (fork / "dvcckpt.yaml").write_text(
+        "version: 1\nproject: p\ncatalog:\n  repository: someone/fork\n"
+    )
+    git(fork, "add", "dvcckpt.yaml")
+    git(fork, "commit", "-qm", "own id", "--no-verify")
+    beside = publish(cli, "--warehouse", str(lake))
+    assert beside["repo_id"] == "someone/fork"
+    assert query(lake, "SELECT repo_id, url FROM repositories ORDER BY 1") == [
+        (original["repo_id"], "https://github.com/acme/upstream.git"),
+        ("someone/fork", "https://github.com/someone/fork.git"),
+    ]
+    monkeypatch.chdir(repo)
+    git(repo, "remote", "set-url", "origin", "https://github.com/acme/renamed.git")
+    assert cli("catalog", "publish", "--warehouse", str(lake)).code == 4
+    assert publish(cli, "--warehouse", str(lake), "--moved")["rows"]["repositories"] == 1

@@ -56,8 +56,16 @@ def catalog_update(as_json: bool) -> None:
     help="The Iceberg SQL catalog's database: sqlite:///PATH (default: catalog.db in a local "
     "warehouse) or postgresql://HOST/DB (a password only via DVCCKPT_CATALOG_URI).",
 )
+@click.option(
+    "--moved",
+    is_flag=True,
+    help="This repository now has another origin address than it published from (a fork "
+    "or copy needs its own catalog.repository instead).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print rows added per table as JSON.")
-def catalog_publish(warehouse: str | None, catalog_uri: str | None, as_json: bool) -> None:
+def catalog_publish(
+    warehouse: str | None, catalog_uri: str | None, moved: bool, as_json: bool
+) -> None:
     """Append this repository's card versions, decisions and stage history to the
     organisation's Apache Iceberg tables (only what is not there yet).
 
@@ -69,7 +77,7 @@ def catalog_publish(warehouse: str | None, catalog_uri: str | None, as_json: boo
 
     progress = None if as_json else (lambda line: click.echo(line, err=True))
     project = Project.discover(require_dvc=False)
-    summary = publishing.publish(project, warehouse, catalog_uri, progress=progress)
+    summary = publishing.publish(project, warehouse, catalog_uri, progress=progress, moved=moved)
     if as_json:
         emit_json(summary.as_dict())
         return

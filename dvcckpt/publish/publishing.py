@@ -51,8 +51,13 @@ def publish(
     warehouse: str | None = None,
     uri: str | None = None,
     progress: Progress | None = None,
+    moved: bool = False,
 ) -> Summary:
-    """Append what the warehouse does not have yet of this repository; return what was added."""
+    """Append what the warehouse does not have yet of this repository; return what was added.
+
+    `moved`: this repository now lives at another address than the one it published
+    from (else a different address under the same id is refused as another repository).
+    """
     start = time.perf_counter()
     say = progress or (lambda _: None)
     opened = open_warehouse(project, warehouse, uri)
@@ -64,16 +69,20 @@ def publish(
     identity = repository(project, branch, head)
     summary = Summary(identity["repo_id"], identity["name"], opened.shown, branch, head)
     say(f"publishing {summary.name} ({branch} at {head[:10]}) to {opened.shown}")
-    _publish(project, opened, identity, summary, say)
+    _publish(project, opened, identity, summary, say, moved)
     summary.seconds = round(time.perf_counter() - start, 3)
     return summary
 
 
 def _publish(
-    project: Project, opened: Warehouse, identity: dict[str, Any], summary: Summary, say: Progress
-) -> None:
+    project: Project, opened: Warehouse, identity: dict[str, Any], summary: Summary,
+    say: Progress, moved: bool,
+) -> None:  # fmt: skip
     tables = opened.ensure()
     target, repo_id = opened.target, summary.repo_id
+    last = _published_row(opened, repo_id)
+    if not moved:
+        _refuse_another(last, identity)
     catalog = project.catalog
     published = iceberg.read_keys(tables["card_versions"], target, repo_id, ("commit", "path"))
     in_branch = catalog.reachable([summary.branch])
@@ -86,7 +95,6 @@ def _publish(
     summary.rows["card_versions"] = iceberg.append_new(
         tables["card_versions"], target, versions, KEYS["card_versions"], repo_id, published
     )
-    last = _published_row(opened, repo_id)
     since = _since(project, last, in_branch)
     if since != new:  # the last publish stopped half-way: look at every commit since it
         decided = tablerows.card_versions(catalog, repo_id, since, decisions_only=True)[1]
@@ -121,6 +129,24 @@ def _publish_decisions(
     events = tablerows.stage_event_rows(repo_id, history, generations)
     summary.rows["stage_events"] = iceberg.append_new(
         tables["stage_events"], target, events, KEYS["stage_events"], repo_id
+    )
+
+
+def _refuse_another(last: dict[str, Any] | None, identity: dict[str, Any]) -> None:
+    """Refuse to publish under an id another repository publishes as: a fork or a copy
+    shares the root commit (the default id), and would silently replace its cards.
+
+    Told by the origin address (credentials stripped); when either side has none the
+    two cannot be told apart, and publishing goes on.
+    """
+    theirs, ours = (last or {}).get("url"), identity["url"]
+    if not theirs or not ours or theirs == ours:
+        return
+    raise StateError(
+        f"repository id {identity['repo_id']} is already published from {theirs} "
+        f"(this repository's origin is {ours})",
+        hint="a fork or a copy: set catalog.repository in dvcckpt.yaml to its own id "
+        "(e.g. owner/name); the same repository at a new address: publish once with --moved",
     )
 
 
