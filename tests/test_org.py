@@ -494,23 +494,28 @@ def test_a_publishers_broken_rows_never_break_the_others_answers(
     assert cli("catalog", "publish", "--warehouse", str(lake)).code == 0
     hostile = ['{"name": "evil", "metrics": {"test": {"macro_f1": 0.7}}',  # cut short
                "[" * 100_000 + "]" * 100_000,
-               '{"name": "huge", "model": "sentiment", "metrics": {"test": {"macro_f1": 1e999}}}']  # fmt: skip
+               '{"name": "huge", "model": "sentiment", "metrics": {"test": {"macro_f1": 1e999}}}',
+               '{"name": "x", "model": "sentiment", "metrics": {"test": {"macro_f1": 0.6}}}']  # fmt: skip
     table = open_warehouse(None, str(lake)).ensure()["card_versions"]
     count = len(hostile)
     table.append(iceberg.arrow_rows(table, {
         "repo_id": ["evil"] * count, "commit": [f"{i:040d}" for i in range(count)],
         "blob": ["0" * 40] * count, "path": [f"p{i}.ckpt.yaml" for i in range(count)],
-        "status": ["A"] * count, "generation": [1] * count, "name": ["evil", "deep", "huge"],
+        "status": ["A"] * count, "generation": [1] * count,
+        "name": ["evil", "deep", "huge", "on\x1b[2K\rscreen\x1b]0;title\x07\u202e"],
         "model": ["sentiment"] * count, "card": hostile}))  # fmt: skip
     options = ("--warehouse", str(lake))
     listed = cli("org", "find", "--where", "test.macro_f1 >= 0.5", "--csv", *options)
     assert listed.code == 0, listed.err
     names = [line.split(",")[1] for line in listed.out.splitlines()[1:]]
-    assert names == [card_name(repo, "models/sentiment/step-100.pt")]
+    assert names == [card_name(repo, "models/sentiment/step-100.pt"),
+                     "on\\x1b[2K\\rscreen\\x1b]0;title\\x07\\u202e"]  # fmt: skip
+    shown = cli("org", "find", *options).out  # text for a terminal: no control reaches it
+    assert "\x1b" not in shown and "\u202e" not in shown and "\\x1b[2K" in shown
     everything = cli("org", "find", "--json", *options)
     assert everything.code == 0, everything.err
     found = {m["name"]: m["card"] for m in json.loads(everything.out)}  # strict JSON
-    assert "evil" not in found and "deep" not in found
+    assert "evil" not in found and "deep" not in found and len(found) == 3
     assert found["huge"]["metrics"]["test"]["macro_f1"] is None  # 1e999 is no number
     logged = cli("org", "log", "sentiment", "--metric", "test.macro_f1", "--json", *options)
     assert logged.code == 0, logged.err

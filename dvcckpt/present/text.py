@@ -210,8 +210,19 @@ def doctor_table(results: Any, fix_for: Any) -> str:
     return "\n".join(lines)
 
 
+def visible(text: str) -> str:
+    """`text` with control, format and bidirectional characters spelled as escapes: card
+    text reaching a terminal can neither move the cursor, retitle the window nor reorder
+    what is read (`\x1b[2K`, `\u202e`)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def table(header: list[str], rows: list[list[str]], fmt: str | None = None) -> str:
-    """Aligned text (default), CSV or Markdown."""
+    """Aligned text (default), CSV or Markdown; every cell made `visible`."""
+    header = [visible(str(cell)) for cell in header]
+    rows = [[visible(str(cell)) for cell in row] for row in rows]
     if fmt == "csv":
         import csv
         import io
