@@ -122,3 +122,35 @@ def test_boxes_link_to_the_pages_given_and_never_to_an_unsafe_url() -> None:
     assert [a.get("href") for a in anchors] == ["../checkpoints/c-1.html"]
     assert anchors[0].find(f"{SVG}g/{SVG}title").text == "c"
     assert "javascript" not in lineage.svg("c", [("c", "x", "b")], links)
+
+
+# -- what the site gathers (`publish.site.lineage`) -----------------------------------------
+
+
+def test_the_site_gathers_as_many_edges_as_the_diagram_draws_nearest_first() -> None:
+    """60 cards that each list the 59 others: one card's lineage is 3,540 edges unbounded."""
+    from dvcckpt.publish import site
+
+    assert site.MAX_LINEAGE_EDGES == lineage.MAX_EDGES
+    names = [f"m-n{i:02d}" for i in range(60)]
+    named = {n: {"name": n, "parents": [{"name": o} for o in names if o != n]} for n in names}
+    edges, left_out = site.lineage(named["m-n00"], named)
+    assert len(edges) == lineage.MAX_EDGES
+    assert edges[:59] == [("m-n00", "", o) for o in names[1:]]  # the root's parents first
+    assert left_out == 60 * 59 - lineage.MAX_EDGES
+    assert site.lineage({"name": "x", "parents": "not a list"}, named) == ([], 0)
+
+
+def test_the_site_follows_parents_only_among_its_own_cards_and_stops_on_cycles() -> None:
+    from dvcckpt.publish import site
+
+    named = {
+        "b": {"name": "b", "parents": [{"name": "a", "relation": "resumed_from"}]},
+        "a": {"name": "a", "parents": [{"name": "b"}, "junk", {"name": "gone"}]},
+    }
+    child = {"name": "c", "parents": [{"name": "b", "relation": "fine_tuned_from"}]}
+    edges, left_out = site.lineage(child, named)
+    assert edges == [("c", "fine_tuned_from", "b"), ("b", "resumed_from", "a"),
+                     ("a", "", "b"), ("a", "", "gone")]  # fmt: skip
+    assert left_out == 0
+    assert site.lineage(child, {}) == ([("c", "fine_tuned_from", "b")], 0)

@@ -523,3 +523,57 @@ def test_a_card_without_a_model_name_gets_its_own_section(
     assert "nomodel" in page_of(site, "checkpoints/nomodel")
     for _, text in pages(site):
         parse(text)
+
+
+def test_a_dense_lineage_keeps_every_page_small_and_follows_only_the_sites_scope(
+    template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    """25 cards that each list the 24 others (600 edges per card's lineage unbounded), and a
+    grandparent only on a branch: followed with --all, not at HEAD."""
+    from dvcckpt.present.lineage import MAX_EDGES
+
+    root = card_repo(template_repo, tmp_path, monkeypatch)
+    names = [f"dense-n{i:02d}" for i in range(25)]
+    for i, own in enumerate(names):
+        parents = [{"name": o, "relation": "from"} for o in names if o != own]
+        (root / f"models/sentiment/{i}.pt.ckpt.yaml").write_text(
+            card_text(own, "sentiment", i, {"test": {"f1": 0.5}}, parents=parents)
+        )
+    (root / "models/child.pt.ckpt.yaml").write_text(
+        card_text("child", "other", 1, {"test": {"f1": 0.5}}, parents=[{"name": "parent"}])
+    )
+    (root / "models/parent.pt.ckpt.yaml").write_text(
+        card_text("parent", "other", 2, {"test": {"f1": 0.5}}, parents=[{"name": "grandpa"}])
+    )
+    commit(root, "dense cards")
+    git(root, "checkout", "-qb", "side")
+    (root / "models/grandpa.pt.ckpt.yaml").write_text(
+        card_text("grandpa", "other", 3, {"test": {"f1": 0.5}}, parents=[{"name": "adam"}])
+    )
+    commit(root, "a grandparent on a branch")
+    git(root, "checkout", "-q", "main")
+    written = build(cli)
+    assert written["largest"]["bytes"] < 200_000
+    dense = page_of(Path(written["output"]), "checkpoints/dense-n00").split("<h2>Lineage</h2>")[1]
+    listed = dense.split("<ul>")[1].split("</ul>")[0]
+    assert listed.count("<li>") == MAX_EDGES + 1
+    assert f"… and {24 * 25 - MAX_EDGES} more parent link(s), not listed" in listed
+    child = page_of(Path(written["output"]), "checkpoints/child").split("<h2>Lineage</h2>")[1]
+    assert "grandpa" in child and "adam" not in child
+    everything = build(cli, "--all")
+    child = page_of(Path(everything["output"]), "checkpoints/child").split("<h2>Lineage</h2>")[1]
+    assert "adam" in child
+
+
+def test_a_page_over_the_size_limit_is_refused_and_the_old_site_stays(repo: Path, cli) -> None:
+    from dvcckpt.errors import StateError
+    from dvcckpt.publish import sitefiles
+
+    build(cli, "--output", "public")
+    old = dict(pages(repo / "public"))
+    huge = "<!DOCTYPE html>" + "x" * sitefiles.MAX_PAGE_BYTES
+    with pytest.raises(StateError, match="over the 2 MiB a page may be") as refused:
+        sitefiles.write(repo / "public", [("index.html", "ok"), ("models/big.html", huge)])
+    assert "models/big.html" in refused.value.message and refused.value.hint
+    assert dict(pages(repo / "public")) == old
+    assert sorted(p.name for p in repo.iterdir() if "public" in p.name) == ["public"]

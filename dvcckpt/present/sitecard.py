@@ -39,7 +39,10 @@ def checkpoint_page(site: Site, model: Model, checkpoint: Checkpoint, links: Lin
     body += [element("h2", "Evaluations"), evaluations(card.get("evaluations"))]
     body += [element("h2", "Gates"), *gate_results(site, checkpoint)]
     body += [element("h2", "Decisions on this card"), decisions(card.get("decisions"))]
-    body += [element("h2", "Lineage"), lineage(name, checkpoint.lineage, links)]
+    body += [
+        element("h2", "Lineage"),
+        lineage(name, checkpoint.lineage, links, checkpoint.lineage_left_out),
+    ]
     for section in SECTIONS:
         if isinstance(card.get(section), Mapping) and card[section]:
             body += [element("h2", section.capitalize()), mapping(card[section])]
@@ -173,16 +176,22 @@ def decisions(entries: Any) -> Markup:
     return table(["at", "decision", "by", "why", "signature (as recorded)"], rows)
 
 
-def lineage(name: str, edges: list[tuple[str, str, str]], links: Links) -> Markup:
+def lineage(
+    name: str, edges: list[tuple[str, str, str]], links: Links, left_out: int = 0
+) -> Markup:
+    """The diagram and the list of at most `present.lineage.MAX_EDGES` edges (the site
+    gathers no more), saying how many parent links were left out."""
     if not edges:
         return element("p", "No parents recorded.", class_="empty")
-    listed = element(
-        "ul",
-        [
-            element("li", links.checkpoint(child), f" {relation or 'from'} ", links.checkpoint(p))
-            for child, relation, p in edges
-        ],
-    )
+    left_out += max(len(edges) - diagram.MAX_EDGES, 0)
+    edges = edges[: diagram.MAX_EDGES]
+    items = [
+        element("li", links.checkpoint(child), f" {relation or 'from'} ", links.checkpoint(p))
+        for child, relation, p in edges
+    ]
+    if left_out:
+        items.append(element("li", f"… and {left_out} more parent link(s), not listed"))
+    listed = element("ul", items)
     # The diagram (`present.lineage`, shared with `report --format html`); the list below
     # it links every checkpoint the site has a page for.
     pages = {n: "../" + links.names[n] for edge in edges for n in (edge[0], edge[2])

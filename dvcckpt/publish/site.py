@@ -14,7 +14,7 @@ The result is plain data (`Site`); `present.site` turns it into pages and
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,6 @@ from dvcckpt.core.fields import number as metric_number
 from dvcckpt.errors import ConfigError, StateError
 from dvcckpt.project import Project, load_gates
 from dvcckpt.promotion import stages
-from dvcckpt.promotion.report import lineage
 from dvcckpt.publish.sitecards import ModelCard, ModelCards
 
 if TYPE_CHECKING:
@@ -36,6 +35,11 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 PLOTTED_METRICS = 12  # metrics whose history is read per model (the primary metric first)
 NO_MODEL = "(no model)"  # the group of cards whose `model` is not a name
+# Lineage edges kept per checkpoint: as many as its diagram draws (`present.lineage.MAX_EDGES`),
+# so 60 cards that each list the 59 others stay 60 small pages.
+MAX_LINEAGE_EDGES = 120
+LINEAGE_DEPTH = 5  # generations followed, as `dvcckpt report` does
+Edge = tuple[str, str, str]  # (child, relation, parent)
 
 
 @dataclass
@@ -45,7 +49,8 @@ class Checkpoint:
     # stage -> gate results (`GateResult.as_dict()`), evaluated against that stage's holder
     gates: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     baselines: dict[str, str | None] = field(default_factory=dict)  # stage -> holder compared
-    lineage: list[tuple[str, str, str]] = field(default_factory=list)  # (child, relation, parent)
+    lineage: list[Edge] = field(default_factory=list)
+    lineage_left_out: int = 0  # parent links beyond MAX_LINEAGE_EDGES, not listed
     model_card: str | None = None
     model_card_problem: str | None = None
     holds: list[str] = field(default_factory=list)  # stages it holds now
@@ -97,6 +102,9 @@ def gather(
     document, gates_problem, has_gates = _gates(project)
     cards = ModelCards(project, model_card, renderer_version)
     cards.prepare([(v.blob, v.card or {}) for v in versions], progress=report)
+    named: dict[str, dict[str, Any]] = {}  # the newest card in scope of each name
+    for version in sorted(versions, key=_newest_first, reverse=True):
+        named[str(version.name)] = version.card or {}
     by_model: dict[str, list[Version]] = {}
     for version in versions:
         by_model.setdefault(model_of(version), []).append(version)
@@ -105,7 +113,7 @@ def gather(
         members = sorted(by_model.get(model, []), key=_newest_first)
         baselines = _holder_cards(project, branch, model, project.config.stages, holders)
         checkpoints = [
-            _checkpoint(project, version, document, baselines, holders, cards)
+            _checkpoint(project, version, document, baselines, holders, cards, named)
             for version in members
         ]
         models.append(_model(project, model, checkpoints, history, holders, all_refs))
@@ -196,6 +204,7 @@ def _checkpoint(
     baselines: Mapping[str, dict[str, Any] | None],
     holders: Mapping[tuple[str, str], stages.Decision],
     cards: ModelCards,
+    named: Mapping[str, Mapping[str, Any]],
 ) -> Checkpoint:
     card = version.card or {}
     entry = Checkpoint(version, card)
@@ -212,9 +221,49 @@ def _checkpoint(
                 holder = None  # the holder itself: nothing to regress against, as `gate` says
             entry.gates[stage] = [r.as_dict() for r in gates.evaluate(card, rules, holder)]
             entry.baselines[stage] = str(holder.get("name")) if holder else None
-    entry.lineage = lineage(card, project.catalog)
+    entry.lineage, entry.lineage_left_out = lineage(card, named)
     entry.model_card, entry.model_card_problem = cards.get(version.blob, card)
     return entry
+
+
+def lineage(
+    card: Mapping[str, Any], named: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[Edge], int]:
+    """A checkpoint's ancestry, as `promotion.report.lineage` follows it but bounded: the
+    parents are looked up among the site's cards (`named`: its scope, HEAD or all refs),
+    breadth first (the nearest generations first), at most `MAX_LINEAGE_EDGES` edges.
+    Returns the edges and how many parent links of the cards reached were left out."""
+    edges: list[Edge] = []
+    left_out = 0
+    seen: set[str] = set()
+    frontier: deque[tuple[Mapping[str, Any], int]] = deque([(card, 0)])
+    while frontier and len(edges) < MAX_LINEAGE_EDGES:
+        node, level = frontier.popleft()
+        name = str(node.get("name"))
+        if name in seen or level > LINEAGE_DEPTH:
+            continue
+        seen.add(name)
+        parents = node.get("parents")
+        listed = [p for p in parents if isinstance(p, Mapping)] if isinstance(parents, list) else []
+        room = MAX_LINEAGE_EDGES - len(edges)
+        left_out += max(len(listed) - room, 0)
+        for parent in listed[:room]:
+            parent_name = str(parent.get("name"))
+            edges.append((name, str(parent.get("relation", "")), parent_name))
+            found = named.get(parent_name)
+            if found is not None:
+                frontier.append((found, level + 1))
+    for node, level in frontier:  # read, not followed: their parents are left out
+        name = str(node.get("name"))
+        if name not in seen and level <= LINEAGE_DEPTH:
+            seen.add(name)
+            parents = node.get("parents")
+            left_out += (
+                sum(isinstance(p, Mapping) for p in parents or ())
+                if isinstance(parents, list)
+                else 0
+            )
+    return edges, left_out
 
 
 def is_holder(decision: stages.Decision, version: Version) -> bool:

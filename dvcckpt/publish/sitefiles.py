@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dvcckpt.adapters.atomic import fault_point, os_failure, process_alive
-from dvcckpt.errors import UsageError
+from dvcckpt.errors import StateError, UsageError
 
 MARKER = ".dvcckpt-site"
 DEFAULT_OUTPUT = "site"
@@ -113,6 +113,12 @@ def _write_page(building: Path, relative: str, text: str, made: set[Path], out: 
     if not _PAGE.fullmatch(relative) or relative in out.pages:
         raise ValueError(f"unsafe or repeated page path {relative!r}")  # a renderer bug
     data = text.encode("utf-8")
+    if len(data) > MAX_PAGE_BYTES:
+        raise StateError(
+            f"the site's page {relative} would be {len(data) / 2**20:.1f} MiB, over the "
+            f"{MAX_PAGE_BYTES / 2**20:.0f} MiB a page may be; nothing was written",
+            hint="a card holds more than the site bounds: please report it with that card",
+        )
     target = building / relative
     if target.parent not in made:
         target.parent.mkdir(exist_ok=True)
