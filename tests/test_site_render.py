@@ -169,3 +169,30 @@ def test_nothing_to_plot_is_said_plainly() -> None:
     lone = svgplot.line_plot("f1", [svgplot.Line("a", [svgplot.Point(1, 0.5, 0.4, 0.6)])],
                              x_label="step")  # fmt: skip
     assert "<svg" in lone and 'stroke-width="6"' in lone  # one interval: an error bar
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(1e308, -1e308), (1.7e308, 0.0), (-1.79e308, 1.79e308, 0.5), (5e-324, 0.0), (1e308, 1e308)],
+)
+def test_extreme_finite_values_are_plotted_with_finite_coordinates(
+    values: tuple[float, ...],
+) -> None:
+    points = [svgplot.Point(float(i), v, v, v) for i, v in enumerate(values)]
+    svg = svgplot.line_plot("f1", [svgplot.Line("a", points)], x_label="step")
+    parse(page("t", svg))
+    assert "<svg" in svg and "nan" not in svg.lower() and "inf" not in svg.lower()
+    numbers = re.findall(r'\s(?:x|y|x1|x2|y1|y2|cx|cy|points)="([^"]*)"', svg)
+    coordinates = [float(n) for found in numbers for n in re.split(r"[ ,]", found) if n]
+    assert coordinates and all(-100 <= c <= 1000 for c in coordinates)
+    assert svgplot.ticks(-1e308, 1e308) and all(math.isfinite(t) for t in svgplot.ticks(0, 1.7e308))
+
+
+def test_a_plot_whose_frame_is_not_finite_is_dropped_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert svgplot.Frame(0, 1, -1e308, 1e308, 0, 1, 0, 1).finite()
+    infinite = svgplot.Frame(0.0, 1.0, -math.inf, 1.0, 60, 584, 28, 240)
+    monkeypatch.setattr(svgplot, "_frame", lambda *args: infinite)  # a frame bug, injected
+    note = svgplot.line_plot("<f1>", [svgplot.Line("a", [svgplot.Point(1, 0.5)])], x_label="s")
+    assert note == '<p class="empty">The values of &lt;f1&gt; are too large to plot.</p>'

@@ -48,14 +48,20 @@ class Frame:
     top: float
     bottom: float
 
+    # Halves throughout: `x1 - x0` overflows to inf for values near ±1.8e308; halves do not.
     def sx(self, x: float) -> float:
-        span = self.x1 - self.x0
-        return self.left + (0.5 if span == 0 else (x - self.x0) / span) * (self.right - self.left)
+        return self.left + _fraction(x, self.x0, self.x1) * (self.right - self.left)
 
     def sy(self, y: float) -> float:
-        span = self.y1 - self.y0
-        fraction = 0.5 if span == 0 else (y - self.y0) / span
-        return self.bottom - fraction * (self.bottom - self.top)
+        return self.bottom - _fraction(y, self.y0, self.y1) * (self.bottom - self.top)
+
+    def finite(self) -> bool:
+        return all(math.isfinite(v) for v in (self.x0, self.x1, self.y0, self.y1))
+
+
+def _fraction(value: float, low: float, high: float) -> float:
+    half = high / 2 - low / 2
+    return 0.5 if half == 0 else (value / 2 - low / 2) / half
 
 
 def ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -64,7 +70,7 @@ def ticks(low: float, high: float, count: int = 5) -> list[float]:
         return []
     if high <= low:
         return [low]
-    raw = (high - low) / max(count - 1, 1)
+    raw = high / max(count - 1, 1) - low / max(count - 1, 1)  # never overflows
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     first = math.ceil(low / step - 1e-9) * step
@@ -116,8 +122,10 @@ def _frame(lines: Sequence[Line], width: int, height: int) -> Frame:
             if band:
                 ys += list(band)
     y0, y1 = min(ys), max(ys)
-    pad = (y1 - y0) * 0.06 or abs(y1) * 0.05 or 1.0
-    return Frame(min(xs), max(xs), y0 - pad, y1 + pad, 60, width - 16, 28, height - 40)
+    pad = (y1 / 2 - y0 / 2) * 0.12 or abs(y1) * 0.05 or 1.0
+    low, high = y0 - pad, y1 + pad
+    low, high = (low if math.isfinite(low) else y0), (high if math.isfinite(high) else y1)
+    return Frame(min(xs), max(xs), low, high, 60, width - 16, 28, height - 40)
 
 
 def line_plot(
@@ -140,6 +148,8 @@ def line_plot(
     legend_rows = math.ceil(len(shown) / 3)
     total_height = height + 18 * legend_rows
     frame = _frame(shown, width, height)
+    if not frame.finite():  # cannot happen for finite values; never draw NaN coordinates
+        return Markup(f'<p class="empty">The values of {esc(title)} are too large to plot.</p>')
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{width}" '
         f'height="{total_height}" viewBox="0 0 {width} {total_height}" role="img" '
