@@ -519,3 +519,24 @@ def test_a_publishers_broken_rows_never_break_the_others_answers(
     assert found["huge"]["metrics"]["test"]["macro_f1"] is None  # 1e999 is no number
     logged = cli("org", "log", "sentiment", "--metric", "test.macro_f1", "--json", *options)
     assert logged.code == 0, logged.err
+
+
+def test_bad_options_and_a_damaged_cache_are_clear_errors_or_nothing(
+    cli: Any, published: dict[str, Path], elsewhere: Path, cache: Path
+) -> None:
+    """A field no JSON path can spell is refused by name (org log and log alike); a limit
+    beyond 64 bits is refused by click; a damaged plan file is planned again."""
+    for command in (("org", "log", "sentiment", "--warehouse", str(published["warehouse"])),
+                    ("log", "sentiment")):  # fmt: skip
+        if command[0] == "log":
+            os.chdir(published["alpha"])
+        refused = cli(*command, "--metric", 'test.f1"]x')
+        assert refused.code == 2, refused.err
+        assert refused.err.startswith("error: --metric: 'test.f1\"]x' is not a field")
+    os.chdir(elsewhere)
+    huge = cli("org", "find", "--limit", "9" * 23, "--warehouse", str(published["warehouse"]))
+    assert huge.code == 2 and "--limit" in huge.err
+    expected = org(cli, published, "find", "--csv").out
+    for plan in (cache / "dvcckpt" / "warehouse" / "plans").glob("*.json"):
+        plan.write_text("[1]")
+    assert org(cli, published, "find", "--csv").out == expected

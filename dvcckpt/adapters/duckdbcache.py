@@ -69,7 +69,9 @@ def cached_plan(metadata: str, scan: str) -> list[str] | None:
         found = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    files = found.get("files") if isinstance(found, dict) else None
+    if not isinstance(found, dict):  # a damaged or foreign file: planned again
+        return None
+    files = found.get("files")
     if found.get("metadata") != metadata or not isinstance(files, list):
         return None
     return [str(f) for f in files]

@@ -361,6 +361,23 @@ class SortKey:
     descending: bool
 
 
+# A field an option names (`--metric test.recall@5`): dotted parts, none empty, without
+# what would end a JSON path's quoted key or reach a terminal (`"`, `\`, controls).
+_OPTION_FIELD = re.compile(r'[^\s."\\\x00-\x1f\x7f-]+[^\s."\\\x00-\x1f\x7f]*'
+                           r'(?:\.[^\s."\\\x00-\x1f\x7f]+)*')  # fmt: skip
+
+
+def field_option(option: str, text: str, example: str = "dev.f1") -> Field:
+    """A field named by an option such as `--metric` (it may hold more than the query
+    language's words, e.g. `recall@5`), refused when no card path could be spelled so."""
+    if not _OPTION_FIELD.fullmatch(text):
+        raise UsageError(
+            f"{option}: {_short(text)!r} is not a field",
+            hint=f"name a field by its dotted path, e.g. {option} {example}",
+        )
+    return Field(text)
+
+
 def sort_keys(spec: str | None) -> list[SortKey]:
     keys = []
     for part in filter(None, (p.strip() for p in (spec or "").split(","))):

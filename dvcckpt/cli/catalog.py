@@ -194,9 +194,12 @@ def log_command(
       dvcckpt log sentiment --evaluations --metric test.macro_f1
     """
     from dvcckpt.catalog import Catalog
+    from dvcckpt.catalog.where import field_option
     from dvcckpt.present import queries as tables
     from dvcckpt.project import load_config
 
+    for spec in metrics:
+        field_option("--metric", spec, "dev.macro_f1")
     catalog = Catalog()
     # Evaluations are listed whole unless a --metric picks splits; a primary metric
     # from dvcckpt.yaml would silently hide every other split's evaluations.

@@ -46,6 +46,7 @@ def _scope(warehouse: str | None, catalog_uri: str | None, repo: str | None) -> 
     return org.open_scope(open_warehouse(project, warehouse, catalog_uri), repo)
 
 
+MAX_ROWS = 2**62  # a row count DuckDB's 64-bit LIMIT takes
 _REPO = click.option("--repo", metavar="ID|NAME", help="Only this repository (its id or name).")
 
 
@@ -63,7 +64,7 @@ _REPO = click.option("--repo", metavar="ID|NAME", help="Only this repository (it
 @click.option("--sort", metavar="FIELDS", help="Sort keys, `-` for descending: -dev.f1,step.")
 @click.option("--top", metavar="N|P%", help="Keep the best N, or the best P percent, by --by.")
 @click.option("--by", metavar="METRIC", help="Ranking field for --top (+FIELD: lower is better).")
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most N rows.")
+@click.option("--limit", type=click.IntRange(1, MAX_ROWS), help="Show at most N rows.")
 @click.option("--json", "fmt", flag_value="json", help="Matches (with their cards) as JSON.")
 @click.option("--csv", "fmt", flag_value="csv", help="Rows as CSV.")
 @_warehouse_options
@@ -95,7 +96,8 @@ def find_command(
 @click.option("--metric", "metrics", multiple=True, metavar="SPLIT.METRIC",
               help="Metric column (repeatable).")  # fmt: skip
 @_REPO
-@click.option("-n", "--limit", type=click.IntRange(min=1), help="Show the newest N rows only.")
+@click.option("-n", "--limit", type=click.IntRange(1, MAX_ROWS),
+              help="Show the newest N rows only.")  # fmt: skip
 @click.option("--json", "fmt", flag_value="json", help="Rows as JSON.")
 @click.option("--csv", "fmt", flag_value="csv", help="Rows as CSV.")
 @_warehouse_options
@@ -107,9 +109,12 @@ def log_command(
 
     Example: dvcckpt org log sentiment --metric dev.macro_f1 -n 20
     """
+    from dvcckpt.catalog.where import field_option
     from dvcckpt.present import orgtables
     from dvcckpt.publish import orghistory
 
+    for spec in metrics:
+        field_option("--metric", spec, "dev.macro_f1")
     rows = orghistory.log(_scope(warehouse, catalog_uri, repo), target, list(metrics), limit)
     if fmt == "json":
         emit_json([r.as_dict() for r in rows])
