@@ -2,7 +2,9 @@
 
 The loop trains an MLP (CPU, SGD on synthetic data) and `torch.save`s its state dict
 (about 50 MB) every `--steps` steps, 20 times. Modes: `plain` (no dvcckpt), `background`
-(`dvcckpt.save(..., background=True)` after each save, `dvcckpt.wait()` at the end) and,
+(`dvcckpt.save(..., background=True)` after each save, `dvcckpt.wait()` at the end: the
+registrations run in dvcckpt's helper process), with `--thread` also `thread` (the same
+with `DVCCKPT_SAVE_WORKER=thread`: registrations in a thread of the training process) and,
 with `--sync`, `sync` (plain `dvcckpt.save`). Each run is a fresh process in a fresh
 git + DVC repository; the figure is the loop's own wall time (from the first step to the
 last card written; torch's import excluded, dvcckpt's included), median of the runs.
@@ -11,13 +13,15 @@ Target: background <= 1.05x plain. On a 2-core machine the registrations compete
 torch's threads, so the loop is measured with `torch.set_num_threads(1)` and with torch's
 default (`--threads 1,default`).
 
-    python benchmarks/bench_training.py [--runs 3] [--saves 20] [--steps 30] [--sync]
+    python benchmarks/bench_training.py [--runs 3] [--saves 20] [--steps 30] [--thread] [--sync]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import sys
 import time
@@ -28,6 +32,7 @@ from common import Figure, Sample, new_repo, parse_args, run_measured, scratch, 
 TARGET_RATIO = 1.05
 WIDTH_IN = 1024
 BATCH = 64
+PLACES = {"helper": "helper process", "here": "training process"}  # `saveprocess.ran`
 
 
 def main() -> None:
@@ -37,6 +42,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="training steps between saves")
     parser.add_argument("--size-mb", type=int, default=50, help="checkpoint size")
     parser.add_argument("--threads", default="1,default", help="torch threads settings to run")
+    parser.add_argument(
+        "--thread",
+        action="store_true",
+        help="also run background saves registered in a thread (not a process)",
+    )
     parser.add_argument("--sync", action="store_true", help="also run with synchronous saves")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--report", help=argparse.SUPPRESS)
@@ -45,7 +55,8 @@ def main() -> None:
         train(args)
         return
     args = parse_args(parser, toy={"runs": 1, "saves": 3, "steps": 2, "size_mb": 1, "threads": "1"})
-    modes = ["plain", "background", *(["sync"] if args.sync else [])]
+    modes = ["plain", "background", *(["thread"] if args.thread else []),
+             *(["sync"] if args.sync else [])]  # fmt: skip
     work = scratch()
     try:
         for threads in args.threads.split(","):
@@ -69,9 +80,13 @@ def measure(
             process = run_measured(command, repo)
             loop = json.loads(result.read_text())
             samples[mode].append(Sample(loop["seconds"], process.cpu_seconds, process.rss_mb))
+            where = ", ".join(
+                f"{count} in the {PLACES[place]}" for place, count in loop["ran"].items()
+            )
             print(f"threads {threads}, round {round_index + 1}, {mode}: {loop['seconds']:.2f} s "
-                  f"({loop['cards']} cards, {loop.get('waited', 0):.2f} s of it in wait())",
-                  flush=True)  # fmt: skip
+                  f"({loop['cards']} cards, {loop.get('waited', 0):.2f} s of it in wait(), "
+                  f"CPU of the training process itself {loop['own_cpu']:.2f} s"
+                  f"{'; registered ' + where if where else ''})", flush=True)  # fmt: skip
             shutil.rmtree(repo)
     return samples
 
@@ -86,7 +101,7 @@ def report(
               f"peak RSS {figure.rss_mb:7.1f} MB ({figure.runs()})")  # fmt: skip
     for mode in modes[1:]:
         ratio = figures[mode].seconds / figures["plain"].seconds
-        target = f" (target <= {TARGET_RATIO})" if mode == "background" else ""
+        target = f" (target <= {TARGET_RATIO})" if mode in ("background", "thread") else ""
         print(f"threads {threads}, ratio {mode} / plain: {ratio:.3f}{target}")
         if mode == "background":
             print(verdict(ratio <= TARGET_RATIO))
@@ -112,8 +127,11 @@ def train(args: argparse.Namespace) -> None:
     folder = Path("checkpoints")
     folder.mkdir()
     start = time.perf_counter()
+    if args.child == "thread":
+        os.environ["DVCCKPT_SAVE_WORKER"] = "thread"
     if args.child != "plain":
         import dvcckpt  # its import is part of what dvcckpt costs the loop
+        from dvcckpt.cards import saveprocess
     step = 0
     for _ in range(args.saves):
         for _ in range(args.steps):
@@ -127,16 +145,21 @@ def train(args: argparse.Namespace) -> None:
         torch.save(model.state_dict(), path)
         if args.child != "plain":
             dvcckpt.save(path, model="bench", step=step, metrics={"train": {"loss": loss.item()}},
-                         background=args.child == "background")  # fmt: skip
+                         background=args.child in ("background", "thread"))  # fmt: skip
     trained = time.perf_counter()
-    cards = len(dvcckpt.wait()) if args.child == "background" else 0
+    cards = len(dvcckpt.wait()) if args.child in ("background", "thread") else 0
     if args.child == "sync":
         cards = args.saves
     seconds = time.perf_counter() - start
     if args.child != "plain" and len(list(folder.glob("*.ckpt.yaml"))) != args.saves:
         raise SystemExit(f"expected {args.saves} cards in {folder}")
     waited = seconds - (trained - start)  # the registrations still pending when training ended
-    Path(args.report).write_text(json.dumps({"seconds": seconds, "cards": cards, "waited": waited}))
+    ran = dict(saveprocess.ran) if args.child != "plain" else {}  # where registrations ran
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # this process alone, not its helper
+    own = usage.ru_utime + usage.ru_stime
+    Path(args.report).write_text(json.dumps(
+        {"seconds": seconds, "cards": cards, "waited": waited, "ran": ran, "own_cpu": own}
+    ))  # fmt: skip
 
 
 if __name__ == "__main__":
