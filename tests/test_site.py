@@ -10,6 +10,7 @@ text is hostile); each test works on its own copy.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -577,3 +578,29 @@ def test_a_page_over_the_size_limit_is_refused_and_the_old_site_stays(repo: Path
     assert "models/big.html" in refused.value.message and refused.value.hint
     assert dict(pages(repo / "public")) == old
     assert sorted(p.name for p in repo.iterdir() if "public" in p.name) == ["public"]
+
+
+def test_a_symlinked_output_is_refused_and_leftover_links_are_swept(repo: Path, cli) -> None:
+    import subprocess
+
+    target = repo.parent / "target"
+    target.mkdir()
+    (repo / "site").symlink_to(target, target_is_directory=True)
+    result = cli("site")
+    assert result.code == 2 and "is a symbolic link" in result.err and "hint:" in result.err
+    assert "Traceback" not in result.err and (repo / "site").is_symlink()
+    assert not any(target.iterdir()) and not any(
+        p.name.startswith(".site.") for p in repo.iterdir()
+    )
+    (repo / "site").unlink()
+    (target / "keep.txt").write_text("not the site's")
+
+    # A link left by an older build, renamed aside by a process that is gone: swept by
+    # unlinking it, never by following it.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    leftover = repo / f".site.{dead.pid}-0123abcd.old"
+    leftover.symlink_to(target, target_is_directory=True)
+    build(cli)
+    assert not os.path.lexists(leftover) and (repo / "site/index.html").exists()
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]

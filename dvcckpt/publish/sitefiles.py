@@ -5,7 +5,7 @@ so the final rename is atomic), then the old site is renamed away, the new one
 renamed into place and the old one removed. Folders left by a killed build
 (named after their writer's process id) are swept by the next build.
 
-The output must be a folder dvcckpt may own: not a file, not the repository
+The output must be a folder dvcckpt may own: not a file, not a symbolic link, not the repository
 itself or a folder holding it, not inside `.git` or `.dvc`, and, when it already
 exists and is not empty, a site dvcckpt wrote (it carries `MARKER`), so a typo
 in `--output` can never replace someone's source folder.
@@ -53,6 +53,12 @@ class Written:
 def output_folder(root: Path, output: str | os.PathLike[str] | None) -> Path:
     """The folder to write (default `site/` under the repository root), checked."""
     folder = Path(os.path.abspath(root / (output if output is not None else DEFAULT_OUTPUT)))
+    if folder.is_symlink():
+        raise UsageError(
+            f"--output {folder} is a symbolic link",
+            hint="the site replaces its folder as a whole, so it would replace the link, not "
+            "write into its target: name the target itself, or a new folder",
+        )
     resolved = folder.resolve()
     repo = root.resolve()
     if resolved == repo or repo.is_relative_to(resolved):
@@ -155,7 +161,16 @@ def _swap(building: Path, folder: Path) -> None:
             os.rename(old, folder)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
+
+
+def _remove(path: str | os.PathLike[str]) -> None:
+    """A leftover gone: a link or a file unlinked (never what it points to), a folder removed."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _sweep(parent: Path, name: str) -> None:
@@ -166,4 +181,4 @@ def _sweep(parent: Path, name: str) -> None:
             if not found or not entry.name.startswith(f".{name}."):
                 continue
             if int(found.group(1)) != os.getpid() and not process_alive(int(found.group(1))):
-                shutil.rmtree(entry.path, ignore_errors=True)
+                _remove(entry.path)
