@@ -604,3 +604,26 @@ def test_a_symlinked_output_is_refused_and_leftover_links_are_swept(repo: Path, 
     build(cli)
     assert not os.path.lexists(leftover) and (repo / "site/index.html").exists()
     assert [p.name for p in target.iterdir()] == ["keep.txt"]
+
+
+def test_the_model_card_cache_key_covers_every_module_the_renderer_uses(tmp_path: Path) -> None:
+    """A changed renderer (its YAML writer, its text helpers, its template) never serves
+    texts cached by the old one."""
+    from dvcckpt.cli import site as command
+
+    sources = command.renderer_sources()
+    names = {str(p.relative_to(Path(command.__file__).parents[2])) for p in sources}
+    assert {"dvcckpt/present/modelcard.py", "dvcckpt/present/text.py",
+            "dvcckpt/adapters/yamldoc.py", "dvcckpt/adapters/yamlfast.py",
+            "templates/model_card.md"} <= names  # fmt: skip
+    copies = []
+    for number, source in enumerate(sources):
+        copy = tmp_path / f"{number}-{source.name}"
+        copy.write_bytes(source.read_bytes())
+        copies.append(copy)
+    before = command._renderer_version(*copies)
+    assert before == command._renderer_version(*copies)
+    for copy in copies:
+        copy.write_bytes(copy.read_bytes() + b"\n# changed\n")
+        assert command._renderer_version(*copies) != before
+        before = command._renderer_version(*copies)

@@ -40,6 +40,9 @@ def parse(text: str) -> object:
         "file:///etc/passwd",
         "\\\\evil.example/x",
         "/\\evil.example",
+        "//evil.example/x",
+        "///evil.example/x",
+        "//evil.example",
         "https://ok.example/\u202e",
         "",
         None,
@@ -106,6 +109,7 @@ def test_a_page_is_a_complete_document_that_allows_only_its_own_scripts() -> Non
     parse(text)
     assert text.startswith('<!DOCTYPE html>\n<html lang="en">')
     assert '<meta charset="utf-8">' in text and "<title>&lt;T&gt;</title>" in text
+    assert '<meta name="referrer" content="no-referrer">' in text  # no card URL learns the site
     policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', text)
     assert policy is not None
     assert script_hash(script).replace("'", "&#x27;") in policy.group(1)

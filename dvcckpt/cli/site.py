@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,13 @@ from typing import Any
 import click
 
 from dvcckpt.cli.group import cli, emit_json
+
+# `from dvcckpt.x import a, b` (also parenthesised over several lines) or `import dvcckpt.x`
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+(dvcckpt[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)"
+    r"|import[ \t]+(dvcckpt[\w.]*))",
+    re.MULTILINE,
+)
 
 
 @cli.command("site")
@@ -52,7 +60,7 @@ def site_command(output: str | None, all_refs: bool, as_json: bool) -> None:
         data = gathering.gather(
             project,
             modelcard.render,
-            _renderer_version(modelcard.__file__),
+            _renderer_version(),
             all_refs=all_refs,
             progress=bars.gathering,
         )
@@ -68,16 +76,48 @@ def site_command(output: str | None, all_refs: bool, as_json: bool) -> None:
     )
 
 
-def _renderer_version(*sources: str) -> str:
-    """Names the model-card renderer's code, so a changed renderer never reuses old texts."""
+def _renderer_version(*sources: str | Path) -> str:
+    """Names the model-card renderer's code (by default `renderer_sources()`: every
+    dvcckpt module it imports, and its template) and the YAML library's version, so a
+    changed renderer never reuses old texts."""
+    from importlib import metadata
+
     from dvcckpt import __version__
-    from dvcckpt.core import resources
 
     digest = hashlib.sha256(__version__.encode())
-    for source in (*sources, str(resources.template_path("model_card.md"))):
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        digest.update(metadata.version("ruamel.yaml").encode())
+    for source in sources or renderer_sources():
+        digest.update(str(Path(source).name).encode())
         with contextlib.suppress(OSError):
             digest.update(Path(source).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def renderer_sources(module: str = "dvcckpt.present.modelcard") -> list[Path]:
+    """The model card template and the source of `module` and of every dvcckpt module it
+    imports, directly or not (read from the sources, not from what is loaded; a name
+    imported from a module counts as a submodule when there is one)."""
+    import dvcckpt
+    from dvcckpt.core import resources
+
+    package = Path(dvcckpt.__file__).parent
+    found: dict[str, Path] = {}
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        base = package.joinpath(*name.split(".")[1:])
+        source = next(
+            (p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None
+        )
+        if name in found or source is None:
+            continue
+        found[name] = source
+        for found_import in _IMPORT.finditer(source.read_text(encoding="utf-8")):
+            imported, names = found_import.group(1) or found_import.group(3), found_import.group(2)
+            pending.append(imported)
+            pending += [f"{imported}.{n}" for n in re.findall(r"\w+", names or "")]
+    return [*sorted(found.values()), resources.template_path("model_card.md")]
 
 
 class _Bars:

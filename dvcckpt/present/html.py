@@ -79,6 +79,8 @@ def safe_href(url: object) -> str | None:
         return None
     if url.startswith("\\") or "\\" in url.split("?", 1)[0]:
         return None  # browsers read `\` as `/`: `\\evil` would be a remote origin in disguise
+    if url.startswith("//"):
+        return None  # protocol-relative: `//evil.example/x` is another origin
     match = _SCHEME.match(url)
     if match and match.group(1).lower() not in ("http", "https"):
         return None
@@ -297,6 +299,7 @@ def page(
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{esc(policy)}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="referrer" content="no-referrer">\n'
         f"<title>{esc(title)}</title>\n<style>{BASE_STYLE}{style}</style>\n</head>\n"
         f"<body>\n{top}\n<main>\n{''.join(_children([body]))}\n</main>\n{inline}\n"
         "</body>\n</html>\n"
