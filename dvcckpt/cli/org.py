@@ -1,4 +1,5 @@
-"""Organisation commands: org find, org log, org stages over every published repository."""
+"""Organisation commands: `catalog publish` (this repository into the organisation's
+catalog), and org find, org log, org stages over every published repository."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import click
 
+from dvcckpt.cli.catalog import catalog_group
 from dvcckpt.cli.group import cli, emit_json
 
 
@@ -23,7 +25,8 @@ def _warehouse_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option(
         "--catalog-uri",
         metavar="URI",
-        help="The Iceberg SQL catalog's database (default: catalog.db in a local warehouse).",
+        help="The Iceberg SQL catalog's database: sqlite:///PATH (default: catalog.db in a "
+        "local warehouse) or postgresql://HOST/DB (a password only via DVCCKPT_CATALOG_URI).",
     )(command)
     return click.option(
         "--warehouse",
@@ -31,6 +34,38 @@ def _warehouse_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="The organisation's warehouse: a folder, file:///PATH or s3://BUCKET/PREFIX"
         " (default: catalog.warehouse from dvcckpt.yaml or ~/.config/dvcckpt/config.yaml).",
     )(command)
+
+
+@catalog_group.command("publish")
+@_warehouse_options
+@click.option(
+    "--moved",
+    is_flag=True,
+    help="This repository now has another origin address than it published from (a fork "
+    "or copy needs its own catalog.repository instead).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print rows added per table as JSON.")
+def catalog_publish(
+    warehouse: str | None, catalog_uri: str | None, moved: bool, as_json: bool
+) -> None:
+    """Append this repository's card versions, decisions and stage history to the
+    organisation's Apache Iceberg tables (only what is not there yet).
+
+    Example: dvcckpt catalog publish --warehouse s3://acme-lake/dvcckpt
+    --catalog-uri postgresql://catalog.acme.internal/lake
+    """
+    from dvcckpt.project import Project
+    from dvcckpt.publish import publishing
+
+    progress = None if as_json else (lambda line: click.echo(line, err=True))
+    project = Project.discover(require_dvc=False)
+    summary = publishing.publish(project, warehouse, catalog_uri, progress=progress, moved=moved)
+    if as_json:
+        emit_json(summary.as_dict())
+        return
+    added = ", ".join(f"{count} {table}" for table, count in summary.rows.items())
+    click.echo(f"published {summary.name} ({summary.commits} new commits): {added} "
+               f"in {summary.seconds:.2f} s")  # fmt: skip
 
 
 def _scope(warehouse: str | None, catalog_uri: str | None, repo: str | None) -> Any:
