@@ -17,7 +17,8 @@ Two things a reviewer must not miss are gathered here too:
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,7 @@ def build(project: Project, base: str | None = None) -> Report:
     in_base = catalog.reachable([base])
     reference_stage = project.config.stages[-1]
     holders = stages.holders(stages.decisions(project, base))
+    find = newest_card(catalog)  # lineage lookups, shared by every changed card
     latest: dict[str, Version] = {}
     for version in catalog.versions(commits=on_branch):
         latest[version.path] = version
@@ -112,7 +114,7 @@ def build(project: Project, base: str | None = None) -> Report:
             base_card=base_card,
         )
         _attach_gates(project, entry)
-        entry.lineage = lineage(version.card, catalog)
+        entry.lineage = lineage(version.card, find)[0]
         entries.append(entry)
     _verify(project, base, entries)
     head = git.run_git(project.root, "rev-parse", "--short", "HEAD").strip()
@@ -247,25 +249,60 @@ def _is_policy(path: str, watched: set[str]) -> bool:
 # -- lineage -----------------------------------------------------------------------------
 
 
+Edge = tuple[str, str, str]  # (child, relation, parent)
+MAX_LINEAGE_EDGES = 120  # as many as the diagram draws (`present.lineage.MAX_EDGES`)
+
+
 def lineage(
-    card: Mapping[str, Any], catalog: Catalog, depth: int = 5
-) -> list[tuple[str, str, str]]:
-    """A checkpoint's ancestry as (child, relation, parent) edges, up to `depth` generations."""
-    edges: list[tuple[str, str, str]] = []
+    card: Mapping[str, Any],
+    find: Callable[[str], Mapping[str, Any] | None],
+    depth: int = 5,
+    max_edges: int = MAX_LINEAGE_EDGES,
+) -> tuple[list[Edge], int]:
+    """A checkpoint's ancestry as (child, relation, parent) edges: breadth first (the
+    nearest generations first), up to `depth` generations and `max_edges` edges, each
+    parent's card from `find(name)`. Returns the edges and how many parent links of the
+    cards reached were left out (a card listing thousands of parents stays bounded)."""
+    edges: list[Edge] = []
+    left_out = 0
     seen: set[str] = set()
-    frontier = [(card, 0)]
-    while frontier:
-        node, level = frontier.pop()
+    frontier: deque[tuple[Mapping[str, Any], int]] = deque([(card, 0)])
+    while frontier and len(edges) < max_edges:
+        node, level = frontier.popleft()
         name = str(node.get("name"))
         if name in seen or level > depth:
             continue
         seen.add(name)
-        parents = node.get("parents")
-        for parent in parents if isinstance(parents, list) else []:
-            if not isinstance(parent, Mapping):
-                continue
-            edges.append((name, str(parent.get("relation", "")), str(parent.get("name"))))
-            found = [v for v in catalog.versions(name=str(parent.get("name"))) if v.card]
-            if found:
-                frontier.append((found[-1].card or {}, level + 1))
-    return edges
+        listed = _parents(node)
+        room = max_edges - len(edges)
+        left_out += max(len(listed) - room, 0)
+        for parent in listed[:room]:
+            parent_name = str(parent.get("name"))
+            edges.append((name, str(parent.get("relation", "")), parent_name))
+            found = find(parent_name)
+            if found is not None:
+                frontier.append((found, level + 1))
+    for node, level in frontier:  # read, not followed: their parents are left out
+        name = str(node.get("name"))
+        if name not in seen and level <= depth:
+            seen.add(name)
+            left_out += len(_parents(node))
+    return edges, left_out
+
+
+def _parents(card: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    parents = card.get("parents")
+    return [p for p in parents if isinstance(p, Mapping)] if isinstance(parents, list) else []
+
+
+def newest_card(catalog: Catalog) -> Callable[[str], Mapping[str, Any] | None]:
+    """`find` for `lineage`: a name's newest card in the catalog, each name read once."""
+    cache: dict[str, Mapping[str, Any] | None] = {}
+
+    def find(name: str) -> Mapping[str, Any] | None:
+        if name not in cache:
+            found = [v for v in catalog.versions(name=name) if v.card]
+            cache[name] = found[-1].card if found else None
+        return cache[name]
+
+    return find

@@ -14,7 +14,7 @@ The result is plain data (`Site`); `present.site` turns it into pages and
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,7 @@ from dvcckpt.core.fields import leaves
 from dvcckpt.core.fields import number as metric_number
 from dvcckpt.errors import ConfigError, StateError
 from dvcckpt.project import Project, load_gates
-from dvcckpt.promotion import stages
+from dvcckpt.promotion import report, stages
 from dvcckpt.publish.sitecards import ModelCard, ModelCards
 
 if TYPE_CHECKING:
@@ -37,9 +37,9 @@ PLOTTED_METRICS = 12  # metrics whose history is read per model (the primary met
 NO_MODEL = "(no model)"  # the group of cards whose `model` is not a name
 # Lineage edges kept per checkpoint: as many as its diagram draws (`present.lineage.MAX_EDGES`),
 # so 60 cards that each list the 59 others stay 60 small pages.
-MAX_LINEAGE_EDGES = 120
+MAX_LINEAGE_EDGES = report.MAX_LINEAGE_EDGES
 LINEAGE_DEPTH = 5  # generations followed, as `dvcckpt report` does
-Edge = tuple[str, str, str]  # (child, relation, parent)
+Edge = report.Edge
 
 
 @dataclass
@@ -229,41 +229,9 @@ def _checkpoint(
 def lineage(
     card: Mapping[str, Any], named: Mapping[str, Mapping[str, Any]]
 ) -> tuple[list[Edge], int]:
-    """A checkpoint's ancestry, as `promotion.report.lineage` follows it but bounded: the
-    parents are looked up among the site's cards (`named`: its scope, HEAD or all refs),
-    breadth first (the nearest generations first), at most `MAX_LINEAGE_EDGES` edges.
-    Returns the edges and how many parent links of the cards reached were left out."""
-    edges: list[Edge] = []
-    left_out = 0
-    seen: set[str] = set()
-    frontier: deque[tuple[Mapping[str, Any], int]] = deque([(card, 0)])
-    while frontier and len(edges) < MAX_LINEAGE_EDGES:
-        node, level = frontier.popleft()
-        name = str(node.get("name"))
-        if name in seen or level > LINEAGE_DEPTH:
-            continue
-        seen.add(name)
-        parents = node.get("parents")
-        listed = [p for p in parents if isinstance(p, Mapping)] if isinstance(parents, list) else []
-        room = MAX_LINEAGE_EDGES - len(edges)
-        left_out += max(len(listed) - room, 0)
-        for parent in listed[:room]:
-            parent_name = str(parent.get("name"))
-            edges.append((name, str(parent.get("relation", "")), parent_name))
-            found = named.get(parent_name)
-            if found is not None:
-                frontier.append((found, level + 1))
-    for node, level in frontier:  # read, not followed: their parents are left out
-        name = str(node.get("name"))
-        if name not in seen and level <= LINEAGE_DEPTH:
-            seen.add(name)
-            parents = node.get("parents")
-            left_out += (
-                sum(isinstance(p, Mapping) for p in parents or ())
-                if isinstance(parents, list)
-                else 0
-            )
-    return edges, left_out
+    """A checkpoint's ancestry among the site's cards (`named`: its scope, HEAD or all
+    refs), bounded as the diagram is (`promotion.report.lineage`)."""
+    return report.lineage(card, named.get, LINEAGE_DEPTH, MAX_LINEAGE_EDGES)
 
 
 def is_holder(decision: stages.Decision, version: Version) -> bool:
