@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from dvcckpt.adapters import hashing
 from dvcckpt.cards import saveprocess
+from dvcckpt.core.display import visible
 from dvcckpt.errors import BackgroundSaveError, describe
 
 T = TypeVar("T")
@@ -170,8 +171,7 @@ def _flush_at_exit() -> None:
 
 
 def _say(line: str) -> None:
-    if not line.isprintable():  # a newline in a path must not forge lines
-        line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in line)
+    line = visible(line)  # a newline in a path must not forge lines
     if len(line) > _MAX_LINE:
         line = f"{line[: _MAX_LINE - 4]} ..."
     with contextlib.suppress(OSError, ValueError):  # stderr closed: nothing more to say

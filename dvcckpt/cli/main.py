@@ -17,6 +17,7 @@ import click
 # Importing the command modules registers their commands on `cli` (click only).
 from dvcckpt.cli import cards, catalog, evaluations, org, promotion, site, storage  # noqa: F401
 from dvcckpt.cli.group import cli
+from dvcckpt.core.display import visible
 from dvcckpt.errors import DvcckptError, environment_error
 
 EXIT_INTERNAL = 70
@@ -100,14 +101,6 @@ def printable(text: str, limit: int = MAX_LINE) -> str:
     text = str(text)
     keep = (limit - 5) // 2
     if len(text) > limit:  # elide before escaping, so a 100 MB value costs nothing
-        return f"{_escape(text[:keep])[:keep]} ... {_escape(text[-keep:])[-keep:]}"
-    escaped = _escape(text)
+        return f"{visible(text[:keep])[:keep]} ... {visible(text[-keep:])[-keep:]}"
+    escaped = visible(text)
     return escaped if len(escaped) <= limit else f"{escaped[:keep]} ... {escaped[-keep:]}"
-
-
-def _escape(text: str) -> str:
-    if text.isprintable():
-        return text
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dvcckpt.core import layout
+from dvcckpt.core.display import visible
 from dvcckpt.core.fields import is_estimate, leaves
 
 _IDENTITY = ("schema", "name", "model", "checkpoint")
@@ -208,15 +209,6 @@ def doctor_table(results: Any, fix_for: Any) -> str:
     complete = sum(1 for r in cards if not r.missing and not r.error)
     lines.append(f"{complete} of {len(cards)} card(s) have every recommended field")
     return "\n".join(lines)
-
-
-def visible(text: str) -> str:
-    """`text` with control, format and bidirectional characters spelled as escapes: card
-    text reaching a terminal can neither move the cursor, retitle the window nor reorder
-    what is read (`\x1b[2K`, `\u202e`)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def table(header: list[str], rows: list[list[str]], fmt: str | None = None) -> str:
