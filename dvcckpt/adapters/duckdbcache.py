@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +122,6 @@ def _touch(path: Path) -> None:
 def _prune(base: Path, suffix: str, *, size: int | None = None, count: int | None = None) -> None:
     """Remove the least recently used files of `base` until they fit `size` bytes and
     `count` files (best effort; a file used within IN_USE_SECONDS is kept)."""
-    import time
-
     try:
         entries = []
         for entry in os.scandir(base):

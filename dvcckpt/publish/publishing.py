@@ -201,6 +201,9 @@ def _one_row(values: dict[str, Any]) -> dict[str, list[Any]]:
 def _version() -> str:
     # The installed distribution's version: the package root is the public API, above
     # this layer.
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("dvcckpt")
+    try:
+        return version("dvcckpt")
+    except PackageNotFoundError:  # run from a source folder without installing
+        return "unknown"
