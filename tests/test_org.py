@@ -20,8 +20,9 @@ import yaml
 
 from dvcckpt.cli import main
 from tests.conftest import git, write_checkpoint
-from tests.s3server import BUCKET, SECRET_KEY, S3Server
-from tests.test_storage import configure, s3_server  # noqa: F401 (the fixture)
+from tests.s3server import BUCKET, SECRET_KEY
+from tests.test_publish_backends import dvc_s3  # noqa: F401 (the fixture)
+from tests.test_storage import s3_server  # noqa: F401 (the fixture)
 
 GATES = """\
 version: 1
@@ -449,13 +450,10 @@ def test_the_cache_keeps_to_its_limit_removing_what_was_used_least_recently(
 def test_a_warehouse_on_s3_is_read_through_pyiceberg(
     repo: Path,
     cli: Any,
-    s3_server: S3Server,  # noqa: F811
+    dvc_s3: str,  # noqa: F811 (the fixture)
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for variable in [n for n in os.environ if n.startswith("AWS_")]:
-        monkeypatch.delenv(variable)
-    prefix = configure(cli, s3_server)  # endpoint in .dvc/config, keys in .dvc/config.local
+    prefix = dvc_s3  # endpoint in .dvc/config, keys in .dvc/config.local
     (repo / "gates.yaml").write_text(GATES)
     (repo / "dvcckpt.yaml").write_text(config("gamma"))
     add(repo, "models/sentiment/step-100.pt", "dev.macro_f1=0.8:0.78:0.82", "test.macro_f1=0.9",

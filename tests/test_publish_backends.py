@@ -132,16 +132,23 @@ def test_a_committed_catalog_uri_with_a_password_is_refused(repo: Path, cli: Any
     assert hook.code != 0 and "catalog.uri: holds a credential" in hook.err + hook.out
 
 
+@pytest.fixture
+def dvc_s3(cli: Any, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+    """The S3 server as the repository's DVC remote, its endpoint in `.dvc/config` and
+    keys in `.dvc/config.local`, none in `AWS_*`; returns the remote's prefix."""
+    for variable in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(variable)
+    return configure(cli, s3_server)
+
+
 def test_s3_warehouse_with_credentials_from_dvc_local_config(
     repo: Path,
     cli: Any,
     s3_server: S3Server,  # noqa: F811
+    dvc_s3: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for variable in [n for n in os.environ if n.startswith("AWS_")]:
-        monkeypatch.delenv(variable)
-    prefix = configure(cli, s3_server)  # endpoint in .dvc/config, keys in .dvc/config.local
+    prefix = dvc_s3
     commit_card(repo, "m", 1, {"dev": {"f1": 0.5}})
     commit_card(repo, "m", 2, {"dev": {"f1": 0.6}})
     database = tmp_path / "catalog.db"
