@@ -23,13 +23,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dvcckpt.catalog import numbers
 from dvcckpt.catalog.index import Index
+from dvcckpt.catalog.known import column
 from dvcckpt.catalog.where import Field
 from dvcckpt.core.fields import card_path, number
 
 PER_RUN = ("best", "last")
-# The columns `find` is asked for, in this order, behind the group field and the metric.
-RUN_FIELDS = ("run.name", "run.id", "seeds.seed")
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,6 @@ class Grouping:
         }
 
 
-def columns(group_by: str, metric: str) -> list[str]:
-    """The columns `summarise` reads for each checkpoint, in this order."""
-    return [card_path(group_by), card_path(metric), *RUN_FIELDS]
-
-
 def summarise(
     catalog: Index,
     group_by: str,
@@ -128,32 +123,67 @@ def summarise(
     per_run: str = "best",
     **options: Any,
 ) -> Grouping:
-    """Groups of what `find` with `options` matches, best group first, read as narrow
-    rows already in history order (no card, no `Version` per checkpoint: a group-by
-    reads every match)."""
+    """Groups of what `find` with `options` matches, best group first.
+
+    A group-by reads every match, so each is a narrow row already in history order:
+    its run from the card's run columns, its metric's number from the value index, and
+    its group field as JSON text (decoded once per distinct value). No card document is
+    parsed per checkpoint; only the few checkpoints a result shows are read for the
+    value as recorded (an estimate with its CI) and the seed."""
     from dvcckpt.catalog import find
 
     _check_per_run(per_run)
-    extra, paths = find.columns_sql([Field(c) for c in columns(group_by, metric)])
-    select = f"{extra} AS x, coalesce(k.name, p.path), c.sha, k.step, p.path"
+    key_sql, key_params = _key_sql(group_by)
+    point_sql, point_params = _point_sql(metric)
+    select = (f"k.id, {key_sql}, {point_sql}, k.run_name, k.run_id,"
+              " coalesce(k.name, p.path), c.sha, k.step, p.path")  # fmt: skip
     joins = "JOIN commits c ON c.id = v.commit_id JOIN paths p ON p.id = v.path_id"
     order = "v.generation, v.committed, c.sha, k.step IS NULL, k.step, p.path"
     statement, params = find.plan(catalog, **options).statement(select, joins, order)
     require_field(catalog, group_by, all_refs=bool(options.get("all_refs")))
-    found = catalog.sql(statement, paths + params)
-    # Each row's columns are one JSON array written by SQLite: all decoded in one call.
-    decoded = json.loads(f"[{','.join([row[0] for row in found])}]")
+    found = catalog.sql(statement, key_params + point_params + params)
     # Tens of thousands of small objects, none of them garbage: the collector's passes
     # over them would cost a tenth of the aggregation and free nothing.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _grouping(
-            zip(decoded, found, strict=True), group_by, metric, higher_is_better, per_run
-        )
+        groups = _grouping(found, group_by, higher_is_better)
     finally:
         if collecting:
             gc.enable()
+    recorded = _recorded(catalog, metric, _shown_cards(groups))
+    summaries = [_group(group, higher_is_better, per_run, recorded) for group in groups]
+    summaries.sort(key=lambda g: (*_rank(g.mean, higher_is_better), json.dumps(g.key, default=str)))
+    return Grouping(card_path(group_by), card_path(metric), higher_is_better, per_run, summaries)
+
+
+def _key_sql(group_by: str) -> tuple[str, list[Any]]:
+    """The group field as JSON text (NULL when absent); `run` groups by the run columns."""
+    if group_by.strip() == "run":
+        return "NULL", []
+    return f"{column(Field(group_by))} -> ?", [Field(group_by).json_path()]
+
+
+def _point_sql(metric: str) -> tuple[str, list[Any]]:
+    """The metric's number: from the value index (an estimate's point value), or for a
+    field the index does not hold, its JSON text, made a number in Python."""
+    resolved = card_path(metric)
+    if numbers.indexes(resolved):
+        return numbers.value_sql(resolved)
+    return f"{column(Field(metric))} -> ?", [Field(metric).json_path()]
+
+
+def _recorded(catalog: Index, metric: str, cards: set[int]) -> _Recorded:
+    """{card id: (the metric as recorded, the seed)} of the cards a result shows."""
+    value, seed = Field(metric), Field("seeds.seed")
+    body = "JOIN bodies b ON b.id = k.id" if column(value) == "b.card" else ""
+    statement = (
+        f"SELECT k.id, json_array(json_extract({column(value)}, ?),"
+        f" json_extract({column(seed)}, ?)) FROM cards k {body}"
+        " WHERE k.id IN (SELECT value FROM json_each(?))"
+    )
+    params = [value.json_path(), seed.json_path(), json.dumps(sorted(cards))]
+    return {card: tuple(json.loads(values)) for card, values in catalog.sql(statement, params)}
 
 
 def _check_per_run(per_run: str) -> None:
@@ -162,15 +192,17 @@ def _check_per_run(per_run: str) -> None:
 
 
 # One found checkpoint as aggregation keeps it (a plain tuple, the cheapest object
-# to make once per checkpoint), indexed by the names below: its value as recorded (a
-# number, or an estimate {value, ci, method}), its point value (float or None), its
-# name (else its path), commit, step, run name, run id and seed.
+# to make once per checkpoint), indexed by the names below: its card id, its point
+# value (float or None), its name (else its path), commit, step, run name and run id.
 _Checkpoint = tuple[Any, ...]
-_VALUE, _POINT, _LABEL, _SHA, _STEP, _NAME, _RUN_ID, _SEED = range(8)
+_CARD, _POINT, _LABEL, _SHA, _STEP, _NAME, _RUN_ID = range(7)
+# {card id: (the metric as recorded, the seed)} of the checkpoints a result shows.
+_Recorded = dict[int, tuple[Any, Any]]
 
 
-def _member(row: _Checkpoint) -> Member:
-    return Member(row[_LABEL], row[_SHA], row[_STEP], row[_VALUE], row[_POINT])
+def _member(row: _Checkpoint, recorded: _Recorded) -> Member:
+    value = recorded[row[_CARD]][0]
+    return Member(row[_LABEL], row[_SHA], row[_STEP], value, row[_POINT])
 
 
 @dataclass(slots=True)
@@ -191,32 +223,29 @@ class _GroupSoFar:
     runs: dict[tuple[Any, ...], _RunSoFar] = field(default_factory=dict)
 
 
-def _grouping(
-    rows: Iterable[tuple[Sequence[Any], Sequence[Any]]],
-    group_by: str,
-    metric: str,
-    higher: bool,
-    per_run: str,
-) -> Grouping:
-    """One pass over checkpoints in history order (each its `columns` values and its
-    name, else path, commit, step and path): a run's best is the first to reach the
-    best value, its last the highest step (a final model after all; on a tie the later
-    one), a group's last the last in history."""
+def _grouping(rows: Iterable[Sequence[Any]], group_by: str, higher: bool) -> list[_GroupSoFar]:
+    """One pass over checkpoints in history order (each its card id, group field as
+    JSON text, metric number, run name and id, name else path, commit, step and path):
+    a run's best is the first to reach the best value, its last the highest step (a
+    final model after all; on a tie the later one), a group's last the last in history."""
     by_key: dict[Any, _GroupSoFar] = {}
+    keys: dict[str | None, tuple[Any, Any]] = {}  # JSON text: (hashable key, value shown)
     run_identity = group_by.strip() == "run"
     isfinite = math.isfinite
-    for values, (_, label, sha, step, path, *_) in rows:
-        key, value, name, run_id, seed = values[:5]  # decoded: an estimate is a dict
-        point = float(value) if type(value) in (float, int) else number(value)
+    for card, text, point, name, run_id, label, sha, step, path in rows:
+        if type(point) is str:  # a field the value index does not hold: its JSON text
+            point = number(json.loads(point))
         if point is not None and not isfinite(point):
             point = None
-        row = (value, point, label, sha, step, name, run_id, seed)
-        name, run_id = _text(name), _text(run_id)
+        row = (card, point, label, sha, step, name, run_id)
         if run_identity:  # a run is its (name, id): two runs sharing a name are two groups
             grouped: Any = ("run", name, run_id)
-            shown = row[_NAME] if row[_NAME] is not None else row[_RUN_ID]
+            shown = name if name is not None else run_id
         else:
-            grouped, shown = _as_key(key), key
+            if text not in keys:
+                value = None if text is None else json.loads(text)
+                keys[text] = (_as_key(value), value)
+            grouped, shown = keys[text]
         group = by_key.get(grouped)
         if group is None:
             group = by_key[grouped] = _GroupSoFar(shown)
@@ -235,38 +264,48 @@ def _grouping(
         last_key = (step is None, step or 0)
         if run.last is None or last_key >= run.last_key:
             run.last, run.last_key = row, last_key
-    groups = [_group(group, higher, per_run) for group in by_key.values()]
-    groups.sort(key=lambda g: (*_rank(g.mean, higher), json.dumps(g.key, default=str)))
-    return Grouping(card_path(group_by), card_path(metric), higher, per_run, groups)
+    return list(by_key.values())
 
 
-def _group(group: _GroupSoFar, higher: bool, per_run: str) -> Group:
-    runs = [_run(run, per_run) for run in group.runs.values()]
+def _shown_cards(groups: list[_GroupSoFar]) -> set[int]:
+    """The cards of every checkpoint a result shows: each run's best and last, each
+    group's last (a group's best is one of its runs' bests)."""
+    cards = set()
+    for group in groups:
+        assert group.last is not None  # a group exists because a checkpoint is in it
+        cards.add(group.last[_CARD])
+        for run in group.runs.values():
+            cards.update(row[_CARD] for row in (run.best, run.last) if row is not None)
+    return cards
+
+
+def _group(group: _GroupSoFar, higher: bool, per_run: str, recorded: _Recorded) -> Group:
+    runs = [_run(run, per_run, recorded) for run in group.runs.values()]
     values = [run.contributed for run in runs if run.contributed is not None]
     bests = [run.best for run in runs if run.best is not None]
-    assert group.last is not None  # a group exists because a checkpoint is in it
+    assert group.last is not None
     return Group(
         key=group.key,
         checkpoints=group.checkpoints,
         runs=runs,
         best=_best(bests, higher),
-        last=_member(group.last),
+        last=_member(group.last, recorded),
         mean=statistics.fmean(values) if values else None,
         std=statistics.stdev(values) if len(values) > 1 else None,
     )
 
 
-def _run(run: _RunSoFar, per_run: str) -> RunSummary:
+def _run(run: _RunSoFar, per_run: str, recorded: _Recorded) -> RunSummary:
     assert run.last is not None
     chosen = run.best if per_run == "best" else run.last
     shown = chosen or run.last
     return RunSummary(
-        run=_text(shown[_NAME]),
-        run_id=_text(shown[_RUN_ID]),
-        seed=shown[_SEED],
+        run=shown[_NAME],
+        run_id=shown[_RUN_ID],
+        seed=recorded[shown[_CARD]][1],
         checkpoints=run.checkpoints,
-        best=_member(run.best) if run.best else None,
-        last=_member(run.last),
+        best=_member(run.best, recorded) if run.best else None,
+        last=_member(run.last, recorded),
         contributed=chosen[_POINT] if chosen else None,
     )
 
@@ -293,10 +332,6 @@ def _as_key(value: Any) -> Any:
     if isinstance(value, dict | list):
         return ("json", json.dumps(value, sort_keys=True, default=str))
     return (type(value).__name__, value)
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def require_field(catalog: Index, spec: str, all_refs: bool = False) -> None:
