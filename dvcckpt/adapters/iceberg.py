@@ -203,6 +203,8 @@ def append_new(
     are read again, so a row another writer added meanwhile is not added twice.
     Returns how many rows were added.
     """
+    if not next(iter(rows.values()), []):
+        return 0  # nothing to add: no need to read the keys
     state: dict[str, set[tuple[Any, ...]] | None] = {"known": known}
 
     def attempt() -> int:

@@ -1,9 +1,11 @@
 """`dvcckpt catalog publish`: this repository's card versions, decisions and stage history,
 appended to the organisation's Apache Iceberg tables.
 
-Incremental and idempotent: the keys this repository already published are read
-from the tables, and only rows with new keys are appended (a second publish adds
-nothing). The scope is every commit reachable from the main branch (the one whose
+Incremental and idempotent: only rows whose keys the tables lack are appended (a
+second publish adds nothing). After a complete publish whose head is still in the
+branch, only the commits since that head are looked at (their keys read back
+before appending); otherwise (first publish, rewritten history) every key this
+repository published is read and every commit without one is new. The scope is every commit reachable from the main branch (the one whose
 first-parent history decides stages). Decisions and stage events are recomputed
 only when card versions that record decisions arrived since the last complete
 publish (whose head the `repositories` row keeps, written last), so a publish
@@ -84,9 +86,14 @@ def _publish(
     if not moved:
         _refuse_another(last, identity)
     catalog = project.catalog
-    published = iceberg.read_keys(tables["card_versions"], target, repo_id, ("commit", "path"))
     in_branch = catalog.reachable([summary.branch])
-    new = in_branch - {commit for commit, _ in published}
+    since = _since(project, last, in_branch)
+    published: set[tuple[Any, ...]] | None = None  # keys already written (None: read them)
+    if since is in_branch:  # no complete publish of this history: every key decides
+        published = iceberg.read_keys(tables["card_versions"], target, repo_id, ("commit", "path"))
+        new = in_branch - {commit for commit, _ in published}
+    else:  # what the last complete publish covered is in the tables: only what came since
+        new = since
     versions, decided = tablerows.card_versions(catalog, repo_id, new)
     count = len(versions["commit"])
     summary.commits = len(set(versions["commit"]))
@@ -95,7 +102,6 @@ def _publish(
     summary.rows["card_versions"] = iceberg.append_new(
         tables["card_versions"], target, versions, KEYS["card_versions"], repo_id, published
     )
-    since = _since(project, last, in_branch)
     if since != new:  # the last publish stopped half-way: look at every commit since it
         decided = tablerows.card_versions(catalog, repo_id, since, decisions_only=True)[1]
     summary.rows["decisions"] = summary.rows["stage_events"] = 0
@@ -161,7 +167,7 @@ def _published_row(opened: Warehouse, repo_id: str) -> dict[str, Any] | None:
 def _since(project: Project, last: dict[str, Any] | None, in_branch: set[str]) -> set[str]:
     """Commits of the branch the last complete publish did not cover (all if none did)."""
     head = last.get("head") if last else None
-    if not head or head not in in_branch:
+    if not head or head not in in_branch:  # never published, or history rewritten
         return in_branch
     return in_branch - project.catalog.ancestors(head)
 
