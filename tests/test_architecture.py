@@ -70,7 +70,7 @@ CONFINED = {
     "click": {"cli"},
     "dvc": {"adapters"},
     "subprocess": {"adapters", "setup"},  # setup: the demo runs its training script
-    "sqlite3": {"catalog"},
+    "sqlite3": {"catalog", "adapters"},  # adapters: the Iceberg SQL catalog read without pyiceberg
     "jsonschema": {"core"},
     "ruamel": {"adapters"},
     "yaml": {"adapters"},

@@ -223,16 +223,22 @@ def append_new(
         return _retrying(table, attempt)
 
 
-def replace_rows(table: Table, target: Target, rows: Mapping[str, list[Any]]) -> None:
+def replace_rows(
+    table: Table,
+    target: Target,
+    rows: Mapping[str, list[Any]],
+    summary: Mapping[str, str] | None = None,
+) -> None:
     """Replace the rows of the repositories in `rows` by them, in one commit (`repositories`:
-    each repository is a partition, replaced whole without reading the others)."""
+    each repository is a partition, replaced whole without reading the others); `summary`:
+    properties of the commit's snapshots."""
 
     def attempt() -> None:
         import warnings
 
         with warnings.catch_warnings():  # a repository's first publish replaces nothing
             warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            table.dynamic_partition_overwrite(arrow_rows(table, rows))
+            table.dynamic_partition_overwrite(arrow_rows(table, rows), dict(summary or {}))
 
     with _translated(target, f"replace rows of {table.name()[-1]}"):
         _retrying(table, attempt)

@@ -21,14 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dvcckpt.adapters import git, iceberg
+from dvcckpt.adapters import git, iceberg, icebergstate
 from dvcckpt.core import redaction
 from dvcckpt.errors import StateError
 from dvcckpt.project import Project
 from dvcckpt.promotion import stages
 from dvcckpt.publish import tablerows
-from dvcckpt.publish.tables import KEYS
-from dvcckpt.publish.warehouse import Warehouse, open_warehouse
+from dvcckpt.publish.tables import KEYS, NAMESPACE, TABLES
+from dvcckpt.publish.warehouse import Warehouse, locate, open_target
 
 Progress = Callable[[str], None]
 
@@ -62,18 +62,36 @@ def publish(
     """
     start = time.perf_counter()
     say = progress or (lambda _: None)
-    opened = open_warehouse(project, warehouse, uri)
+    target = locate(project, warehouse, uri)
     branch = stages.main_branch(project)
     head = git.commit_of(project.root, branch)
     if head is None:
         raise StateError(f"the branch {branch} has no commits to publish",
                          hint="commit a card first, or set promotion.main_branch")  # fmt: skip
     identity = repository(project, branch, head)
-    summary = Summary(identity["repo_id"], identity["name"], opened.shown, branch, head)
-    say(f"publishing {summary.name} ({branch} at {head[:10]}) to {opened.shown}")
-    _publish(project, opened, identity, summary, say, moved)
+    summary = Summary(identity["repo_id"], identity["name"], target.shown, branch, head)
+    say(f"publishing {summary.name} ({branch} at {head[:10]}) to {target.shown}")
+    if _same(_recorded(target, identity["repo_id"]), identity):
+        summary.rows = dict.fromkeys(("card_versions", "decisions", "stage_events",
+                                      "repositories"), 0)  # fmt: skip
+    else:
+        _publish(project, open_target(target), identity, summary, say, moved)
     summary.seconds = round(time.perf_counter() - start, 3)
     return summary
+
+
+def _recorded(target: iceberg.Target, repo_id: str) -> dict[str, Any] | None:
+    """The row this repository's last complete publish recorded, if its catalog's files tell
+    for sure without pyiceberg (`adapters.icebergstate`); None: ask pyiceberg."""
+    return icebergstate.published_row(target.uri, target.warehouse, iceberg.CATALOG_NAME,
+                                      NAMESPACE, TABLES, iceberg.PROPERTIES, repo_id)  # fmt: skip
+
+
+def _same(last: dict[str, Any] | None, identity: dict[str, Any]) -> bool:
+    """The last complete publish was of this head, with this identity: nothing is new."""
+    return last is not None and all(
+        last.get(k) == v for k, v in identity.items() if k != "published_at"
+    )
 
 
 def _publish(
@@ -107,11 +125,10 @@ def _publish(
     summary.rows["decisions"] = summary.rows["stage_events"] = 0
     if decided:
         _publish_decisions(project, opened, summary, decided, in_branch, say)
-    unchanged = last is not None and all(
-        last.get(k) == v for k, v in identity.items() if k != "published_at"
-    )
-    if not unchanged:
-        iceberg.replace_rows(tables["repositories"], target, _one_row(identity))
+    unchanged = _same(last, identity)
+    if not unchanged:  # written last, its snapshots naming the row (`adapters.icebergstate`)
+        iceberg.replace_rows(tables["repositories"], target, _one_row(identity),
+                             icebergstate.summary_of(identity))  # fmt: skip
     summary.rows["repositories"] = 0 if unchanged else 1
 
 

@@ -91,8 +91,18 @@ def open_warehouse(
     return connect(resolve(project, warehouse, uri, os.environ), project)
 
 
+def locate(
+    project: Project | None, warehouse: str | None = None, uri: str | None = None
+) -> iceberg.Target:
+    """Where the catalog `open_warehouse` would open is (nothing opened, pyiceberg not loaded)."""
+    return target_of(resolve(project, warehouse, uri, os.environ), os.environ, project)
+
+
 def connect(settings: CatalogSettings, project: Project | None) -> Warehouse:
-    target = target_of(settings, os.environ, project)
+    return open_target(target_of(settings, os.environ, project))
+
+
+def open_target(target: iceberg.Target) -> Warehouse:
     return Warehouse(target, iceberg.open_catalog(target))
 
 
