@@ -30,7 +30,7 @@ from dvcckpt.errors import ConfigError, StateError
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa  # type: ignore[import-untyped]
-    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.catalog import Catalog
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
 
@@ -57,9 +57,17 @@ class Target:
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
-def open_catalog(target: Target) -> SqlCatalog:
-    """The SQL catalog of `target` (its tables are created the first time it is used)."""
+def open_catalog(target: Target, *, existing: bool = False) -> Catalog:
+    """The SQL catalog of `target` (its tables are created the first time it is used);
+    `existing`: only existing tables are loaded and committed, so a SQLite catalog is
+    opened without SQLAlchemy (`icebergsqlite`)."""
     with _translated(target, "open the catalog"):
+        if existing and target.uri.startswith("sqlite:///"):
+            from dvcckpt.adapters import icebergsqlite
+
+            database = Path(target.uri.removeprefix("sqlite:///"))
+            return icebergsqlite.open_tables(database, CATALOG_NAME, warehouse=target.warehouse,
+                                             **target.properties)  # fmt: skip
         from pyiceberg.catalog.sql import SqlCatalog
 
         if target.uri.startswith("sqlite:///"):
@@ -74,7 +82,7 @@ def open_catalog(target: Target) -> SqlCatalog:
 
 
 def ensure_tables(
-    catalog: SqlCatalog, target: Target, namespace: str, tables: Mapping[str, Sequence[Column]]
+    catalog: Catalog, target: Target, namespace: str, tables: Mapping[str, Sequence[Column]]
 ) -> dict[str, Table]:
     """Each table, created (partitioned by repository) if missing, with every column listed.
 
@@ -106,7 +114,7 @@ def _first_use(create: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def _load_or_create(catalog: SqlCatalog, identifier: str, columns: Sequence[Column]) -> Table:
+def _load_or_create(catalog: Catalog, identifier: str, columns: Sequence[Column]) -> Table:
     from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 
     try:
@@ -289,7 +297,7 @@ def _retrying(table: Table, attempt: Callable[[], T]) -> T:
 
 
 def load_tables(
-    catalog: SqlCatalog, target: Target, namespace: str, names: Sequence[str]
+    catalog: Catalog, target: Target, namespace: str, names: Sequence[str]
 ) -> dict[str, Table]:
     """Existing tables by name (StateError naming the first one missing: nothing published)."""
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
@@ -378,6 +386,7 @@ def _translated(target: Target, doing: str) -> Iterator[None]:
 
 def _failures() -> tuple[type[BaseException], ...]:
     import inspect
+    import sqlite3
 
     import pyarrow as pa
     import pyiceberg.exceptions
@@ -388,7 +397,7 @@ def _failures() -> tuple[type[BaseException], ...]:
         for kind in vars(pyiceberg.exceptions).values()
         if inspect.isclass(kind) and issubclass(kind, Exception)
     )
-    return (*own, SQLAlchemyError, OSError, pa.ArrowException)
+    return (*own, SQLAlchemyError, sqlite3.Error, OSError, pa.ArrowException)
 
 
 def scrub(text: str, target: Target) -> str:

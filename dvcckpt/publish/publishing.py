@@ -71,11 +71,13 @@ def publish(
     identity = repository(project, branch, head)
     summary = Summary(identity["repo_id"], identity["name"], target.shown, branch, head)
     say(f"publishing {summary.name} ({branch} at {head[:10]}) to {target.shown}")
-    if _same(_recorded(target, identity["repo_id"]), identity):
+    recorded = _recorded(target, identity["repo_id"])
+    if _same(recorded, identity):
         summary.rows = dict.fromkeys(("card_versions", "decisions", "stage_events",
                                       "repositories"), 0)  # fmt: skip
-    else:
-        _publish(project, open_target(target), identity, summary, say, moved)
+    else:  # with a record, every table is known complete: only existing ones are loaded
+        opened = open_target(target, existing=recorded is not None)
+        _publish(project, opened, identity, summary, say, moved, recorded)
     summary.seconds = round(time.perf_counter() - start, 3)
     return summary
 
@@ -96,11 +98,13 @@ def _same(last: dict[str, Any] | None, identity: dict[str, Any]) -> bool:
 
 def _publish(
     project: Project, opened: Warehouse, identity: dict[str, Any], summary: Summary,
-    say: Progress, moved: bool,
+    say: Progress, moved: bool, recorded: dict[str, Any] | None,
 ) -> None:  # fmt: skip
-    tables = opened.ensure()
+    if recorded is None:  # else every table has every column already
+        opened.ensure()
     target, repo_id = opened.target, summary.repo_id
-    last = _published_row(opened, repo_id)
+    last = recorded if recorded is not None else _published_row(opened, repo_id)
+    versions_table = opened.tables(["card_versions"])["card_versions"]
     if not moved:
         _refuse_another(last, identity)
     catalog = project.catalog
@@ -108,7 +112,7 @@ def _publish(
     since = _since(project, last, in_branch)
     published: set[tuple[Any, ...]] | None = None  # keys already written (None: read them)
     if since is in_branch:  # no complete publish of this history: every key decides
-        published = iceberg.read_keys(tables["card_versions"], target, repo_id, ("commit", "path"))
+        published = iceberg.read_keys(versions_table, target, repo_id, ("commit", "path"))
         new = in_branch - {commit for commit, _ in published}
     else:  # what the last complete publish covered is in the tables: only what came since
         new = since
@@ -118,7 +122,7 @@ def _publish(
     if count:
         say(f"  {count} card versions of {summary.commits} commits")
     summary.rows["card_versions"] = iceberg.append_new(
-        tables["card_versions"], target, versions, KEYS["card_versions"], repo_id, published
+        versions_table, target, versions, KEYS["card_versions"], repo_id, published
     )
     if since != new:  # the last publish stopped half-way: look at every commit since it
         decided = tablerows.card_versions(catalog, repo_id, since, decisions_only=True)[1]
@@ -127,8 +131,8 @@ def _publish(
         _publish_decisions(project, opened, summary, decided, in_branch, say)
     unchanged = _same(last, identity)
     if not unchanged:  # written last, its snapshots naming the row (`adapters.icebergstate`)
-        iceberg.replace_rows(tables["repositories"], target, _one_row(identity),
-                             icebergstate.summary_of(identity))  # fmt: skip
+        table = opened.tables(["repositories"])["repositories"]
+        iceberg.replace_rows(table, target, _one_row(identity), icebergstate.summary_of(identity))
     summary.rows["repositories"] = 0 if unchanged else 1
 
 

@@ -102,8 +102,9 @@ def connect(settings: CatalogSettings, project: Project | None) -> Warehouse:
     return open_target(target_of(settings, os.environ, project))
 
 
-def open_target(target: iceberg.Target) -> Warehouse:
-    return Warehouse(target, iceberg.open_catalog(target))
+def open_target(target: iceberg.Target, *, existing: bool = False) -> Warehouse:
+    """`existing`: the tables are known to exist with every column (`ensure` not needed)."""
+    return Warehouse(target, iceberg.open_catalog(target, existing=existing))
 
 
 def resolve(
