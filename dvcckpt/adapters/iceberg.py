@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dvcckpt.errors import ConfigError, StateError
+from dvcckpt.adapters.icebergschema import iceberg_schema, partitioning
+from dvcckpt.errors import StateError
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa  # type: ignore[import-untyped]
     from pyiceberg.catalog import Catalog
-    from pyiceberg.schema import Schema
     from pyiceberg.table import Table
 
 Column = tuple[str, str, bool]  # (name, type, required), as `publish.tables` lists them
@@ -124,7 +124,10 @@ def _load_or_create(catalog: Catalog, identifier: str, columns: Sequence[Column]
     schema = iceberg_schema(columns)
     try:
         return catalog.create_table(
-            identifier, schema, partition_spec=_partitioning(schema), properties=PROPERTIES
+            identifier,
+            schema,
+            partition_spec=partitioning(schema, PARTITION_COLUMN),
+            properties=PROPERTIES,
         )
     except TableAlreadyExistsError:  # another publisher created it just now
         return catalog.load_table(identifier)
@@ -145,48 +148,14 @@ def _evolved(table: Table, columns: Sequence[Column]) -> Table:
     return _retrying(table, evolve)
 
 
-def iceberg_schema(columns: Sequence[Column]) -> Schema:
-    """The Iceberg schema of a column list (field ids in list order, from 1)."""
-    from pyiceberg.schema import Schema
-    from pyiceberg.types import ListType, NestedField
-
-    fields, next_id = [], len(columns) + 1
-    for index, (name, kind, required) in enumerate(columns, start=1):
-        if kind == "list<string>":
-            element = _primitive("string")
-            value: Any = ListType(next_id, element, element_required=False)
-            next_id += 1
-        else:
-            value = _primitive(kind)
-        fields.append(NestedField(index, name, value, required=required))
-    return Schema(*fields)
-
-
-def _primitive(kind: str) -> Any:
-    from pyiceberg import types
-
-    known = {"string": types.StringType, "long": types.LongType, "double": types.DoubleType,
-             "boolean": types.BooleanType, "timestamptz": types.TimestamptzType}  # fmt: skip
-    if kind not in known:
-        raise ConfigError(f"unknown column type {kind!r}", hint=f"use one of {sorted(known)}")
-    return known[kind]()
-
-
-def _partitioning(schema: Schema) -> Any:
-    from pyiceberg.partitioning import PartitionField, PartitionSpec
-    from pyiceberg.transforms import IdentityTransform
-
-    source = schema.find_field(PARTITION_COLUMN)
-    return PartitionSpec(
-        PartitionField(source.field_id, 1000, IdentityTransform(), PARTITION_COLUMN)
-    )
-
-
 # -- writing -------------------------------------------------------------------------------
 
 
 def read_keys(
-    table: Table, target: Target, repo_id: str, columns: Sequence[str]
+    table: Table,
+    target: Target,
+    repo_id: str,
+    columns: Sequence[str],
 ) -> set[tuple[Any, ...]]:
     """The values of `columns` in every row of one repository (the keys already written)."""
     with _translated(target, f"read the keys of {table.name()[-1]}"):
@@ -213,13 +182,12 @@ def append_new(
     """
     if not next(iter(rows.values()), []):
         return 0  # nothing to add: no need to read the keys
+    own = [k for k in key if k != PARTITION_COLUMN]
     state: dict[str, set[tuple[Any, ...]] | None] = {"known": known}
 
     def attempt() -> int:
         if state["known"] is None:
-            state["known"] = read_keys(
-                table, target, repo_id, [k for k in key if k != PARTITION_COLUMN]
-            )
+            state["known"] = read_keys(table, target, repo_id, own)
         fresh = _new_rows(rows, key, state["known"] or set())
         state["known"] = None  # a retry reads them again
         if not fresh or not next(iter(fresh.values())):
