@@ -108,10 +108,11 @@ def _publish(
     if not moved:
         _refuse_another(last, identity)
     catalog = project.catalog
-    in_branch = catalog.reachable([summary.branch])
-    since = _since(project, last, in_branch)
+    since = _since(project, last, summary.head)
+    in_branch: set[str] | None = None
     published: set[tuple[Any, ...]] | None = None  # keys already written (None: read them)
-    if since is in_branch:  # no complete publish of this history: every key decides
+    if since is None:  # no complete publish of this history: every key decides
+        in_branch = since = catalog.reachable([summary.branch])
         published = iceberg.read_keys(versions_table, target, repo_id, ("commit", "path"))
         new = in_branch - {commit for commit, _ in published}
     else:  # what the last complete publish covered is in the tables: only what came since
@@ -128,6 +129,7 @@ def _publish(
         decided = tablerows.card_versions(catalog, repo_id, since, decisions_only=True)[1]
     summary.rows["decisions"] = summary.rows["stage_events"] = 0
     if decided:
+        in_branch = in_branch or catalog.reachable([summary.branch])
         _publish_decisions(project, opened, summary, decided, in_branch, say)
     unchanged = _same(last, identity)
     if not unchanged:  # written last, its snapshots naming the row (`adapters.icebergstate`)
@@ -185,16 +187,20 @@ def _published_row(opened: Warehouse, repo_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _since(project: Project, last: dict[str, Any] | None, in_branch: set[str]) -> set[str]:
-    """Commits of the branch the last complete publish did not cover (all if none did)."""
-    head = last.get("head") if last else None
-    if not head or head not in in_branch:  # never published, or history rewritten
-        return in_branch
-    return in_branch - project.catalog.ancestors(head)
+def _since(project: Project, last: dict[str, Any] | None, head: str) -> set[str] | None:
+    """Commits of the branch since the head of the last complete publish; None when there is
+    none to go by (never published, or that head left the branch: history rewritten)."""
+    done = last.get("head") if last else None
+    if not isinstance(done, str) or not _SHA.fullmatch(done):  # the warehouse is untrusted
+        return None
+    if git.run(project.root, ["merge-base", "--is-ancestor", done, head]).returncode != 0:
+        return None
+    return set(git.run_git(project.root, "rev-list", head, "--not", done, "--").split())
 
 
 # -- the repository itself ------------------------------------------------------------------
 
+_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _OWNER_NAME = re.compile(r"([^/:]+/[^/:]+?)(?:\.git)?/?$")
 
 
