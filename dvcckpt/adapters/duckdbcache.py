@@ -63,23 +63,42 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:40]
 
 
-def cached_plan(metadata: str, scan: str) -> list[str] | None:
-    """The data files planned for `scan` (a filter's text) at this metadata file, if known."""
+@dataclass(frozen=True)
+class Plan:
+    """A scan planned at one table commit: the data files (local paths), the partition
+    value of each (None: not partitioned by one column's value), the table's columns
+    and the column every file is partitioned by (if one)."""
+
+    files: list[str]
+    groups: list[str | None]
+    columns: dict[str, str]  # name -> Iceberg type, as pyiceberg spells it
+    partitioned_by: str | None
+
+
+def cached_plan(metadata: str, scan: str) -> Plan | None:
+    """The plan for `scan` (a filter's text) at this metadata file, if known (a damaged or
+    foreign file is no plan: planned again)."""
     path = folder() / "plans" / f"{_key(scan, metadata)}.json"
     try:
         found = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(found, dict):  # a damaged or foreign file: planned again
+    if not isinstance(found, dict) or found.get("metadata") != metadata:
         return None
-    files = found.get("files")
-    if found.get("metadata") != metadata or not isinstance(files, list):
+    files, groups, columns = found.get("files"), found.get("groups"), found.get("columns")
+    partitioned_by = found.get("partitioned_by")
+    if not (isinstance(files, list) and isinstance(groups, list) and len(files) == len(groups)
+            and isinstance(columns, dict) and all(isinstance(f, str) for f in files)
+            and all(g is None or isinstance(g, str) for g in groups)
+            and all(isinstance(v, str) for v in columns.values())
+            and (partitioned_by is None or isinstance(partitioned_by, str))):  # fmt: skip
         return None
-    return [str(f) for f in files]
+    return Plan(files, groups, columns, partitioned_by)
 
 
-def store_plan(metadata: str, scan: str, files: Sequence[str]) -> None:
-    text = json.dumps({"metadata": metadata, "files": list(files)})
+def store_plan(metadata: str, scan: str, plan: Plan) -> None:
+    text = json.dumps({"metadata": metadata, "files": plan.files, "groups": plan.groups,
+                       "columns": plan.columns, "partitioned_by": plan.partitioned_by})  # fmt: skip
     _write(folder() / "plans" / f"{_key(scan, metadata)}.json", text.encode())
     _prune(folder() / "plans", ".json", count=MAX_PLANS)
 
@@ -143,22 +162,79 @@ def _prune(base: Path, suffix: str, *, size: int | None = None, count: int | Non
         total, number = total - bytes_, number - 1
 
 
-def _derive(db: duckdb.DuckDBPyConnection, source: str, target: Path, recipe: Derived) -> None:
-    relation = db.read_parquet(source)
-    kept = [c for c in relation.columns if c not in recipe.drop]
-    import duckdb as ddb
+def with_added(relation: Any, recipe: Derived) -> Any:
+    """`relation` and the recipe's columns, each computed after those before it (so one
+    may read another), its `drop` columns left out."""
+    import duckdb
 
-    columns: list[Any] = [ddb.ColumnExpression(c) for c in kept]
-    columns += [ddb.SQLExpression(sql).alias(name) for name, sql in recipe.add.items()]
+    kept = [duckdb.ColumnExpression(c) for c in relation.columns if c not in recipe.drop]
+    for name, sql in recipe.add.items():
+        relation = relation.select(duckdb.StarExpression(), duckdb.SQLExpression(sql).alias(name))
+    return relation.select(*kept, *(duckdb.ColumnExpression(name) for name in recipe.add))
+
+
+def _derive(db: duckdb.DuckDBPyConnection, source: str, target: Path, recipe: Derived) -> None:
+    _store(with_added(db.read_parquet(source), recipe), target)
+
+
+def _store(relation: Any, target: Path) -> None:
+    """`relation` written to `target` as Parquet (whole, or not at all)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
     os.close(handle)
     try:
-        relation.select(*columns).write_parquet(temporary, compression="zstd")
+        relation.write_parquet(temporary, compression="zstd")
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+@dataclass(frozen=True)
+class Combined:
+    """Rows chosen among a group of files (e.g. each card's current version in one
+    repository's data files): `sql` is a SELECT over the view `data` (the group's rows),
+    constant text from the caller; `version` names it, as `Derived.version` does."""
+
+    version: str
+    sql: str
+
+
+def combined_files(
+    db: duckdb.DuckDBPyConnection,
+    groups: Mapping[str, Sequence[str]],
+    recipe: Combined,
+    column: str,
+) -> list[str] | None:
+    """One file per group of (immutable) files: `recipe.sql` over the group's rows, made now
+    if missing. A group is named by the value `column` holds in every row of its files;
+    None (the caller computes it as it reads) if a row says otherwise or the cache
+    cannot be written."""
+    made = []
+    for value, files in sorted(groups.items()):
+        target = folder() / "files" / f"{_key(recipe.version, value, *sorted(files))}.parquet"
+        if target.exists():
+            _touch(target)
+        else:
+            relation = db.read_parquet(list(files), union_by_name=True)
+            if _stray(relation, column, value):
+                return None
+            try:
+                _store(relation.query("data", recipe.sql), target)
+            except OSError:
+                return None
+        made.append(str(target))
+    _prune(folder() / "files", ".parquet", size=_limit_bytes())
+    return made
+
+
+def _stray(relation: Any, column: str, value: str) -> bool:
+    """Whether a row's `column` is not `value` (the group is not what its files claim)."""
+    import duckdb
+
+    held = duckdb.ColumnExpression(column)
+    other = (held != duckdb.ConstantExpression(value)) | held.isnull()
+    return bool(relation.filter(other).limit(1).fetchall())
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -15,11 +15,11 @@ table was read.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dvcckpt.adapters import duckdbcache, iceberg
-from dvcckpt.adapters.duckdbcache import Derived
+from dvcckpt.adapters.duckdbcache import Combined, Derived
 from dvcckpt.errors import StateError
 
 if TYPE_CHECKING:
@@ -44,90 +44,141 @@ def connect() -> duckdb.DuckDBPyConnection:
 def register(
     db: duckdb.DuckDBPyConnection,
     name: str,
-    table: Table,
+    table: Table | Callable[[], Table],
     target: iceberg.Target,
     *,
     columns: Sequence[str],
     equals: Mapping[str, Sequence[Any]] | None = None,
     derived: Derived | None = None,
     planned_by: Sequence[str] | None = None,
+    metadata: str | None = None,
+    combined: tuple[Combined, str] | None = None,
 ) -> None:
     """`table`'s rows matching `equals` (column -> accepted values) as the view `name`,
     with the given columns (those the table lacks read null). `derived`: read each data
     file's slim copy from the local cache (`adapters.duckdbcache`), made on first use.
     `planned_by`: the columns of `equals` that planning uses to skip files (default all;
-    a long list of names prunes nothing and costs planning time)."""
-    present = {field.name: field for field in table.schema().fields}
-    wanted = {k: tuple(v) for k, v in (equals or {}).items() if k in present}
-    planned = {k: v for k, v in wanted.items() if planned_by is None or k in planned_by}
-    files = _local_files(table, target, planned)
+    a long list of names prunes nothing and costs planning time). `table` may be a
+    function loading it: with `metadata` (the table's metadata file, from the catalog)
+    and a cached plan it is never called. `combined`: (recipe, partition column): the
+    recipe's rows of each partition's files (cached per partition) instead of every row."""
+    loader = table if callable(table) else lambda: table
+    asked = {k: tuple(v) for k, v in (equals or {}).items()}
+    planned = {k: v for k, v in asked.items() if planned_by is None or k in planned_by}
+    plan, loaded = _planned(loader, target, planned, metadata)
+    kinds = plan.columns if plan is not None else _kinds(loaded or loader())
+    wanted = {k: v for k, v in asked.items() if k in kinds}
     with translated(f"read {name}"):
-        if files is None:  # S3, or delete files: pyiceberg reads
-            needed = {c for c in columns if c in present} | (
-                set(derived.drop) if derived else set()
-            )
-            arrow = iceberg.scan_to_arrow(table, target, equals=wanted, columns=sorted(needed))
-            relation = _with_derived(db.from_arrow(arrow), derived)
-        elif files:
-            slim = duckdbcache.derived_files(db, files, derived) if derived else None
-            if slim is not None and not _globbed(files + slim):
-                relation = _filtered(db.read_parquet(slim, union_by_name=True), wanted)
-            else:
-                relation = _with_derived(_filtered(_parquet(db, files, table), wanted), derived)
+        if plan is None or _globbed(plan.files):  # S3, delete files, odd names: pyiceberg reads
+            read = {k: v for k, v in wanted.items() if k in planned} if combined else wanted
+            relation = _through_arrow(db, loaded or loader(), target, read, columns, derived)
+            if combined is not None:  # chosen among every row, then narrowed
+                relation = _filtered(relation.query("data", combined[0].sql), wanted)
+        elif plan.files:
+            relation = _local(db, plan, wanted, derived, combined)
         else:
             relation = db.sql("SELECT 1 AS _empty WHERE false")
-        relation.select(*_projection(relation.columns, columns, table)).create_view(name)
+        relation.select(*_projection(relation.columns, columns, kinds)).create_view(name)
+
+
+def _through_arrow(
+    db: duckdb.DuckDBPyConnection, table: Table, target: iceberg.Target,
+    wanted: Mapping[str, tuple[Any, ...]], columns: Sequence[str], derived: Derived | None,
+) -> Any:  # fmt: skip
+    present = set(_kinds(table))
+    needed = {c for c in columns if c in present} | (set(derived.drop) if derived else set())
+    needed |= set(wanted) & present
+    arrow = iceberg.scan_to_arrow(table, target, equals=wanted, columns=sorted(needed))
+    return _with_derived(db.from_arrow(arrow), derived)
+
+
+def _local(
+    db: duckdb.DuckDBPyConnection, plan: duckdbcache.Plan, wanted: Mapping[str, tuple[Any, ...]],
+    derived: Derived | None, combined: tuple[Combined, str] | None,
+) -> Any:  # fmt: skip
+    """The planned local files (their slim copies, and the combined rows of each partition,
+    from the cache when it can be used)."""
+    files = plan.files
+    slim = duckdbcache.derived_files(db, files, derived) if derived else None
+    if slim is None or _globbed(slim):
+        relation = _with_derived(db.read_parquet(files, union_by_name=True), derived)
+        return _filtered(relation.query("data", combined[0].sql) if combined else relation, wanted)
+    if combined is not None:
+        groups: dict[str, list[str]] = {}
+        for copy, group in zip(slim, plan.groups, strict=True):
+            groups.setdefault(group or "", []).append(copy)
+        usable = plan.partitioned_by == combined[1] and None not in plan.groups
+        made = duckdbcache.combined_files(db, groups, *combined) if usable else None
+        if made is None:
+            relation = db.read_parquet(slim, union_by_name=True).query("data", combined[0].sql)
+            return _filtered(relation, wanted)
+        slim = made
+    return _filtered(db.read_parquet(slim, union_by_name=True), wanted)
 
 
 def _with_derived(relation: Any, derived: Derived | None) -> Any:
     """The derived columns computed while reading (when no cached copy can be used)."""
-    import duckdb
-
-    if derived is None:
-        return relation
-    added = [duckdb.SQLExpression(sql).alias(name) for name, sql in derived.add.items()]
-    return relation.select(duckdb.StarExpression(), *added)
+    return relation if derived is None else duckdbcache.with_added(relation, derived)
 
 
 def _globbed(paths: Sequence[str]) -> bool:
     return any(char in path for path in paths for char in _GLOB)
 
 
-def _local_files(
-    table: Table, target: iceberg.Target, equals: Mapping[str, tuple[Any, ...]]
-) -> list[str] | None:
-    """The data files the scan needs, as local paths; None when DuckDB cannot read them.
-    A plan is cached per table commit (its metadata file), so it is made once."""
-    metadata = str(getattr(table, "metadata_location", "") or "")
+def _kinds(table: Table) -> dict[str, str]:
+    return {field.name: str(field.field_type) for field in table.schema().fields}
+
+
+def _planned(
+    loader: Callable[[], Table], target: iceberg.Target, equals: Mapping[str, tuple[Any, ...]],
+    metadata: str | None,
+) -> tuple[duckdbcache.Plan | None, Table | None]:  # fmt: skip
+    """The data files the scan needs, as local paths (None when DuckDB cannot read them),
+    and the table if it had to be loaded. A plan is cached per table commit (its
+    metadata file), so it is made once; with the metadata file known, a cached plan
+    needs no table at all."""
     scan_text = repr(sorted(equals.items()))
     if metadata and (known := duckdbcache.cached_plan(metadata, scan_text)) is not None:
-        return known
+        return known, None
+    table = loader()
+    metadata = str(getattr(table, "metadata_location", "") or "")
+    if metadata and (known := duckdbcache.cached_plan(metadata, scan_text)) is not None:
+        return known, table
+    kinds = _kinds(table)
     with translated(f"plan the scan of {table.name()[-1]}", target):
-        scan = table.scan(row_filter=row_filter(equals))
+        scan = table.scan(row_filter=row_filter({k: v for k, v in equals.items() if k in kinds}))
         tasks = list(scan.plan_files())
-    paths = []
+    paths, groups = [], []
     for task in tasks:
         if task.delete_files:
-            return None
+            return None, table
         location = task.file.file_path
         scheme = location.partition("://")[0] if "://" in location else ""
         if scheme not in ("", "file"):
-            return None
+            return None, table
         paths.append(location.removeprefix("file://"))  # kept as written (`%2F` is literal)
+        groups.append(_partition(table, task))
+    plan = duckdbcache.Plan(paths, [g[1] if g else None for g in groups], kinds,
+                            _common([g[0] if g else None for g in groups]))  # fmt: skip
     if metadata:
-        duckdbcache.store_plan(metadata, scan_text, paths)
-    return paths
+        duckdbcache.store_plan(metadata, scan_text, plan)
+    return plan, table
 
 
-def _parquet(db: duckdb.DuckDBPyConnection, files: list[str], table: Table) -> Any:
-    """The files as one relation. DuckDB's reader takes each path as a glob pattern, so a
-    path with a pattern character (a partition value may hold one) is read by pyarrow."""
-    if not _globbed(files):
-        return db.read_parquet(files, union_by_name=True)
-    import pyarrow.dataset  # type: ignore[import-untyped]
+def _partition(table: Table, task: Any) -> tuple[str, str] | None:
+    """(column, value) when the task's partition spec is the identity of one text column:
+    every row of its file holds that value there."""
+    spec = table.specs().get(task.file.spec_id)
+    if spec is None or len(spec.fields) != 1 or str(spec.fields[0].transform) != "identity":
+        return None
+    column = table.schema().find_column_name(spec.fields[0].source_id)
+    value = task.file.partition[0] if len(task.file.partition) == 1 else None
+    return (column, value) if isinstance(column, str) and isinstance(value, str) else None
 
-    found = pyarrow.dataset.dataset(files, format="parquet", schema=table.schema().as_arrow())
-    return db.from_arrow(found)
+
+def _common(columns: list[str | None]) -> str | None:
+    """The one column every file is partitioned by (None: none, or several)."""
+    return columns[0] if columns and all(c == columns[0] for c in columns) else None
 
 
 def row_filter(equals: Mapping[str, tuple[Any, ...]]) -> Any:
@@ -152,11 +203,12 @@ def _filtered(relation: Any, equals: Mapping[str, tuple[Any, ...]]) -> Any:
     return relation
 
 
-def _projection(found: Sequence[str], columns: Sequence[str], table: Table) -> list[Any]:
+def _projection(
+    found: Sequence[str], columns: Sequence[str], kinds: Mapping[str, str]
+) -> list[Any]:
     """The requested columns; one no data file has yet is a typed null."""
     import duckdb
 
-    kinds = {field.name: str(field.field_type) for field in table.schema().fields}
     chosen = []
     for column in columns:
         if column in found:

@@ -16,16 +16,13 @@ Stage holders come from `stage_events` (the last counted event per
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dvcckpt.adapters import duckdbscan
-from dvcckpt.adapters.duckdbcache import Derived
-from dvcckpt.catalog import known
-from dvcckpt.catalog.rows import latest_evaluations
+from dvcckpt.adapters.duckdbcache import Combined, Derived
 from dvcckpt.catalog.where import (
     Compare,
     Field,
@@ -37,9 +34,10 @@ from dvcckpt.catalog.where import (
     sort_keys,
 )
 from dvcckpt.catalog.where import fields as where_fields
-from dvcckpt.core.fields import card_path, is_estimate, is_schema_field, leaves
+from dvcckpt.core.fields import card_path
 from dvcckpt.errors import UsageError
-from dvcckpt.publish.orgsql import HOT_SQL, Compiler, card_object
+from dvcckpt.publish.orgfields import json_value, require
+from dvcckpt.publish.orgsql import HOT_SQL, POINTS_SQL, Compiler, card_object
 
 if TYPE_CHECKING:
     from dvcckpt.publish.warehouse import Warehouse
@@ -49,15 +47,26 @@ LISTED = ("repo_id", "commit", "path", "generation", "committed_at", "status", "
           "model", "phase", "kind", "step", "created_at", "tags")  # fmt: skip
 EVENTS = ("repo_id", "commit", "generation", "seq", "model", "stage", "name", "action", "by",
           "at", "reason", "counts", "verified", "problem", "holder")  # fmt: skip
-# Each data file's slim copy, kept in the local cache: the card's `hot` sections only.
-HOT_RECIPE = Derived("hot-3", drop=("card",), add={"hot": HOT_SQL})
-HINT_CARDS = 200  # newest cards whose fields the hint of an unknown field offers
+# Each data file's slim copy, kept in the local cache: the card's `hot` sections only, and
+# the numbers of its metrics (`points`, so a threshold or ranking parses no JSON).
+HOT_RECIPE = Derived("hot-4", drop=("card",), add={"hot": HOT_SQL, "points": POINTS_SQL})
 # The current version of each card path in each repository, over the key columns only.
 KEYS = ("repo_id", "commit", "path", "generation", "committed_at")
 LATEST = """latest AS (
     SELECT repo_id, path, arg_max("commit", (generation,
            coalesce(committed_at, TIMESTAMPTZ '0001-01-01 00:00:00+00'), "commit")) AS "commit"
     FROM card_keys GROUP BY repo_id, path)"""
+# Each card's current version among one repository's slim copies, cached per repository
+# (a table commit adds files to the repositories it touches only).
+CURRENT = Combined(
+    "current-2",
+    f"""WITH {LATEST.replace("card_keys", "data")}
+    SELECT d.*, CASE WHEN d.points IS NULL THEN d.hot END AS odd,
+           row_number() OVER () AS "row"
+    FROM data d SEMI JOIN latest l
+    ON d.repo_id = l.repo_id AND d."commit" = l."commit" AND d.path = l.path
+    WHERE d.error IS NULL AND d.status != 'D' AND d.hot IS NOT NULL""",
+)  # `odd`: the hot sections a query reads when `points` cannot say; `row` names a row
 # Who holds each stage now: the holder after the last counted event of (repo, model, stage).
 HELD = """holders AS (
     SELECT repo_id, model, stage, holder FROM stage_events WHERE counts AND stage IS NOT NULL
@@ -101,6 +110,7 @@ class Scope:
     names: dict[str, str]  # repo_id -> the name shown
     chosen: list[str] | None  # repo ids `--repo` picked (None: every repository)
     body: str = "card"  # the JSON column `card_versions` was registered with (card or hot)
+    pending: tuple[tuple[str, ...], bool, dict[str, Sequence[Any]]] | None = None
 
     def equals(self, **more: Sequence[Any]) -> dict[str, Sequence[Any]]:
         found: dict[str, Sequence[Any]] = {k: v for k, v in more.items() if v}
@@ -110,23 +120,43 @@ class Scope:
 
     def register(
         self, view: str, columns: Sequence[str], slim: bool = False, table: str | None = None,
-        /, **equals: Sequence[Any],
+        current: bool = False, /, **equals: Sequence[Any],
     ) -> None:  # fmt: skip
         """Table `table` (default: `view`) as the view `view`; `slim`: read from the cached
-        slim copies of its data files; `equals`: only rows whose column holds a value listed."""
-        found = self.warehouse.tables([table or view])[table or view]
-        duckdbscan.register(self.db, view, found, self.warehouse.target, columns=columns,
-                            equals=self.equals(**equals), derived=HOT_RECIPE if slim else None,
-                            planned_by=("repo_id",))  # fmt: skip
+        slim copies of its data files; `current`: each card's current version only (from
+        the cache too); `equals`: only rows whose column holds a value listed."""
+        name = table or view
+        duckdbscan.register(self.db, view, lambda: self.warehouse.tables([name])[name],
+                            self.warehouse.target, columns=columns, equals=self.equals(**equals),
+                            derived=HOT_RECIPE if slim else None, planned_by=("repo_id",),
+                            combined=(CURRENT, "repo_id") if current else None)  # fmt: skip
 
-    def versions(self, columns: Sequence[str], body: str, **equals: Sequence[Any]) -> None:
+    def versions(
+        self, columns: Sequence[str], body: str, current: bool = False, /,
+        **equals: Sequence[Any],
+    ) -> None:  # fmt: skip
         """`card_versions` with `columns` and one JSON column, the card or its hot sections
-        (only rows whose columns hold one of the `equals` values), and `card_keys`: the
-        key columns of every version, for choosing each card's current version."""
+        and their `points` (only rows whose columns hold one of the `equals` values), and
+        `card_keys`: the key columns of every version, for choosing each card's current
+        version. `current` (hot sections only): `card_current` holds those current
+        versions, and the other two are registered when first asked for (`every_version`)."""
         self.body = body
         slim = body == "hot"
-        self.register("card_versions", (*columns, body), slim, **equals)
-        self.register("card_keys", KEYS, slim, "card_versions")
+        read = (*columns, body, "points") if slim else (*columns, body)
+        self.pending = (read, slim, equals)
+        if current and slim:
+            chosen = (*read, "odd", "row")
+            self.register("card_current", chosen, slim, "card_versions", True, **equals)
+        else:
+            self.every_version()
+
+    def every_version(self) -> None:
+        """`card_versions` and `card_keys`, as the last `versions` call asked for them."""
+        if self.pending is not None:
+            read, slim, equals = self.pending
+            self.pending = None
+            self.register("card_versions", read, slim, **equals)
+            self.register("card_keys", KEYS, slim, "card_versions")
 
 
 def open_scope(warehouse: Warehouse, repo: str | None) -> Scope:
@@ -164,7 +194,32 @@ def find(
     `by`, then `sort`, then newest (`find`'s options and meaning, plus `--stage`)."""
     tree = parse(where) if where else None
     ranking, keys = _keys(top, by, sort)
+    options = (tree, model, phase, tag, stage, ranking, keys, columns, top, limit, cards)
     sql = Compiler()
+    _compile(sql, *options)
+    if sql.slim() and not cards:  # compiled again, to read the slim copies' columns
+        sql = Compiler(source="hot", points=True)
+        _compile(sql, *options)
+    asked = [("--where", f) for f in (where_fields(tree) if tree is not None else [])]
+    asked += [("--by" if key is ranking else "--sort", key.field) for key in keys]
+    scope.register("stage_events", EVENTS)
+    narrowed = {"model": [model] if model is not None else []}
+    if stage is not None:
+        narrowed["name"] = _holders(scope, stage) or [""]  # no holder: the join keeps nothing
+    scope.versions(LISTED, sql.source, True, **narrowed)
+    found = duckdbscan.rows(scope.db, sql.statement, sql.params)
+    if any(narrowed.values()):  # unknown fields are looked for among every card
+        scope.versions(LISTED, sql.source, True)
+    require(scope, asked)
+    return [_match(scope, row, len(columns), cards) for row in found]
+
+
+def _compile(
+    sql: Compiler, tree: Any, model: str | None, phase: str | None, tag: str | None,
+    stage: str | None, ranking: SortKey | None, keys: list[SortKey], columns: Sequence[str],
+    top: str | None, limit: int | None, cards: bool,
+) -> None:  # fmt: skip
+    """The statement of one query, as `sql.statement` (its values in `sql.params`)."""
     parts = tree.parts if isinstance(tree, Logical) and tree.op == "and" else (tree,)
     conditions = [sql.condition(part) for part in parts if part is not None]
     for name, value in (("model", model), ("phase", phase)):
@@ -177,23 +232,8 @@ def find(
     if ranking is not None:
         conditions.append(sql.present(ranking.field))
     order = sql.order(keys)
-    shown = [Field(c) for c in columns]
-    values = [f"f{sql.value(f)}_r" for f in shown]
-    asked = [("--where", f) for f in (where_fields(tree) if tree is not None else [])]
-    asked += [("--by" if key is ranking else "--sort", key.field) for key in keys]
-    if sql.slim() and not cards:
-        sql.source = "hot"
-    statement = _statement(sql, conditions, order, values, cards, _cut(sql, top, limit))
-    scope.register("stage_events", EVENTS)
-    narrowed = {"model": [model] if model is not None else []}
-    if stage is not None:
-        narrowed["name"] = _holders(scope, stage) or [""]  # no holder: the join keeps nothing
-    scope.versions(LISTED, sql.source, **narrowed)
-    found = duckdbscan.rows(scope.db, statement, sql.params)
-    if any(narrowed.values()):  # unknown fields are looked for among every card
-        scope.versions(LISTED, sql.source)
-    require(scope, asked)
-    return [_match(scope, row, len(values), cards) for row in found]
+    values = [f"f{sql.value(Field(c))}_r" for c in columns]
+    sql.statement = _statement(sql, conditions, order, values, cards, _cut(sql, top, limit))
 
 
 def _keys(
@@ -224,6 +264,11 @@ def _cut(sql: Compiler, top: str | None, limit: int | None) -> str:
 def _statement(
     sql: Compiler, conditions: list[str], order: list[str], values: list[str], cards: bool, cut: str
 ) -> str:
+    """One statement: the current readable versions (precomputed per repository from the
+    slim copies, else chosen here), filtered and ordered; the values shown are read for
+    the rows kept only (and the hot sections fetched for them only, when no condition
+    reads them)."""
+    current = sql.source == "hot"
     body = "card" if cards else "NULL::VARCHAR AS card"
     # Conditions on table columns (model, stage, tags...) first: the card's JSON is then
     # parsed only for the cards they keep.
@@ -233,29 +278,41 @@ def _statement(
     # its --json twin never differ by the plan DuckDB picks.
     newest = [*order, "generation DESC", "committed_at DESC NULLS LAST", '"commit" DESC',
               "path DESC", "repo_id"]  # fmt: skip
+    used = set(re.findall(r"\bf\d+_[rnt]\b", " ".join([*conditions, *order])))
+    early = "".join(f", {c}" for c in sql.columns if c.rsplit(" AS ", 1)[1] in used)
+    late = "".join(f", {c}" for c in sql.columns if c.rsplit(" AS ", 1)[1] not in used)
     extraction = sql.extraction()
-    readable = f"c.error IS NULL AND c.status != 'D' AND {card_object(f'c.{sql.source}')}"
+    first = extraction if "j[" in early else ""
     extra = "".join(f", {v} AS x{i}" for i, v in enumerate(values))
-    computed = "".join(f", {column}" for column in sql.columns)
     named = "".join(f", {column}" for column in sql.native)
-    return f"""
-    WITH {LATEST}, {HELD},
-    live AS (
-        SELECT c.*, h.stages, h.stage_list
-        FROM card_versions c JOIN latest l
+    kept = f"SELECT * FROM ranked WHERE {cut}"
+    if not current:
+        versions = f"""{LATEST}, {HELD}, live AS (
+        SELECT c.*, h.stages, h.stage_list FROM card_versions c JOIN latest l
           ON c.repo_id = l.repo_id AND c."commit" = l."commit" AND c.path = l.path
         LEFT JOIN held h ON h.repo_id = c.repo_id AND h.model = c.model AND h.name = c.name
-        WHERE {readable}),
+        WHERE c.error IS NULL AND c.status != 'D' AND {card_object(f"c.{sql.source}")})"""
+    else:  # the hot sections travel with the rows only when a condition reads them
+        carried = "c.*" if first else "c.* EXCLUDE (hot)"
+        versions = f"""{HELD}, live AS (
+        SELECT {carried}, h.stages, h.stage_list FROM card_current c
+        LEFT JOIN held h ON h.repo_id = c.repo_id AND h.model = c.model AND h.name = c.name)"""
+        if not first:
+            kept = f"""SELECT r.*, c.hot FROM ({kept}) r
+            JOIN card_current c ON c.repo_id = r.repo_id AND c."row" = r."row" """
+    return f"""
+    WITH {versions},
     named AS (SELECT * {named} FROM live),
-    kept AS (SELECT * {extraction} FROM named WHERE {cheap}),
-    valued AS (SELECT * {computed} FROM kept),
+    kept AS (SELECT * {first} FROM named WHERE {cheap}),
+    valued AS (SELECT * {early} FROM kept),
     ranked AS (
         SELECT *, row_number() OVER (ORDER BY {", ".join(newest)}) AS position,
                count(*) OVER () AS total
-        FROM valued WHERE {filters})
+        FROM valued WHERE {filters}),
+    shown AS (SELECT * {"" if first else extraction} FROM ({kept}))
     SELECT repo_id, "commit", path, name, model, phase, step, created_at, stages,
            {body} {extra}
-    FROM ranked WHERE {cut}
+    FROM (SELECT * {late} FROM shown) ORDER BY position
     """
 
 
@@ -268,86 +325,10 @@ def _holders(scope: Scope, stage: str) -> list[str]:
 
 def _match(scope: Scope, row: tuple[Any, ...], extra: int, cards: bool) -> Match:
     repo_id, commit, path, name, model, phase, step, created_at, held, card = row[:10]
-    decoded = tuple(_json(v) for v in row[10 : 10 + extra])
+    decoded = tuple(json_value(v) for v in row[10 : 10 + extra])
     return Match(repo_id, scope.names.get(repo_id, repo_id[:12]), commit, path, name, model,
                  phase, step, created_at, held, decoded,
-                 _json(card) if cards else None)  # fmt: skip
-
-
-def _json(text: Any) -> Any:
-    """JSON another publisher wrote, as plain data: what does not decode, or nests beyond
-    Python's stack, is None; numbers beyond a double (`1e999`, `Infinity`) are null, so
-    `--json` prints valid JSON."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text, parse_constant=lambda _: None, parse_float=_finite)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _finite(text: str) -> float | None:
-    value = float(text)
-    return value if math.isfinite(value) else None
-
-
-# -- fields no card has ---------------------------------------------------------------------
-
-
-def require(scope: Scope, asked: list[tuple[str, Field]]) -> None:
-    """Refuse the first field (option, field) that no card version in scope has, with the
-    closest fields the newest cards do have (as `find` refuses it)."""
-    checked: set[str] = set()
-    for option, field in asked:
-        path = field.resolved()
-        if path in checked or is_schema_field(path):
-            continue
-        checked.add(path)
-        if not _exists(scope, field) and _exists(scope, None):
-            raise known.field_error(option, path, field.path, _newest_fields(scope),
-                                    "no checkpoint in scope", "no card in scope has fields",
-                                    bounded=field.bound() is not None)  # fmt: skip
-
-
-def _exists(scope: Scope, field: Field | None) -> bool:
-    sql = Compiler(source=scope.body)
-    has = "true" if field is None else f"f{sql.value(field)}_r IS NOT NULL"
-    statement = f"""SELECT 1 FROM (SELECT * {", ".join(["", *sql.columns])} FROM (
-        SELECT {sql.source} {sql.extraction()} FROM card_versions
-        WHERE {card_object(sql.source)}))
-        WHERE {has} LIMIT 1"""
-    return bool(duckdbscan.rows(scope.db, statement, sql.params))
-
-
-def _newest_fields(scope: Scope) -> list[str]:
-    """Dotted fields of the newest cards (an estimate offers its bounds, not its keys;
-    `evaluations.SPLIT.METRIC` the metrics of each split's latest evaluation)."""
-    if scope.body != "card":
-        scope.versions(("committed_at", "generation"), "card")
-    statement = f"""SELECT card FROM card_versions WHERE {card_object("card")}
-        ORDER BY committed_at DESC NULLS LAST, generation DESC LIMIT $1"""
-    found: set[str] = set()
-    for (text,) in duckdbscan.rows(scope.db, statement, [HINT_CARDS]):
-        card = _json(text)
-        if not isinstance(card, dict):
-            continue
-        evaluated = latest_evaluations(card.pop("evaluations", None))
-        if evaluated:  # as the catalog's hot copy holds them: {split: metrics}
-            card["evaluations"] = evaluated
-        found.update(_paths(card))
-    return sorted(found)
-
-
-def _paths(card: Mapping[str, Any]) -> set[str]:
-    found = set()
-    for path, value in leaves(card):
-        found.add(path)
-        if is_estimate(value) and isinstance(value.get("ci"), list):
-            found.update({f"{path}.ci_low", f"{path}.ci_high"})
-    for path in list(found):  # every enclosing section is a field too
-        parts = path.split(".")
-        found.update(".".join(parts[:i]) for i in range(1, len(parts)))
-    return found
+                 json_value(card) if cards else None)  # fmt: skip
 
 
 def shown_columns(where: str | None, by: str | None, sort: str | None) -> list[str]:

@@ -18,7 +18,8 @@ from dvcckpt.adapters import duckdbscan
 from dvcckpt.catalog.log import metric_path
 from dvcckpt.catalog.where import Field
 from dvcckpt.errors import StateError
-from dvcckpt.publish.org import EVENTS, Scope, require
+from dvcckpt.publish.org import EVENTS, Scope
+from dvcckpt.publish.orgfields import require
 from dvcckpt.publish.orgsql import Compiler, card_object
 
 HISTORY = ("repo_id", "commit", "path", "generation", "committed_at", "status", "error", "author",

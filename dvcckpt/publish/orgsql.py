@@ -56,6 +56,39 @@ def _hot_sql() -> str:
 
 
 HOT_SQL = _hot_sql()
+_AS_MAP = "'\"MAP(VARCHAR, JSON)\"'"  # a JSON object as a map (null: not one, or a key twice)
+_SECTION = "json_extract(hot, '$.\"metrics\"')"
+_SPLITS = f"map_entries(json_transform({_SECTION}, {_AS_MAP}))"
+_PLAIN_KEY = "^[A-Za-z0-9_-]*$"  # what a field's part can spell (`catalog.where`)
+_BOUND = "json_extract(m.value, '$.\"ci\"[%d]')"
+
+
+def _points_sql() -> str:
+    """`points` from `hot`: `SPLIT.METRIC` (and `.ci_low`, `.ci_high`) -> the number a query
+    compares, made by the very expressions `Compiler` applies to the JSON; null (queries
+    then read the JSON) unless the map says exactly what the JSON does: the section an
+    object or absent, every split an object or no object, no key twice or unspellable."""
+    metrics = "map_entries(json_transform(s.value, " + _AS_MAP + "))"
+    key = "s.key || '.' || m.key"
+    bounds = [f"struct_pack(k := {key} || '.{name}', v := {numeric(bound)})"
+              for name, bound in (("ci_low", _BOUND % 0), ("ci_high", _BOUND % 1))]  # fmt: skip
+    entry = f"[struct_pack(k := {key}, v := {numeric(_point('m.value'))}), {', '.join(bounds)}]"
+    each = f"CASE WHEN json_type(s.value) = 'OBJECT' THEN flatten(list_transform({metrics}, lambda m: {entry})) ELSE [] END"
+    entries = f"list_filter(flatten(list_transform({_SPLITS}, lambda s: {each})), lambda e: e.v IS NOT NULL)"
+    odd = (
+        f"NOT regexp_matches(s.key, '{_PLAIN_KEY}') OR (json_type(s.value) = 'OBJECT' AND "
+        f"coalesce(len(list_filter({metrics}, lambda m: NOT regexp_matches(m.key, '{_PLAIN_KEY}'))), -1) != 0)"
+    )
+    exact = (f"CASE WHEN coalesce(json_type({_SECTION}), 'NULL') = 'NULL' THEN true "
+             f"WHEN json_type({_SECTION}) = 'OBJECT' THEN coalesce(len(list_filter({_SPLITS}, lambda s: {odd})), -1) = 0 "
+             "ELSE false END")  # fmt: skip
+    return f"CASE WHEN {exact} THEN map_from_entries(coalesce({entries}, [])) END"
+
+
+def _point(value: str) -> str:
+    """An estimate's `value`, an array's nothing, any other JSON itself (as `Compiler` reads)."""
+    return (f"CASE json_type({value}) WHEN 'OBJECT' THEN json_extract({value}, '$.\"value\"') "
+            f"WHEN 'ARRAY' THEN NULL ELSE {value} END")  # fmt: skip
 
 
 def in_hot(path: str) -> bool:
@@ -90,6 +123,9 @@ def textual(fragment: str) -> str:
     )
 
 
+POINTS_SQL = _points_sql()
+
+
 @dataclass
 class Compiler:
     """Parameters and card paths gathered while compiling one statement."""
@@ -100,6 +136,8 @@ class Compiler:
     columns: list[str] = field(default_factory=list)  # `f<i>_r, f<i>_n, f<i>_t` from JSON
     native: list[str] = field(default_factory=list)  # those of fields the table holds
     source: str = "card"  # the JSON column read: the card, or its `hot` sections (`HOT`)
+    points: bool = False  # metrics' numbers from the slim copy's `points` map
+    statement: str = ""  # the statement compiled (`publish.org`)
 
     def param(self, value: Any) -> str:
         self.params.append(value)
@@ -136,10 +174,31 @@ class Compiler:
         path = node.resolved()
         if path in COLUMNS:
             return f"to_json({COLUMNS[path]})", "NULL::DOUBLE", COLUMNS[path]
+        mapped = self._mapped(node)
+        if mapped is not None:
+            return self.slot(node.json_path()), mapped, "NULL::VARCHAR"
         raw, point = self._fragments(node)
         if path.split(".")[0] in ("metrics", "evaluations"):  # numbers only, as find
             return raw, numeric(point), "NULL::VARCHAR"
         return raw, numeric(point), textual(point)
+
+    def _mapped(self, node: Field) -> str | None:
+        """A metric's number from `points` (the map the slim copy holds, `POINTS_SQL`), the
+        JSON (`odd`: the hot sections of a row without the map) read only for a row
+        without one; None when the map cannot hold the field."""
+        parts, bound = node.value_parts(), node.bound()
+        if not self.points or len(parts) != 3 or parts[0] != "metrics":
+            return None
+        if not all(re.fullmatch(_PLAIN_KEY.strip("^$"), part) for part in parts):
+            return None
+        key = ".".join(parts[1:]) + ("" if bound is None else (".ci_low", ".ci_high")[bound])
+        raw = f"json_extract(odd, {self.param(node.json_path())})"
+        if bound is None:
+            value = f"json_extract(odd, {self.param(node.point_path())})"
+            raw = f"CASE json_type({raw}) WHEN 'OBJECT' THEN {value} WHEN 'ARRAY' THEN NULL ELSE {raw} END"
+        return (
+            f"CASE WHEN points IS NOT NULL THEN points[{self.param(key)}] ELSE {numeric(raw)} END"
+        )
 
     def _fragments(self, node: Field) -> tuple[str, str]:
         """The JSON at the field's path, and its point value (an estimate's `value`)."""
