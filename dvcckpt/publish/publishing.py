@@ -2,14 +2,22 @@
 appended to the organisation's Apache Iceberg tables.
 
 Incremental and idempotent: only rows whose keys the tables lack are appended (a
-second publish adds nothing). After a complete publish whose head is still in the
-branch, only the commits since that head are looked at (their keys read back
-before appending); otherwise (first publish, rewritten history) every key this
-repository published is read and every commit without one is new. The scope is every commit reachable from the main branch (the one whose
-first-parent history decides stages). Decisions and stage events are recomputed
-only when card versions that record decisions arrived since the last complete
-publish (whose head the `repositories` row keeps, written last), so a publish
-interrupted half-way is completed by the next one.
+second publish adds nothing). The scope is every commit reachable from the main
+branch (the one whose first-parent history decides stages). After a complete
+publish whose head is still in the branch, only the commits since that head are
+looked at (git's `rev-list HEAD --not LAST`; their keys read back before
+appending); otherwise (first publish, rewritten history) every key this
+repository published is read and every commit without one is new. Decisions and
+stage events are recomputed only when card versions that record decisions
+arrived since the last complete publish (whose head the `repositories` row
+keeps, written last), so a publish interrupted half-way is completed by the next.
+
+The row a complete publish writes is also named in its commit's snapshot summary
+(`adapters.icebergstate`): read from a SQLite catalog and a local warehouse
+without pyiceberg, it tells a publish with nothing new (same head, same
+identity) at once, and lets the others skip reading it back and preparing the
+tables (committed through sqlite3: `adapters.icebergsqlite`). Whenever that
+record cannot be trusted, the tables themselves decide.
 """
 
 from __future__ import annotations
